@@ -1,0 +1,167 @@
+"""Ingest benchmark: writes a large span-per-line file and measures how fast it goes into the store.
+
+    python -m investigator.evals.bench_ingest --spans 200000 [--dir /tmp/bench]
+
+The file is Phoenix-style flattened JSONL with OpenInference attributes; a third of the spans are
+LLM spans carrying KBs of chat messages. Each phase runs in a fresh child process so the peak
+memory printed is that phase's own (ru_maxrss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import random
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+_WORDS = (
+    "order refund policy shipping customer account invoice delivery warehouse tracking status "
+    "payment card address return window days business support agent escalate ticket priority "
+    "product quantity price discount coupon subscription plan cancel upgrade region europe"
+).split()
+
+
+def _text(rng: random.Random, n_words: int) -> str:
+    return " ".join(rng.choice(_WORDS) for _ in range(n_words))
+
+
+def _span(trace: int, index: int, parent: str | None, kind: str, rng: random.Random, t0: float) -> dict[str, Any]:
+    span_id = f"{trace:08x}{index:08x}"
+    start = t0 + index * 0.35
+    attrs: dict[str, Any] = {"openinference.span.kind": kind}
+    name = {"AGENT": "SupportAgent", "LLM": "ChatCompletion", "TOOL": "lookup_order"}[kind]
+    if kind == "LLM":
+        attrs["llm.model_name"] = "gpt-4o-2024-08-06"
+        attrs["llm.token_count.prompt"] = str(rng.randint(800, 6000))
+        attrs["llm.token_count.completion"] = str(rng.randint(20, 400))
+        for m in range(8):
+            role = ("system", "user", "assistant", "tool")[min(m, 3) if m < 4 else rng.randint(1, 3)]
+            attrs[f"llm.input_messages.{m}.message.role"] = role
+            attrs[f"llm.input_messages.{m}.message.content"] = _text(rng, rng.randint(60, 140))
+        attrs["llm.output_messages.0.message.role"] = "assistant"
+        attrs["llm.output_messages.0.message.content"] = _text(rng, rng.randint(20, 80))
+    elif kind == "TOOL":
+        attrs["tool.name"] = "lookup_order"
+        attrs["input.value"] = json.dumps({"order_id": f"A{rng.randint(1000, 9999)}"})
+        attrs["output.value"] = json.dumps({"status": "shipped", "note": _text(rng, 40)})
+    else:
+        attrs["input.value"] = _text(rng, 30)
+        attrs["output.value"] = _text(rng, 30)
+    error = kind == "TOOL" and rng.random() < 0.05
+    return {
+        "trace_id": f"{trace:032x}",
+        "span_id": span_id,
+        "parent_span_id": parent,
+        "name": name,
+        "kind": "SPAN_KIND_INTERNAL",
+        "start_time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start)) + f".{int(start % 1 * 1e6):06d}Z",
+        "end_time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start + 0.3)) + f".{int((start + 0.3) % 1 * 1e6):06d}Z",
+        "status": {"code": "ERROR" if error else "OK", "message": "HTTP 503 upstream unavailable" if error else ""},
+        "resource": {"attributes": {"service.name": "support-bot", "service.version": "1.9.0"}},
+        "scope": {"name": "openinference.instrumentation.openai"},
+        "attributes": attrs,
+    }
+
+
+def write_file(path: Path, n_spans: int, seed: int = 1) -> int:
+    """Write about n_spans spans (20 per trace: agent, then LLM/tool pairs); returns the count."""
+    rng = random.Random(seed)
+    written, trace = 0, 0
+    t0 = 1_767_000_000.0
+    with open(path, "wb") as handle:
+        while written < n_spans:
+            root = f"{trace:08x}{0:08x}"
+            handle.write(orjson.dumps(_span(trace, 0, None, "AGENT", rng, t0)) + b"\n")
+            for index in range(1, 20):
+                kind = "LLM" if index % 3 != 2 else "TOOL"
+                handle.write(orjson.dumps(_span(trace, index, root, kind, rng, t0)) + b"\n")
+            written += 20
+            trace += 1
+            t0 += 30
+    return written
+
+
+def _run_ingest(path: str, db: str, queue: Any) -> None:
+    from investigator.ingest.pipeline import ingest_paths
+    from investigator.store import Store
+
+    store = Store(db)
+    phases: dict[str, float] = {"write_batch": 0.0, "refresh_traces": 0.0, "index_text": 0.0}
+    for name in phases:
+        original = getattr(store, name)
+
+        def timed(*args: Any, _original: Any = original, _name: str = name, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                phases[_name] += time.perf_counter() - start
+
+        setattr(store, name, timed)
+    start = time.perf_counter()
+    report = ingest_paths(store, [path])
+    elapsed = time.perf_counter() - start
+    queue.put((elapsed, report.summary(), phases, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+
+
+def _run_parse_only(path: str, queue: Any) -> None:
+    from investigator.ingest.reader import Record, iter_records
+    from investigator.ingest.registry import FORMATS
+
+    adapter = FORMATS["spans-jsonl"]
+    start = time.perf_counter()
+    n = 0
+    for record in iter_records(Path(path)):
+        if isinstance(record, Record):
+            n += sum(1 for _ in adapter.parse(record.data))
+    queue.put((time.perf_counter() - start, n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+
+
+def _in_child(target: Any, *args: Any) -> Any:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spans", type=int, default=200_000)
+    parser.add_argument("--dir", default="/tmp/investigator-bench")
+    args = parser.parse_args()
+    work = Path(args.dir)
+    work.mkdir(parents=True, exist_ok=True)
+    data = work / f"spans-{args.spans}.jsonl"
+    if not data.exists():
+        write_file(data, args.spans)
+    mb = data.stat().st_size / 1e6
+    db = work / "bench.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+    parse_s, parsed, parse_rss = _in_child(_run_parse_only, str(data))
+    elapsed, summary, phases, rss = _in_child(_run_ingest, str(data), str(db))
+    again, summary2, _, _ = _in_child(_run_ingest, str(data), str(db))
+    n = summary["ingested"]
+    print(f"file: {data} ({mb:.0f} MB, {parsed} spans)")
+    print(f"parse only (read + JSON + normalise): {parse_s:.2f} s  {parsed / parse_s:,.0f} spans/s  "
+          f"{mb / parse_s:.0f} MB/s  peak {parse_rss / 1024:.0f} MB")
+    print(f"ingest into a new store:              {elapsed:.2f} s  {n / elapsed:,.0f} spans/s  "
+          f"{mb / elapsed:.0f} MB/s  peak {rss / 1024:.0f} MB")
+    print("  of which: " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items())
+          + f", parse+normalise ~{elapsed - sum(phases.values()):.2f} s")
+    print(f"re-ingest (all duplicates):           {again:.2f} s  {summary2}")
+    print(f"store size: {db.stat().st_size / 1e6:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""The `investigator` command line.
+
+Exit codes: 0 ok, 1 findings at or above `--fail-on`, 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+import click
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.table import Table
+
+from investigator import __version__
+from investigator.ingest.reader import InputError, expand_paths, file_size
+from investigator.outline import render_outline
+from investigator.store import Store, default_db_path
+
+err = Console(stderr=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--db",
+        "db_path",
+        default=None,
+        metavar="PATH",
+        help="The store (SQLite file). Default: $INVESTIGATOR_DB, else ./investigator.db.",
+    )(func)
+
+
+def open_store(db_path: str | None) -> Store:
+    return Store(db_path or default_db_path())
+
+
+def fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    sys.exit(2)
+
+
+def emit_json(value: Any) -> None:
+    click.echo(orjson.dumps(value, default=str).decode())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="investigator")
+def main() -> None:
+    """Find the failures that recur across your LLM agents' traces."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--format",
+    "fmt",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "otlp-json", "spans-jsonl", "openai-agents", "langsmith", "langfuse"]),
+    help="Input format; auto detects it per file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@db_option
+def ingest(paths: tuple[str, ...], fmt: str, as_json: bool, quiet: bool, db_path: str | None) -> None:
+    """Read trace files (files, directories, globs; gzip ok) into the store."""
+    from investigator.ingest.pipeline import ingest_paths
+
+    try:
+        total = sum(file_size(p) for p in expand_paths(list(paths)))
+    except InputError as exc:
+        fail(str(exc))
+    store = open_store(db_path)
+    show_progress = not (as_json or quiet) and err.is_terminal
+    progress = Progress(
+        TextColumn("ingest"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        console=err, disable=not show_progress, transient=True,
+    )
+    with progress:
+        task = progress.add_task("ingest", total=total)
+        try:
+            report = ingest_paths(
+                store, list(paths), fmt, on_bytes=lambda n: progress.advance(task, n)
+            )
+        except InputError as exc:
+            fail(str(exc))
+    for error in report.errors:
+        err.print(f"[yellow]skipped:[/yellow] {error}", markup=True, highlight=False)
+    if as_json:
+        emit_json(report.summary())
+    else:
+        s = report.summary()
+        out.print(
+            f"ingested {s['ingested']} spans ({s['duplicates']} duplicates, {s['updated']} updated)"
+            f" in {s['traces']} traces; {s['quarantined']} records quarantined"
+        )
+        if s["quarantined"]:
+            out.print("see them with: investigator quarantine list")
+    if not report.anything_read:
+        fail("nothing could be read from " + ", ".join(paths))
+
+
+@main.group()
+def traces() -> None:
+    """List and show stored traces."""
+
+
+@traces.command("list")
+@click.option("--since", help="Only traces starting at or after this time (ISO-8601).")
+@click.option("--status", type=click.Choice(["ok", "error", "unset"]))
+@click.option("--service")
+@click.option("--limit", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per trace.")
+@db_option
+def traces_list(
+    since: str | None, status: str | None, service: str | None, limit: int | None,
+    as_json: bool, db_path: str | None,
+) -> None:
+    from investigator.timefmt import to_iso
+
+    try:
+        since_iso = to_iso(since) if since else None
+    except ValueError as exc:
+        fail(f"--since: {exc}")
+    store = open_store(db_path)
+    rows = store.list_traces(since=since_iso, status=status, service=service, limit=limit)
+    if as_json:
+        for trace in rows:
+            emit_json(trace.model_dump())
+        return
+    table = Table("trace_id", "name", "status", "spans", "errors", "start", "service", "model")
+    for trace in rows:
+        table.add_row(
+            trace.trace_id, trace.name or "", trace.status, str(trace.span_count),
+            str(trace.error_count), trace.start_time or "", trace.service or "", trace.model or "",
+        )
+    out.print(table)
+
+
+@traces.command("show")
+@click.argument("trace_id")
+@click.option("--width", type=int, default=80, help="Preview width.")
+@db_option
+def traces_show(trace_id: str, width: int, db_path: str | None) -> None:
+    """A trace as an indented span tree."""
+    store = open_store(db_path)
+    trace = store.get_trace(trace_id)
+    if trace is None:
+        fail(f"no trace {trace_id!r} in {store.path}")
+    click.echo(render_outline(trace, store.spans(trace_id), width))
+
+
+@main.group()
+def quarantine() -> None:
+    """Records that could not be ingested."""
+
+
+@quarantine.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", type=int, default=None)
+@db_option
+def quarantine_list(as_json: bool, limit: int | None, db_path: str | None) -> None:
+    store = open_store(db_path)
+    records = store.quarantined(limit)
+    if as_json:
+        for record in records:
+            emit_json(record.model_dump())
+        return
+    if not records:
+        out.print("quarantine is empty")
+        return
+    for record in records:
+        where = f"{record.file}:{record.line}" if record.line else record.file
+        if record.location:
+            where += f" ({record.location})"
+        raw = " ".join(record.raw.split())
+        out.print(f"{where}: {record.reason}\n    {raw[:160]}{'…' if len(raw) > 160 else ''}")
+
+
+@main.command()
+@click.argument("path")
+@click.option("--json", "as_json", is_flag=True)
+@db_option
+def labels(path: str, as_json: bool, db_path: str | None) -> None:
+    """Join eval labels and business outcomes (JSONL keyed by trace_id) to traces."""
+    from investigator.labels import load_labels
+
+    store = open_store(db_path)
+    try:
+        report = load_labels(store, path)
+    except OSError as exc:
+        fail(f"{path}: {exc}")
+    for error in report.errors:
+        err.print(f"[yellow]rejected:[/yellow] {error}", markup=True, highlight=False)
+    summary = {"rows": report.rows, "attached": report.attached, "pending": report.pending,
+               "rejected": len(report.errors)}
+    if as_json:
+        emit_json(summary)
+    else:
+        out.print(
+            f"{report.rows} label rows: {report.attached} traces labelled,"
+            f" {report.pending} traces not ingested yet, {len(report.errors)} rows rejected"
+        )
+    if report.rows == 0:
+        fail(f"no valid label rows in {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""The store's schema, as ordered, named migrations applied when the database opens.
+
+A released migration is never edited: schema changes are new functions appended below.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("investigator")
+
+
+@migrations()
+def m001_spans_and_traces(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE spans (
+            trace_id TEXT NOT NULL,
+            span_id TEXT NOT NULL,
+            parent_id TEXT,
+            name TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL DEFAULT 'unknown',
+            start_time TEXT,
+            end_time TEXT,
+            status TEXT NOT NULL DEFAULT 'unset',
+            status_message TEXT,
+            input TEXT,
+            output TEXT,
+            attributes TEXT NOT NULL DEFAULT '{}',
+            model TEXT,
+            tool_name TEXT,
+            tool_args TEXT,
+            tokens_in INTEGER,
+            tokens_out INTEGER,
+            cost REAL,
+            events TEXT NOT NULL DEFAULT '[]',
+            agent TEXT,
+            source_format TEXT NOT NULL DEFAULT '',
+            service TEXT,
+            session_id TEXT,
+            user_id TEXT,
+            hints TEXT NOT NULL DEFAULT '{}',
+            agent_inherited INTEGER NOT NULL DEFAULT 0,
+            orphan INTEGER NOT NULL DEFAULT 0,
+            cycle_broken INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE UNIQUE INDEX spans_identity ON spans (trace_id, span_id);
+        CREATE INDEX spans_parent ON spans (trace_id, parent_id);
+
+        CREATE TABLE traces (
+            trace_id TEXT PRIMARY KEY,
+            name TEXT,
+            root_span_id TEXT,
+            start_time TEXT,
+            end_time TEXT,
+            duration_ms REAL,
+            status TEXT NOT NULL DEFAULT 'unset',
+            span_count INTEGER NOT NULL DEFAULT 0,
+            error_count INTEGER NOT NULL DEFAULT 0,
+            service TEXT,
+            session_id TEXT,
+            user_id TEXT,
+            model TEXT,
+            agent_version TEXT,
+            prompt_version TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            attributes TEXT NOT NULL DEFAULT '{}',
+            labels TEXT NOT NULL DEFAULT '{}',
+            outcome TEXT NOT NULL DEFAULT '{}',
+            source_format TEXT
+        );
+        CREATE INDEX traces_start ON traces (start_time);
+
+        -- Trace-level records (Agents SDK trace rows, Langfuse traces) kept apart from the rollup,
+        -- so a rollup recomputed from spans never loses them.
+        CREATE TABLE trace_info (
+            trace_id TEXT PRIMARY KEY,
+            info TEXT NOT NULL DEFAULT '{}'
+        );
+
+        CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY,
+            file TEXT NOT NULL,
+            line INTEGER,
+            location TEXT,
+            format TEXT,
+            reason TEXT NOT NULL,
+            raw TEXT NOT NULL,
+            raw_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX quarantine_identity
+            ON quarantine (file, coalesce(line, -1), coalesce(location, ''), raw_hash);
+
+        CREATE TABLE labels (
+            trace_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (trace_id, name)
+        );
+
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT
+        );
+        """
+    )
+
+
+@migrations()
+def m002_span_text_index(db: Database) -> None:
+    # External-content FTS5: the text lives once, in spans; the index is filled after each
+    # ingest for the rows it has not seen (see Store.index_text).
+    db.executescript(
+        """
+        CREATE VIRTUAL TABLE spans_fts USING fts5(
+            name, input, output, status_message, events,
+            content='spans', content_rowid='rowid', tokenize='unicode61'
+        );
+        INSERT INTO meta (key, value) VALUES ('fts_indexed_rowid', '0');
+        """
+    )

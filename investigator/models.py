@@ -1,0 +1,188 @@
+"""The normalised data contracts: spans, traces and quarantined records.
+
+Ingest adapters map every supported export format onto these shapes; everything downstream
+(detectors, clustering, the judge, reports) reads only these.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SpanKind = Literal[
+    "llm",
+    "tool",
+    "agent",
+    "chain",
+    "retriever",
+    "embedding",
+    "reranker",
+    "guardrail",
+    "evaluator",
+    "conversation",
+    "unknown",
+]
+SPAN_KINDS: tuple[str, ...] = SpanKind.__args__  # type: ignore[attr-defined]
+
+SpanStatus = Literal["ok", "error", "unset"]
+
+
+class Span(BaseModel):
+    """One normalised span. Times are ISO-8601 UTC strings with microseconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trace_id: str
+    span_id: str
+    parent_id: str | None = None
+    name: str = ""
+    kind: SpanKind = "unknown"
+    start_time: str | None = None
+    end_time: str | None = None
+    status: SpanStatus = "unset"
+    status_message: str | None = None
+    input: str | None = None
+    output: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    model: str | None = None
+    tool_name: str | None = None
+    tool_args: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost: float | None = None
+    events: list[dict[str, Any]] = Field(default_factory=list)
+    agent: str | None = None
+    source_format: str = ""
+    # Trace-level context that the exporting format carries on the span (OTLP resources,
+    # LangSmith session). The store rolls these up into the Trace.
+    service: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    hints: dict[str, Any] = Field(default_factory=dict)
+    # Set by the store, never by adapters.
+    orphan: bool = False
+    cycle_broken: bool = False
+
+    @property
+    def duration_ms(self) -> float | None:
+        from investigator.timefmt import duration_ms
+
+        return duration_ms(self.start_time, self.end_time)
+
+
+class Trace(BaseModel):
+    """A trace as the store rolls it up from its spans and any trace-level records."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trace_id: str
+    name: str | None = None
+    root_span_id: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    duration_ms: float | None = None
+    status: SpanStatus = "unset"
+    span_count: int = 0
+    error_count: int = 0
+    service: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    model: str | None = None
+    agent_version: str | None = None
+    prompt_version: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    labels: dict[str, Any] = Field(default_factory=dict)
+    outcome: dict[str, Any] = Field(default_factory=dict)
+    source_format: str | None = None
+
+    def slices(self) -> dict[str, str]:
+        """The attributes a failure rate can be compared across (for cohort lift and diffs)."""
+        base = {
+            "model": self.model,
+            "agent_version": self.agent_version,
+            "prompt_version": self.prompt_version,
+            "service": self.service,
+        }
+        out = {k: str(v) for k, v in base.items() if v not in (None, "")}
+        for key, value in self.attributes.items():
+            if isinstance(value, (str, int, float, bool)) and key not in out:
+                out[key] = str(value)
+        return out
+
+
+class TraceInfo(BaseModel):
+    """Trace-level facts some formats export as their own record (Agents SDK trace rows,
+    Langfuse traces). Only the fields that are set are applied."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trace_id: str
+    name: str | None = None
+    service: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    hints: dict[str, Any] = Field(default_factory=dict)
+
+
+class QuarantinedRecord(BaseModel):
+    """An input record that could not be parsed or normalised, kept with the reason."""
+
+    id: int | None = None
+    file: str
+    line: int | None = None
+    location: str | None = None
+    format: str | None = None
+    reason: str
+    raw: str
+    created_at: str | None = None
+
+
+Severity = Literal["critical", "high", "medium", "low"]
+SEVERITY_WEIGHTS: dict[str, int] = {"critical": 4, "high": 3, "medium": 2, "low": 1}
+
+
+class Issue(BaseModel):
+    """A per-trace issue: one taxonomy code located at one span, with a verbatim evidence quote."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trace_id: str
+    span_id: str
+    category: str
+    severity: Severity
+    confidence: float = Field(ge=0.0, le=1.0)
+    evidence: str
+    description: str
+    source: str
+
+
+SCORE_DIMENSIONS: tuple[str, ...] = (
+    "factual_grounding",
+    "privacy_and_safety",
+    "instruction_adherence",
+    "optimal_plan_execution",
+)
+
+
+class DimensionScore(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    score: int = Field(ge=1, le=5)
+    reason: str
+
+
+class TraceScores(BaseModel):
+    """The four trace scores of TAXONOMY.md, each 1-5 with a one-sentence reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trace_id: str
+    factual_grounding: DimensionScore
+    privacy_and_safety: DimensionScore
+    instruction_adherence: DimensionScore
+    optimal_plan_execution: DimensionScore
+    source: str

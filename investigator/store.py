@@ -1,0 +1,571 @@
+"""The span store: one SQLite file holding spans, rolled-up traces, labels and quarantined records.
+
+Writes come in batches (one transaction each) from the ingest pipeline. A span is identified by
+(trace_id, span_id): seen again unchanged it is a duplicate; seen again with more data it is merged
+and updated. Derived state — trace rollups, orphan and cycle flags, inherited agents, the
+full-text index — is recomputed for the traces a batch touched, after the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import orjson
+from sqlite_utils import Database
+
+from investigator.ingest.base import SpanRow
+from investigator.migrations import migrations
+from investigator.models import QuarantinedRecord, Span, Trace, TraceInfo
+from investigator.timefmt import duration_ms, now_iso
+
+SPAN_COLUMNS: tuple[str, ...] = (
+    "trace_id", "span_id", "parent_id", "name", "kind", "start_time", "end_time", "status",
+    "status_message", "input", "output", "attributes", "model", "tool_name", "tool_args",
+    "tokens_in", "tokens_out", "cost", "events", "agent", "source_format", "service",
+    "session_id", "user_id", "hints",
+)  # fmt: skip
+_JSON_COLUMNS = frozenset({"attributes", "events", "hints"})
+_MERGE_DICTS = frozenset({"attributes", "hints"})
+_INSERT_SQL = (
+    f"INSERT INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"
+)
+_FTS_COLUMNS = ("name", "input", "output", "status_message", "events")
+_CHUNK = 500  # SQLite host-parameter chunk for IN (...) lists
+
+
+def default_db_path() -> str:
+    return os.environ.get("INVESTIGATOR_DB") or "investigator.db"
+
+
+@dataclass
+class BatchCounts:
+    ingested: int = 0
+    duplicates: int = 0
+    updated: int = 0
+
+    def add(self, other: "BatchCounts") -> None:
+        self.ingested += other.ingested
+        self.duplicates += other.duplicates
+        self.updated += other.updated
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+def _informative(value: Any) -> bool:
+    return value not in (None, "", {}, [])
+
+
+def merge_span(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A span seen again: new information wins, but nothing known is replaced by nothing."""
+    merged = dict(old)
+    for key, value in new.items():
+        if key in _MERGE_DICTS:
+            merged[key] = {**(old.get(key) or {}), **(value or {})}
+        elif key == "status":
+            if value != "unset":
+                merged[key] = value
+        elif _informative(value):
+            merged[key] = value
+    return merged
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Store:
+    """The SQLite span store. Opening it applies any pending migrations."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = str(path or default_db_path())
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA cache_size=-65536")
+        self.db = Database(conn)
+        self.conn = conn
+        migrations.apply(self.db)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- writing
+
+    def write_batch(
+        self,
+        spans: Sequence[SpanRow],
+        infos: Sequence[TraceInfo] = (),
+        rejected: Sequence[QuarantinedRecord] = (),
+    ) -> BatchCounts:
+        """Store one batch in one transaction; returns how many spans were new, unchanged, updated."""
+        counts = BatchCounts()
+        latest: dict[tuple[str, str], SpanRow] = {}
+        for row in spans:
+            key = (row["trace_id"], row["span_id"])
+            if key in latest:
+                counts.duplicates += 1
+                latest[key] = merge_span(latest[key], row)
+            else:
+                latest[key] = row
+        with self.db.conn:
+            self.conn.execute("BEGIN")
+            existing = self._existing(list(latest))
+            inserts: list[tuple[Any, ...]] = []
+            for key, row in latest.items():
+                old = existing.get(key)
+                if old is None:
+                    inserts.append(self._to_tuple(row))
+                    counts.ingested += 1
+                    continue
+                rowid, old_row = old
+                merged = merge_span(old_row, row)
+                if merged == old_row:
+                    counts.duplicates += 1
+                else:
+                    self._update(rowid, old_row, merged)
+                    counts.updated += 1
+            if inserts:
+                self.conn.executemany(_INSERT_SQL, inserts)
+            for info in infos:
+                self._merge_info(info)
+            for record in rejected:
+                self._quarantine(record)
+        return counts
+
+    @staticmethod
+    def _to_tuple(row: SpanRow) -> tuple[Any, ...]:
+        return tuple(
+            _dumps(row[c]) if c in _JSON_COLUMNS else row[c] for c in SPAN_COLUMNS
+        )
+
+    def _existing(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, dict]]:
+        if not keys or self.conn.execute("SELECT 1 FROM spans LIMIT 1").fetchone() is None:
+            return {}
+        self.conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS batch_keys (trace_id TEXT, span_id TEXT)"
+        )
+        self.conn.execute("DELETE FROM batch_keys")
+        self.conn.executemany("INSERT INTO batch_keys VALUES (?, ?)", keys)
+        cols = ", ".join(f"s.{c}" for c in SPAN_COLUMNS)
+        found: dict[tuple[str, str], tuple[int, dict]] = {}
+        for record in self.conn.execute(
+            f"SELECT s.rowid, {cols} FROM batch_keys b JOIN spans s "
+            "ON s.trace_id = b.trace_id AND s.span_id = b.span_id"
+        ):
+            row = self._row_to_dict(record[1:])
+            found[(row["trace_id"], row["span_id"])] = (record[0], row)
+        return found
+
+    @staticmethod
+    def _row_to_dict(values: Sequence[Any]) -> dict[str, Any]:
+        row = dict(zip(SPAN_COLUMNS, values))
+        for column in _JSON_COLUMNS:
+            row[column] = orjson.loads(row[column]) if row[column] else ({} if column != "events" else [])
+        return row
+
+    def _update(self, rowid: int, old: dict[str, Any], merged: dict[str, Any]) -> None:
+        if rowid <= self._fts_watermark():
+            old_values = [old[c] if c != "events" else _dumps(old[c]) for c in _FTS_COLUMNS]
+            self.conn.execute(
+                "INSERT INTO spans_fts (spans_fts, rowid, name, input, output, status_message, events)"
+                " VALUES ('delete', ?, ?, ?, ?, ?, ?)",
+                [rowid, *old_values],
+            )
+            new_values = [merged[c] if c != "events" else _dumps(merged[c]) for c in _FTS_COLUMNS]
+            self.conn.execute(
+                "INSERT INTO spans_fts (rowid, name, input, output, status_message, events)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [rowid, *new_values],
+            )
+        assignments = ", ".join(f"{c} = ?" for c in SPAN_COLUMNS)
+        self.conn.execute(
+            f"UPDATE spans SET {assignments} WHERE rowid = ?", [*self._to_tuple(merged), rowid]
+        )
+
+    def _merge_info(self, info: TraceInfo) -> None:
+        row = self.conn.execute(
+            "SELECT info FROM trace_info WHERE trace_id = ?", [info.trace_id]
+        ).fetchone()
+        current = orjson.loads(row[0]) if row else {}
+        update = info.model_dump(exclude_none=True, exclude={"trace_id"})
+        merged = {**current, **{k: v for k, v in update.items() if _informative(v)}}
+        if "hints" in current and "hints" in update:
+            merged["hints"] = {**current["hints"], **update["hints"]}
+        self.conn.execute(
+            "INSERT INTO trace_info (trace_id, info) VALUES (?, ?) "
+            "ON CONFLICT(trace_id) DO UPDATE SET info = excluded.info",
+            [info.trace_id, _dumps(merged)],
+        )
+
+    def _quarantine(self, record: QuarantinedRecord) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO quarantine (file, line, location, format, reason, raw, raw_hash,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                record.file,
+                record.line,
+                record.location,
+                record.format,
+                record.reason,
+                record.raw,
+                hashlib.blake2b(record.raw.encode(), digest_size=16).hexdigest(),
+                now_iso(),
+            ],
+        )
+
+    # -------------------------------------------------------------- derived state
+
+    def _fts_watermark(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'fts_indexed_rowid'").fetchone()
+        return int(row[0]) if row else 0
+
+    def index_text(self) -> int:
+        """Add spans stored since the last call to the full-text index; returns how many."""
+        start = self._fts_watermark()
+        end = self.conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
+        if end <= start:
+            return 0
+        with self.db.conn:
+            self.conn.execute("BEGIN")
+            self.conn.execute(
+                "INSERT INTO spans_fts (rowid, name, input, output, status_message, events)"
+                " SELECT rowid, name, input, output, status_message, events FROM spans"
+                " WHERE rowid > ? AND rowid <= ?",
+                [start, end],
+            )
+            self.conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'fts_indexed_rowid'", [str(end)]
+            )
+        return end - start
+
+    def refresh_traces(self, trace_ids: Iterable[str]) -> None:
+        """Recompute tree flags, inherited agents and the trace rollup for these traces."""
+        ids = sorted(set(trace_ids))
+        for chunk in _chunks(ids):
+            with self.db.conn:
+                self.conn.execute("BEGIN")
+                self._refresh_chunk(chunk)
+
+    def _refresh_chunk(self, trace_ids: Sequence[str]) -> None:
+        marks = ", ".join("?" * len(trace_ids))
+        by_trace: dict[str, list[tuple]] = {t: [] for t in trace_ids}
+        for record in self.conn.execute(
+            "SELECT rowid, trace_id, span_id, parent_id, name, kind, start_time, end_time, status,"
+            " agent, agent_inherited, model, service, session_id, user_id, hints, source_format,"
+            f" orphan, cycle_broken FROM spans WHERE trace_id IN ({marks})",
+            list(trace_ids),
+        ):
+            by_trace[record[1]].append(record)
+        infos = {
+            trace_id: orjson.loads(info)
+            for trace_id, info in self.conn.execute(
+                f"SELECT trace_id, info FROM trace_info WHERE trace_id IN ({marks})", list(trace_ids)
+            )
+        }
+        labels: dict[str, dict[str, Any]] = {}
+        for trace_id, name, value in self.conn.execute(
+            f"SELECT trace_id, name, value FROM labels WHERE trace_id IN ({marks})", list(trace_ids)
+        ):
+            labels.setdefault(trace_id, {})[name] = orjson.loads(value)
+        span_updates: list[tuple] = []
+        trace_rows: list[tuple] = []
+        for trace_id, rows in by_trace.items():
+            if not rows:
+                continue
+            span_updates.extend(_tree_updates(rows))
+            trace_rows.append(_rollup(trace_id, rows, infos.get(trace_id, {}), labels.get(trace_id, {})))
+        if span_updates:
+            self.conn.executemany(
+                "UPDATE spans SET agent = ?, agent_inherited = ?, orphan = ?, cycle_broken = ?"
+                " WHERE rowid = ?",
+                span_updates,
+            )
+        if trace_rows:
+            columns = _TRACE_COLUMNS
+            updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+            self.conn.executemany(
+                f"INSERT INTO traces ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+                f" ON CONFLICT(trace_id) DO UPDATE SET {updates}",
+                trace_rows,
+            )
+
+    # -------------------------------------------------------------------- labels
+
+    def set_labels(self, rows: Iterable[tuple[str, str, Any]]) -> set[str]:
+        """Attach (trace_id, name, value) labels; the name "outcome" holds the business outcome."""
+        touched: set[str] = set()
+        with self.db.conn:
+            self.conn.execute("BEGIN")
+            for trace_id, name, value in rows:
+                self.conn.execute(
+                    "INSERT INTO labels (trace_id, name, value) VALUES (?, ?, ?) "
+                    "ON CONFLICT(trace_id, name) DO UPDATE SET value = excluded.value",
+                    [trace_id, name, _dumps(value)],
+                )
+                touched.add(trace_id)
+        known = self.existing_trace_ids(touched)
+        self.refresh_traces(known)
+        return known
+
+    # -------------------------------------------------------------------- reading
+
+    def existing_trace_ids(self, trace_ids: Iterable[str]) -> set[str]:
+        ids = list(trace_ids)
+        found: set[str] = set()
+        for chunk in _chunks(ids):
+            marks = ", ".join("?" * len(chunk))
+            found.update(
+                r[0]
+                for r in self.conn.execute(
+                    f"SELECT trace_id FROM traces WHERE trace_id IN ({marks})", list(chunk)
+                )
+            )
+        return found
+
+    def counts(self) -> dict[str, int]:
+        one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "spans": one("SELECT count(*) FROM spans"),
+            "traces": one("SELECT count(*) FROM traces"),
+            "quarantined": one("SELECT count(*) FROM quarantine"),
+        }
+
+    def get_trace(self, trace_id: str) -> Trace | None:
+        row = self.conn.execute(
+            f"SELECT {', '.join(_TRACE_COLUMNS)} FROM traces WHERE trace_id = ?", [trace_id]
+        ).fetchone()
+        return _trace_from_row(row) if row else None
+
+    def list_traces(
+        self,
+        since: str | None = None,
+        until: str | None = None,
+        status: str | None = None,
+        service: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Trace]:
+        where, params = [], []
+        if since:
+            where.append("start_time >= ?")
+            params.append(since)
+        if until:
+            where.append("start_time < ?")
+            params.append(until)
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if service:
+            where.append("service = ?")
+            params.append(service)
+        sql = f"SELECT {', '.join(_TRACE_COLUMNS)} FROM traces"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY start_time, trace_id"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        for row in self.conn.execute(sql, params):
+            yield _trace_from_row(row)
+
+    def spans(self, trace_id: str) -> list[Span]:
+        """All spans of a trace, in start order."""
+        cols = ", ".join(SPAN_COLUMNS)
+        rows = self.conn.execute(
+            f"SELECT {cols}, orphan, cycle_broken FROM spans WHERE trace_id = ?"
+            " ORDER BY start_time, rowid",
+            [trace_id],
+        ).fetchall()
+        return [self._span(r) for r in rows]
+
+    def get_span(self, trace_id: str, span_id: str) -> Span | None:
+        cols = ", ".join(SPAN_COLUMNS)
+        row = self.conn.execute(
+            f"SELECT {cols}, orphan, cycle_broken FROM spans WHERE trace_id = ? AND span_id = ?",
+            [trace_id, span_id],
+        ).fetchone()
+        return self._span(row) if row else None
+
+    def _span(self, record: Sequence[Any]) -> Span:
+        row = self._row_to_dict(record[: len(SPAN_COLUMNS)])
+        row["orphan"] = bool(record[-2])
+        row["cycle_broken"] = bool(record[-1])
+        return Span.model_validate(row)
+
+    def search_text(self, query: str, limit: int = 20) -> list[tuple[str, str, str]]:
+        """Full-text search over span text: (trace_id, span_id, snippet), best matches first."""
+        self.index_text()
+        rows = self.conn.execute(
+            "SELECT s.trace_id, s.span_id, snippet(spans_fts, -1, '[', ']', '…', 12)"
+            " FROM spans_fts JOIN spans s ON s.rowid = spans_fts.rowid"
+            " WHERE spans_fts MATCH ? ORDER BY rank LIMIT ?",
+            [query, limit],
+        ).fetchall()
+        return [tuple(r) for r in rows]
+
+    def quarantined(self, limit: int | None = None) -> list[QuarantinedRecord]:
+        sql = (
+            "SELECT id, file, line, location, format, reason, raw, created_at FROM quarantine"
+            " ORDER BY id"
+        )
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        keys = ("id", "file", "line", "location", "format", "reason", "raw", "created_at")
+        return [QuarantinedRecord(**dict(zip(keys, r))) for r in self.conn.execute(sql)]
+
+
+# ------------------------------------------------------------------ tree and rollup
+
+_TRACE_COLUMNS: tuple[str, ...] = (
+    "trace_id", "name", "root_span_id", "start_time", "end_time", "duration_ms", "status",
+    "span_count", "error_count", "service", "session_id", "user_id", "model", "agent_version",
+    "prompt_version", "tags", "attributes", "labels", "outcome", "source_format",
+)  # fmt: skip
+
+
+def _trace_from_row(row: Sequence[Any]) -> Trace:
+    data = dict(zip(_TRACE_COLUMNS, row))
+    for column in ("tags", "attributes", "labels", "outcome"):
+        data[column] = orjson.loads(data[column]) if data[column] else ({} if column != "tags" else [])
+    return Trace.model_validate(data)
+
+
+# Positions in the rows _refresh_chunk selects.
+_ROWID, _TID, _SID, _PARENT, _NAME, _KIND, _START, _END, _STATUS, _AGENT, _INHERITED = range(11)
+_MODEL, _SERVICE, _SESSION, _USER, _HINTS, _FORMAT, _ORPHAN, _CYCLE = range(11, 19)
+
+
+def _tree_updates(rows: list[tuple]) -> list[tuple]:
+    """Orphan and cycle flags and inherited agents for one trace; only rows that change."""
+    by_id = {r[_SID]: r for r in rows}
+    parent = {sid: r[_PARENT] for sid, r in by_id.items()}
+    orphan = {sid for sid, p in parent.items() if p is not None and p not in by_id}
+    cycle_broken: set[str] = set()
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    for start in sorted(by_id, key=lambda s: (by_id[s][_START] or "", s)):
+        path: list[str] = []
+        node: str | None = start
+        while node is not None and node in by_id and state.get(node) != 2:
+            if state.get(node) == 1:
+                cycle_broken.add(node)  # the edge from here back into the path closes a cycle
+                break
+            state[node] = 1
+            path.append(node)
+            node = parent[node] if node not in cycle_broken else None
+        for visited in path:
+            state[visited] = 2
+    agents: dict[str, tuple[str | None, int]] = {}
+
+    def agent_of(sid: str) -> tuple[str | None, int]:
+        chain: list[str] = []
+        node: str | None = sid
+        found: tuple[str | None, int] = (None, 0)
+        while node is not None and node in by_id:
+            if node in agents:
+                found = (agents[node][0], 1)
+                break
+            row = by_id[node]
+            if row[_AGENT] and not row[_INHERITED]:
+                found = (row[_AGENT], 0 if node == sid else 1)
+                break
+            if row[_KIND] == "agent" and row[_NAME]:
+                found = (row[_NAME], 0 if node == sid else 1)
+                break
+            chain.append(node)
+            if node in cycle_broken or node in orphan:
+                break
+            node = parent[node]
+        for visited in chain:
+            agents[visited] = (found[0], 1 if found[0] else 0)
+        if sid not in agents:
+            agents[sid] = found
+        return agents[sid]
+
+    updates = []
+    for sid, row in by_id.items():
+        agent, inherited = agent_of(sid)
+        if row[_AGENT] and not row[_INHERITED]:
+            agent, inherited = row[_AGENT], 0
+        flags = (agent, inherited, int(sid in orphan), int(sid in cycle_broken))
+        if flags != (row[_AGENT], row[_INHERITED], row[_ORPHAN], row[_CYCLE]):
+            updates.append((*flags, row[_ROWID]))
+    return updates
+
+
+def _most_common(values: Iterable[Any]) -> Any:
+    counted = Counter(v for v in values if v not in (None, ""))
+    return counted.most_common(1)[0][0] if counted else None
+
+
+def _rollup(trace_id: str, rows: list[tuple], info: dict[str, Any], labels: dict[str, Any]) -> tuple:
+    ids = {r[_SID] for r in rows}
+    roots = [
+        r for r in rows if r[_PARENT] is None or r[_PARENT] not in ids or r[_CYCLE]
+    ] or rows
+    root = min(roots, key=lambda r: (r[_PARENT] is not None, r[_START] or "", r[_SID]))
+    starts = [r[_START] for r in rows if r[_START]] + ([info["start_time"]] if info.get("start_time") else [])
+    ends = [r[_END] for r in rows if r[_END]] + ([info["end_time"]] if info.get("end_time") else [])
+    start, end = (min(starts) if starts else None), (max(ends) if ends else None)
+    errors = sum(1 for r in rows if r[_STATUS] == "error")
+    status = "error" if errors else ("ok" if any(r[_STATUS] == "ok" for r in rows) else "unset")
+    hints: dict[str, Any] = {}
+    for r in sorted(rows, key=lambda r: (r[_START] or "", r[_SID])):
+        if r[_HINTS] and r[_HINTS] != "{}":
+            for key, value in orjson.loads(r[_HINTS]).items():
+                hints.setdefault(key, value)
+    hints.update(info.get("hints") or {})
+    tags = hints.get("tags") or []
+    if not isinstance(tags, list):
+        tags = [tags]
+    attributes: dict[str, Any] = {}
+    if hints.get("environment"):
+        attributes["environment"] = hints["environment"]
+    metadata = hints.get("metadata")
+    if isinstance(metadata, dict):
+        for key, value in metadata.items():
+            if isinstance(value, (str, int, float, bool)) and len(str(value)) <= 200:
+                attributes.setdefault(str(key), value)
+    outcome = labels.get("outcome") or {}
+    other_labels = {k: v for k, v in labels.items() if k != "outcome"}
+    return (
+        trace_id,
+        info.get("name") or root[_NAME],
+        root[_SID],
+        start,
+        end,
+        duration_ms(start, end),
+        status,
+        len(rows),
+        errors,
+        info.get("service") or _most_common(r[_SERVICE] for r in rows),
+        info.get("session_id") or _most_common(r[_SESSION] for r in rows),
+        info.get("user_id") or _most_common(r[_USER] for r in rows),
+        _most_common(r[_MODEL] for r in rows if r[_KIND] == "llm") or _most_common(r[_MODEL] for r in rows),
+        _str_or_none(hints.get("agent_version") or hints.get("service_version")),
+        _str_or_none(hints.get("prompt_version")),
+        _dumps(sorted({str(t) for t in tags})),
+        _dumps(attributes),
+        _dumps(other_labels),
+        _dumps(outcome),
+        _most_common(r[_FORMAT] for r in rows),
+    )
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)

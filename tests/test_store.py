@@ -1,0 +1,132 @@
+"""The span store: idempotent writes, merges, tree repair, rollups, text search."""
+
+from __future__ import annotations
+
+from investigator.ingest.base import span_row
+from investigator.models import QuarantinedRecord, TraceInfo
+from investigator.store import Store
+
+
+def _spans() -> list[dict]:
+    return [
+        span_row("t1", "root", kind="agent", name="SupportAgent", status="ok",
+                 start_time="2025-01-01T00:00:00.000000Z", end_time="2025-01-01T00:00:04.000000Z",
+                 service="support-bot", hints={"agent_version": "v1.9", "tags": ["prod"]}),
+        span_row("t1", "llm1", parent_id="root", kind="llm", name="chat", model="gpt-4o",
+                 start_time="2025-01-01T00:00:00.500000Z", end_time="2025-01-01T00:00:01.000000Z",
+                 output='[{"role": "assistant", "content": "Let me check the order."}]'),
+        span_row("t1", "tool1", parent_id="llm1", kind="tool", name="lookup_order",
+                 tool_name="lookup_order", status="error", status_message="HTTP 503",
+                 start_time="2025-01-01T00:00:01.000000Z", end_time="2025-01-01T00:00:02.000000Z"),
+    ]
+
+
+def test_reingesting_the_same_spans_changes_nothing(store: Store) -> None:
+    first = store.write_batch(_spans())
+    second = store.write_batch(_spans())
+    assert (first.ingested, first.duplicates, first.updated) == (3, 0, 0)
+    assert (second.ingested, second.duplicates, second.updated) == (0, 3, 0)
+    assert store.counts()["spans"] == 3
+
+
+def test_a_span_seen_again_with_more_data_is_updated_without_losing_fields(store: Store) -> None:
+    store.write_batch(_spans())
+    later = span_row("t1", "llm1", kind="llm", status="ok", tokens_out=42,
+                     end_time="2025-01-01T00:00:01.500000Z")
+    counts = store.write_batch([later])
+    assert counts.updated == 1
+    span = store.get_span("t1", "llm1")
+    assert span is not None
+    assert span.tokens_out == 42 and span.status == "ok"
+    assert span.model == "gpt-4o" and span.parent_id == "root"  # kept from the first sighting
+    assert span.end_time == "2025-01-01T00:00:01.500000Z"
+
+
+def test_rollup_derives_trace_fields_from_spans(store: Store) -> None:
+    store.write_batch(_spans())
+    store.refresh_traces({"t1"})
+    trace = store.get_trace("t1")
+    assert trace is not None
+    assert trace.root_span_id == "root" and trace.name == "SupportAgent"
+    assert (trace.span_count, trace.error_count, trace.status) == (3, 1, "error")
+    assert trace.model == "gpt-4o" and trace.service == "support-bot"
+    assert trace.agent_version == "v1.9" and trace.tags == ["prod"]
+    assert trace.duration_ms == 4000.0
+
+
+def test_spans_inherit_the_agent_of_their_nearest_agent_ancestor(store: Store) -> None:
+    store.write_batch(_spans())
+    store.refresh_traces({"t1"})
+    agents = {s.span_id: s.agent for s in store.spans("t1")}
+    assert agents == {"root": "SupportAgent", "llm1": "SupportAgent", "tool1": "SupportAgent"}
+
+
+def test_orphans_are_kept_and_flagged(store: Store) -> None:
+    store.write_batch([span_row("t2", "child", parent_id="never-seen", kind="tool")])
+    store.refresh_traces({"t2"})
+    span = store.get_span("t2", "child")
+    assert span is not None and span.orphan and span.parent_id == "never-seen"
+    # the parent arrives later: the flag clears
+    store.write_batch([span_row("t2", "never-seen", kind="agent", name="A")])
+    store.refresh_traces({"t2"})
+    assert not store.get_span("t2", "child").orphan
+
+
+def test_parent_cycles_are_detected_and_broken(store: Store) -> None:
+    store.write_batch([
+        span_row("t3", "a", parent_id="c", start_time="2025-01-01T00:00:00.000000Z"),
+        span_row("t3", "b", parent_id="a", start_time="2025-01-01T00:00:01.000000Z"),
+        span_row("t3", "c", parent_id="b", start_time="2025-01-01T00:00:02.000000Z"),
+    ])
+    store.refresh_traces({"t3"})
+    broken = [s.span_id for s in store.spans("t3") if s.cycle_broken]
+    assert len(broken) == 1
+    trace = store.get_trace("t3")
+    assert trace is not None and trace.root_span_id == broken[0]
+
+
+def test_trace_records_fill_trace_fields(store: Store) -> None:
+    store.write_batch(_spans(), infos=[TraceInfo(trace_id="t1", name="refund flow", session_id="s-9")])
+    store.refresh_traces({"t1"})
+    trace = store.get_trace("t1")
+    assert trace.name == "refund flow" and trace.session_id == "s-9"
+
+
+def test_full_text_search_finds_span_text(store: Store) -> None:
+    store.write_batch(_spans())
+    hits = store.search_text("check")
+    assert [(t, s) for t, s, _ in hits] == [("t1", "llm1")]
+    assert "[check]" in hits[0][2]
+    # names are tokenised on underscores, so tools are found by their words
+    assert {s for _, s, _ in store.search_text("lookup")} == {"tool1"}
+
+
+def test_updated_span_text_is_reindexed(store: Store) -> None:
+    store.write_batch(_spans())
+    store.index_text()
+    store.write_batch([span_row("t1", "tool1", output="warehouse unreachable")])
+    assert [s for _, s, _ in store.search_text("warehouse")] == ["tool1"]
+    assert [s for _, s, _ in store.search_text("503")] == ["tool1"]
+
+
+def test_quarantine_keeps_file_line_reason_and_raw_once(store: Store) -> None:
+    record = QuarantinedRecord(file="a.jsonl", line=7, reason="invalid JSON", raw="{oops")
+    store.write_batch([], rejected=[record])
+    store.write_batch([], rejected=[record])
+    kept = store.quarantined()
+    assert [(q.file, q.line, q.reason, q.raw) for q in kept] == [("a.jsonl", 7, "invalid JSON", "{oops")]
+
+
+def test_multi_megabyte_attributes_are_stored_whole(store: Store) -> None:
+    big = "x" * (5 * 1024 * 1024)
+    store.write_batch([span_row("t4", "s", attributes={"blob": big}, output=big)])
+    span = store.get_span("t4", "s")
+    assert len(span.attributes["blob"]) == len(big) and len(span.output) == len(big)
+
+
+def test_migrations_apply_once(tmp_path) -> None:
+    path = tmp_path / "m.db"
+    Store(path).close()
+    again = Store(path)
+    names = [r[0] for r in again.conn.execute("SELECT name FROM _sqlite_migrations")]
+    assert names == ["m001_spans_and_traces", "m002_span_text_index"]
