@@ -120,3 +120,48 @@ def m002_span_text_index(db: Database) -> None:
         INSERT INTO meta (key, value) VALUES ('fts_indexed_rowid', '0');
         """
     )
+
+
+@migrations()
+def m003_rules_layer(db: Database) -> None:
+    # Per-trace output of the rules layer (and later of the judge): issues, scores, the compact
+    # document, and which detector versions analysed the trace (for incremental `detect`).
+    db.executescript(
+        """
+        CREATE TABLE issues (
+            id INTEGER PRIMARY KEY,
+            trace_id TEXT NOT NULL,
+            span_id TEXT NOT NULL,
+            category TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            confidence REAL NOT NULL,
+            evidence TEXT NOT NULL,
+            description TEXT NOT NULL,
+            source TEXT NOT NULL
+        );
+        CREATE INDEX issues_trace ON issues (trace_id);
+        CREATE INDEX issues_category ON issues (category);
+
+        CREATE TABLE trace_scores (
+            trace_id TEXT NOT NULL,
+            source TEXT NOT NULL,
+            factual_grounding INTEGER NOT NULL,
+            privacy_and_safety INTEGER NOT NULL,
+            instruction_adherence INTEGER NOT NULL,
+            optimal_plan_execution INTEGER NOT NULL,
+            reasons TEXT NOT NULL,
+            PRIMARY KEY (trace_id, source)
+        );
+
+        CREATE TABLE documents (
+            trace_id TEXT PRIMARY KEY,
+            text TEXT NOT NULL
+        );
+
+        CREATE TABLE analysis (
+            trace_id TEXT PRIMARY KEY,
+            rules_version TEXT NOT NULL,
+            analysed_at TEXT NOT NULL
+        );
+        """
+    )

@@ -11,8 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -21,8 +20,18 @@ from sqlite_utils import Database
 
 from investigator.ingest.base import SpanRow
 from investigator.migrations import migrations
-from investigator.models import QuarantinedRecord, Span, Trace, TraceInfo
-from investigator.timefmt import duration_ms, now_iso
+from investigator.evidence import quote_in_span
+from investigator.models import (
+    SCORE_DIMENSIONS,
+    Issue,
+    QuarantinedRecord,
+    Span,
+    Trace,
+    TraceInfo,
+    TraceScores,
+)
+from investigator.rollup import rollup, tree_updates
+from investigator.timefmt import now_iso
 
 SPAN_COLUMNS: tuple[str, ...] = (
     "trace_id", "span_id", "parent_id", "name", "kind", "start_time", "end_time", "status",
@@ -48,11 +57,7 @@ class BatchCounts:
     ingested: int = 0
     duplicates: int = 0
     updated: int = 0
-
-    def add(self, other: "BatchCounts") -> None:
-        self.ingested += other.ingested
-        self.duplicates += other.duplicates
-        self.updated += other.updated
+    changed: set[str] = field(default_factory=set)  # traces with a new or updated span
 
 
 def _dumps(value: Any) -> str:
@@ -134,6 +139,7 @@ class Store:
                 if old is None:
                     inserts.append(self._to_tuple(row))
                     counts.ingested += 1
+                    counts.changed.add(key[0])
                     continue
                 rowid, old_row = old
                 merged = merge_span(old_row, row)
@@ -142,10 +148,12 @@ class Store:
                 else:
                     self._update(rowid, old_row, merged)
                     counts.updated += 1
+                    counts.changed.add(key[0])
             if inserts:
                 self.conn.executemany(_INSERT_SQL, inserts)
             for info in infos:
-                self._merge_info(info)
+                if self._merge_info(info):
+                    counts.changed.add(info.trace_id)
             for record in rejected:
                 self._quarantine(record)
         return counts
@@ -200,7 +208,8 @@ class Store:
             f"UPDATE spans SET {assignments} WHERE rowid = ?", [*self._to_tuple(merged), rowid]
         )
 
-    def _merge_info(self, info: TraceInfo) -> None:
+    def _merge_info(self, info: TraceInfo) -> bool:
+        """Merge a trace-level record; returns whether it changed what was stored."""
         row = self.conn.execute(
             "SELECT info FROM trace_info WHERE trace_id = ?", [info.trace_id]
         ).fetchone()
@@ -209,11 +218,14 @@ class Store:
         merged = {**current, **{k: v for k, v in update.items() if _informative(v)}}
         if "hints" in current and "hints" in update:
             merged["hints"] = {**current["hints"], **update["hints"]}
+        if row and merged == current:
+            return False
         self.conn.execute(
             "INSERT INTO trace_info (trace_id, info) VALUES (?, ?) "
             "ON CONFLICT(trace_id) DO UPDATE SET info = excluded.info",
             [info.trace_id, _dumps(merged)],
         )
+        return True
 
     def _quarantine(self, record: QuarantinedRecord) -> None:
         self.conn.execute(
@@ -290,8 +302,8 @@ class Store:
         for trace_id, rows in by_trace.items():
             if not rows:
                 continue
-            span_updates.extend(_tree_updates(rows))
-            trace_rows.append(_rollup(trace_id, rows, infos.get(trace_id, {}), labels.get(trace_id, {})))
+            span_updates.extend(tree_updates(rows))
+            trace_rows.append(rollup(trace_id, rows, infos.get(trace_id, {}), labels.get(trace_id, {})))
         if span_updates:
             self.conn.executemany(
                 "UPDATE spans SET agent = ?, agent_inherited = ?, orphan = ?, cycle_broken = ?"
@@ -306,6 +318,110 @@ class Store:
                 f" ON CONFLICT(trace_id) DO UPDATE SET {updates}",
                 trace_rows,
             )
+
+    # ------------------------------------------------------------------ analysis
+
+    def forget_analysis(self, trace_ids: Iterable[str]) -> None:
+        """Traces whose spans changed must be analysed again by the next `detect`."""
+        ids = list(trace_ids)
+        with self.db.conn:
+            self.conn.execute("BEGIN")
+            for chunk in _chunks(ids):
+                marks = ", ".join("?" * len(chunk))
+                self.conn.execute(f"DELETE FROM analysis WHERE trace_id IN ({marks})", list(chunk))
+
+    def analysed(self, rules_version: str) -> set[str]:
+        """Traces already analysed by exactly this set of detector versions."""
+        return {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT trace_id FROM analysis WHERE rules_version = ?", [rules_version]
+            )
+        }
+
+    def save_analysis(
+        self,
+        results: Sequence[tuple[str, Sequence[Issue], TraceScores, str]],
+        rules_version: str,
+    ) -> list[Issue]:
+        """Replace the rules-layer issues, scores and document of each trace in one transaction.
+        An issue whose span or evidence quote is not in the store is refused and returned."""
+        refused: list[Issue] = []
+        now = now_iso()
+        with self.db.conn:
+            self.conn.execute("BEGIN")
+            for trace_id, issues, scores, document in results:
+                spans = {s.span_id: s for s in self.spans(trace_id)}
+                self.conn.execute(
+                    "DELETE FROM issues WHERE trace_id = ? AND source LIKE 'rule:%'", [trace_id]
+                )
+                for issue in issues:
+                    span = spans.get(issue.span_id)
+                    if issue.trace_id != trace_id or span is None or not quote_in_span(span, issue.evidence):
+                        refused.append(issue)
+                        continue
+                    self.conn.execute(
+                        "INSERT INTO issues (trace_id, span_id, category, severity, confidence,"
+                        " evidence, description, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [trace_id, issue.span_id, issue.category, issue.severity,
+                         issue.confidence, issue.evidence, issue.description, issue.source],
+                    )  # fmt: skip
+                self._save_scores(scores)
+                self.conn.execute(
+                    "INSERT INTO documents (trace_id, text) VALUES (?, ?) ON CONFLICT(trace_id)"
+                    " DO UPDATE SET text = excluded.text",
+                    [trace_id, document],
+                )
+                self.conn.execute(
+                    "INSERT INTO analysis (trace_id, rules_version, analysed_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT(trace_id) DO UPDATE SET rules_version = excluded.rules_version,"
+                    " analysed_at = excluded.analysed_at",
+                    [trace_id, rules_version, now],
+                )
+        return refused
+
+    def _save_scores(self, scores: TraceScores) -> None:
+        values = [getattr(scores, d).score for d in SCORE_DIMENSIONS]
+        reasons = {d: getattr(scores, d).reason for d in SCORE_DIMENSIONS}
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO trace_scores (trace_id, source, {', '.join(SCORE_DIMENSIONS)},"
+            " reasons) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [scores.trace_id, scores.source, *values, _dumps(reasons)],
+        )
+
+    def issues(self, trace_ids: Iterable[str] | None = None) -> list[Issue]:
+        """Stored per-trace issues (all, or of these traces), in trace and span order."""
+        columns = "trace_id, span_id, category, severity, confidence, evidence, description, source"
+        keys = columns.split(", ")
+        if trace_ids is None:
+            rows = self.conn.execute(f"SELECT {columns} FROM issues ORDER BY trace_id, id").fetchall()
+        else:
+            rows = []
+            for chunk in _chunks(list(trace_ids)):
+                marks = ", ".join("?" * len(chunk))
+                rows.extend(self.conn.execute(
+                    f"SELECT {columns} FROM issues WHERE trace_id IN ({marks}) ORDER BY trace_id, id",
+                    list(chunk),
+                ))  # fmt: skip
+        return [Issue(**dict(zip(keys, r))) for r in rows]
+
+    def scores(self) -> Iterator[TraceScores]:
+        """Stored per-trace scores, in trace order."""
+        for row in self.conn.execute(
+            f"SELECT trace_id, source, {', '.join(SCORE_DIMENSIONS)}, reasons FROM trace_scores"
+            " ORDER BY trace_id, source"
+        ):
+            reasons = orjson.loads(row[-1])
+            yield TraceScores(
+                trace_id=row[0],
+                source=row[1],
+                **{d: {"score": row[2 + i], "reason": reasons.get(d, "")}
+                   for i, d in enumerate(SCORE_DIMENSIONS)},
+            )  # fmt: skip
+
+    def document(self, trace_id: str) -> str | None:
+        row = self.conn.execute("SELECT text FROM documents WHERE trace_id = ?", [trace_id]).fetchone()
+        return row[0] if row else None
 
     # -------------------------------------------------------------------- labels
 
@@ -341,11 +457,9 @@ class Store:
         return found
 
     def counts(self) -> dict[str, int]:
-        one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
         return {
-            "spans": one("SELECT count(*) FROM spans"),
-            "traces": one("SELECT count(*) FROM traces"),
-            "quarantined": one("SELECT count(*) FROM quarantine"),
+            table: self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("spans", "traces", "quarantine", "issues")
         }
 
     def get_trace(self, trace_id: str) -> Trace | None:
@@ -430,8 +544,6 @@ class Store:
         return [QuarantinedRecord(**dict(zip(keys, r))) for r in self.conn.execute(sql)]
 
 
-# ------------------------------------------------------------------ tree and rollup
-
 _TRACE_COLUMNS: tuple[str, ...] = (
     "trace_id", "name", "root_span_id", "start_time", "end_time", "duration_ms", "status",
     "span_count", "error_count", "service", "session_id", "user_id", "model", "agent_version",
@@ -444,128 +556,3 @@ def _trace_from_row(row: Sequence[Any]) -> Trace:
     for column in ("tags", "attributes", "labels", "outcome"):
         data[column] = orjson.loads(data[column]) if data[column] else ({} if column != "tags" else [])
     return Trace.model_validate(data)
-
-
-# Positions in the rows _refresh_chunk selects.
-_ROWID, _TID, _SID, _PARENT, _NAME, _KIND, _START, _END, _STATUS, _AGENT, _INHERITED = range(11)
-_MODEL, _SERVICE, _SESSION, _USER, _HINTS, _FORMAT, _ORPHAN, _CYCLE = range(11, 19)
-
-
-def _tree_updates(rows: list[tuple]) -> list[tuple]:
-    """Orphan and cycle flags and inherited agents for one trace; only rows that change."""
-    by_id = {r[_SID]: r for r in rows}
-    parent = {sid: r[_PARENT] for sid, r in by_id.items()}
-    orphan = {sid for sid, p in parent.items() if p is not None and p not in by_id}
-    cycle_broken: set[str] = set()
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-    for start in sorted(by_id, key=lambda s: (by_id[s][_START] or "", s)):
-        path: list[str] = []
-        node: str | None = start
-        while node is not None and node in by_id and state.get(node) != 2:
-            if state.get(node) == 1:
-                cycle_broken.add(node)  # the edge from here back into the path closes a cycle
-                break
-            state[node] = 1
-            path.append(node)
-            node = parent[node] if node not in cycle_broken else None
-        for visited in path:
-            state[visited] = 2
-    agents: dict[str, tuple[str | None, int]] = {}
-
-    def agent_of(sid: str) -> tuple[str | None, int]:
-        chain: list[str] = []
-        node: str | None = sid
-        found: tuple[str | None, int] = (None, 0)
-        while node is not None and node in by_id:
-            if node in agents:
-                found = (agents[node][0], 1)
-                break
-            row = by_id[node]
-            if row[_AGENT] and not row[_INHERITED]:
-                found = (row[_AGENT], 0 if node == sid else 1)
-                break
-            if row[_KIND] == "agent" and row[_NAME]:
-                found = (row[_NAME], 0 if node == sid else 1)
-                break
-            chain.append(node)
-            if node in cycle_broken or node in orphan:
-                break
-            node = parent[node]
-        for visited in chain:
-            agents[visited] = (found[0], 1 if found[0] else 0)
-        if sid not in agents:
-            agents[sid] = found
-        return agents[sid]
-
-    updates = []
-    for sid, row in by_id.items():
-        agent, inherited = agent_of(sid)
-        if row[_AGENT] and not row[_INHERITED]:
-            agent, inherited = row[_AGENT], 0
-        flags = (agent, inherited, int(sid in orphan), int(sid in cycle_broken))
-        if flags != (row[_AGENT], row[_INHERITED], row[_ORPHAN], row[_CYCLE]):
-            updates.append((*flags, row[_ROWID]))
-    return updates
-
-
-def _most_common(values: Iterable[Any]) -> Any:
-    counted = Counter(v for v in values if v not in (None, ""))
-    return counted.most_common(1)[0][0] if counted else None
-
-
-def _rollup(trace_id: str, rows: list[tuple], info: dict[str, Any], labels: dict[str, Any]) -> tuple:
-    ids = {r[_SID] for r in rows}
-    roots = [
-        r for r in rows if r[_PARENT] is None or r[_PARENT] not in ids or r[_CYCLE]
-    ] or rows
-    root = min(roots, key=lambda r: (r[_PARENT] is not None, r[_START] or "", r[_SID]))
-    starts = [r[_START] for r in rows if r[_START]] + ([info["start_time"]] if info.get("start_time") else [])
-    ends = [r[_END] for r in rows if r[_END]] + ([info["end_time"]] if info.get("end_time") else [])
-    start, end = (min(starts) if starts else None), (max(ends) if ends else None)
-    errors = sum(1 for r in rows if r[_STATUS] == "error")
-    status = "error" if errors else ("ok" if any(r[_STATUS] == "ok" for r in rows) else "unset")
-    hints: dict[str, Any] = {}
-    for r in sorted(rows, key=lambda r: (r[_START] or "", r[_SID])):
-        if r[_HINTS] and r[_HINTS] != "{}":
-            for key, value in orjson.loads(r[_HINTS]).items():
-                hints.setdefault(key, value)
-    hints.update(info.get("hints") or {})
-    tags = hints.get("tags") or []
-    if not isinstance(tags, list):
-        tags = [tags]
-    attributes: dict[str, Any] = {}
-    if hints.get("environment"):
-        attributes["environment"] = hints["environment"]
-    metadata = hints.get("metadata")
-    if isinstance(metadata, dict):
-        for key, value in metadata.items():
-            if isinstance(value, (str, int, float, bool)) and len(str(value)) <= 200:
-                attributes.setdefault(str(key), value)
-    outcome = labels.get("outcome") or {}
-    other_labels = {k: v for k, v in labels.items() if k != "outcome"}
-    return (
-        trace_id,
-        info.get("name") or root[_NAME],
-        root[_SID],
-        start,
-        end,
-        duration_ms(start, end),
-        status,
-        len(rows),
-        errors,
-        info.get("service") or _most_common(r[_SERVICE] for r in rows),
-        info.get("session_id") or _most_common(r[_SESSION] for r in rows),
-        info.get("user_id") or _most_common(r[_USER] for r in rows),
-        _most_common(r[_MODEL] for r in rows if r[_KIND] == "llm") or _most_common(r[_MODEL] for r in rows),
-        _str_or_none(hints.get("agent_version") or hints.get("service_version")),
-        _str_or_none(hints.get("prompt_version")),
-        _dumps(sorted({str(t) for t in tags})),
-        _dumps(attributes),
-        _dumps(other_labels),
-        _dumps(outcome),
-        _most_common(r[_FORMAT] for r in rows),
-    )
-
-
-def _str_or_none(value: Any) -> str | None:
-    return None if value in (None, "") else str(value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from investigator.ingest.base import span_row
-from investigator.models import QuarantinedRecord, TraceInfo
+from investigator.models import Issue, QuarantinedRecord, TraceInfo, TraceScores
 from investigator.store import Store
 
 
@@ -129,4 +129,32 @@ def test_migrations_apply_once(tmp_path) -> None:
     Store(path).close()
     again = Store(path)
     names = [r[0] for r in again.conn.execute("SELECT name FROM _sqlite_migrations")]
-    assert names == ["m001_spans_and_traces", "m002_span_text_index"]
+    assert names == ["m001_spans_and_traces", "m002_span_text_index", "m003_rules_layer"]
+
+
+def _scores(trace_id: str) -> TraceScores:
+    ok = {"score": 5, "reason": "no problem seen"}
+    return TraceScores(trace_id=trace_id, source="rules", factual_grounding=ok,
+                       privacy_and_safety=ok, instruction_adherence=ok, optimal_plan_execution=ok)
+
+
+def test_issue_with_quote_not_in_span_is_refused(store: Store) -> None:
+    store.write_batch([span_row("t5", "s1", kind="tool", output='{"error": "HTTP 429 Too Many Requests"}')])
+    real = Issue(trace_id="t5", span_id="s1", category="execution.rate_limited", severity="medium",
+                 confidence=0.9, evidence="HTTP 429 Too Many Requests", description="rate limited",
+                 source="rule:http")
+    invented = real.model_copy(update={"evidence": "HTTP 500 Internal Server Error"})
+    wrong_span = real.model_copy(update={"span_id": "s9"})
+    refused = store.save_analysis([("t5", [real, invented, wrong_span], _scores("t5"), "doc")], "v1")
+    assert refused == [invented, wrong_span]
+    assert store.issues() == [real]
+    assert store.analysed("v1") == {"t5"} and store.analysed("v2") == set()
+
+
+def test_changed_trace_is_analysed_again(store: Store) -> None:
+    store.write_batch([span_row("t6", "s1", kind="tool", output="ok")])
+    store.save_analysis([("t6", [], _scores("t6"), "doc")], "v1")
+    counts = store.write_batch([span_row("t6", "s1", kind="tool", output="ok", status="error")])
+    assert counts.changed == {"t6"}
+    store.forget_analysis(counts.changed)
+    assert store.analysed("v1") == set()

@@ -8,7 +8,6 @@ the store recomputes the rollups of the traces that were touched and indexes the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import orjson
@@ -59,6 +58,7 @@ class _Batcher:
         self.rejected: list[QuarantinedRecord] = []
         self.size = 0
         self.touched: set[str] = set()
+        self.changed: set[str] = set()
 
     def add_span(self, row: dict[str, Any], size: int) -> None:
         self.spans.append(row)
@@ -82,18 +82,20 @@ class _Batcher:
         self.report.ingested += counts.ingested
         self.report.duplicates += counts.duplicates
         self.report.updated += counts.updated
+        self.changed |= counts.changed
         self.spans, self.infos, self.rejected, self.size = [], [], [], 0
 
     def finish(self) -> None:
         self.flush()
-        self.store.refresh_traces(self.touched)
+        self.store.refresh_traces(self.changed)
+        self.store.forget_analysis(self.changed)
         self.store.index_text()
         self.report.traces = len(self.touched)
 
 
 def _raw_text(value: Any) -> str:
     if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
+        return value.rstrip(b"\r\n").decode("utf-8", errors="replace")
     return orjson.dumps(value, default=str).decode()
 
 

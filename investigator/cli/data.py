@@ -1,55 +1,15 @@
-"""The `investigator` command line.
-
-Exit codes: 0 ok, 1 findings at or above `--fail-on`, 2 usage or input error.
-"""
+"""Commands over the stored data: ingest, traces, quarantine, labels."""
 
 from __future__ import annotations
 
-import sys
-from typing import Any, Callable
-
 import click
-import orjson
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from investigator import __version__
+from investigator.cli import main
+from investigator.cli.common import db_option, emit_json, err, fail, open_store, out
 from investigator.ingest.reader import InputError, expand_paths, file_size
 from investigator.outline import render_outline
-from investigator.store import Store, default_db_path
-
-err = Console(stderr=True)
-out = Console(highlight=False, soft_wrap=True)
-
-
-def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--db",
-        "db_path",
-        default=None,
-        metavar="PATH",
-        help="The store (SQLite file). Default: $INVESTIGATOR_DB, else ./investigator.db.",
-    )(func)
-
-
-def open_store(db_path: str | None) -> Store:
-    return Store(db_path or default_db_path())
-
-
-def fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
-    sys.exit(2)
-
-
-def emit_json(value: Any) -> None:
-    click.echo(orjson.dumps(value, default=str).decode())
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="investigator")
-def main() -> None:
-    """Find the failures that recur across your LLM agents' traces."""
 
 
 @main.command()
@@ -207,6 +167,3 @@ def labels(path: str, as_json: bool, db_path: str | None) -> None:
     if report.rows == 0:
         fail(f"no valid label rows in {path}")
 
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,120 @@
+"""Commands of the rules layer: detect, export, eval."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import click
+import orjson
+from rich.table import Table
+
+from investigator.cli import main
+from investigator.cli.common import db_option, emit_json, err, fail, open_store, out
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
+@click.option("--all", "everything", is_flag=True, help="Analyse every trace again, not only new ones.")
+@db_option
+def detect(as_json: bool, everything: bool, db_path: str | None) -> None:
+    """Run the rules layer (detectors, scores, compact documents) over stored traces."""
+    from investigator.rules import run_rules
+
+    store = open_store(db_path)
+    report = run_rules(store, force=everything)
+    if as_json:
+        emit_json(report.summary())
+        return
+    out.print(
+        f"analysed {report.analysed} traces ({report.skipped} unchanged, skipped):"
+        f" {report.issues} issues in {report.traces_with_issues} traces"
+    )
+    for refused in report.refused[:5]:
+        err.print(f"refused issue (evidence not in span): {refused.source} {refused.span_id}")
+
+
+@main.command()
+@click.argument("what", type=click.Choice(["issues", "scores"]))
+@click.option("-o", "--output", "output", required=True, metavar="FILE.jsonl", help="Where to write.")
+@db_option
+def export(what: str, output: str, db_path: str | None) -> None:
+    """Write per-trace issues or per-trace scores as JSONL."""
+    store = open_store(db_path)
+    count = 0
+    with open(output, "wb") as handle:
+        if what == "issues":
+            for issue in store.issues():
+                handle.write(orjson.dumps(issue.model_dump()) + b"\n")
+                count += 1
+        else:
+            for scores in store.scores():
+                row = {"trace_id": scores.trace_id, "source": scores.source}
+                reasons = {}
+                for dimension in ("factual_grounding", "privacy_and_safety",
+                                  "instruction_adherence", "optimal_plan_execution"):  # fmt: skip
+                    value = getattr(scores, dimension)
+                    row[dimension] = value.score
+                    reasons[dimension] = value.reason
+                row["reasons"] = reasons
+                handle.write(orjson.dumps(row) + b"\n")
+                count += 1
+    out.print(f"wrote {count} {what} to {output}")
+
+
+@main.command("eval")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output", default="eval-report.json", show_default=True, metavar="FILE.json",
+              help="Where to write the full report as JSON.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of tables.")
+@db_option
+def evaluate(dataset: Path, output: str, as_json: bool, db_path: str | None) -> None:
+    """Score the investigator on a labelled dataset (traces/, labels.jsonl, truth.jsonl).
+
+    The dataset is ingested into a scratch store unless --db names one."""
+    from investigator.evaluation import DatasetError, run_eval
+
+    with tempfile.TemporaryDirectory() as scratch:
+        store = open_store(db_path or str(Path(scratch) / "eval.db"))
+        try:
+            report = run_eval(store, dataset)
+        except DatasetError as exc:
+            fail(str(exc))
+        store.close()
+    data = report.as_dict()
+    Path(output).write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+    if as_json:
+        emit_json(data)
+        return
+    _print_report(data)
+    out.print(f"\nfull report: {output}")
+
+
+def _row(name: str, m: dict) -> list[str]:
+    return [name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}",
+            str(m["predicted"]), str(m["correct"]), str(m["expected"])]  # fmt: skip
+
+
+def _print_report(data: dict) -> None:
+    columns = ("", "precision", "recall", "F1", "reported", "correct", "expected")
+    summary = Table(*columns, title=f"{data['traces']} traces")
+    summary.add_row(*_row("(span, category) pairs, rule-detectable", data["pairs"]))
+    summary.add_row(*_row("(span, category) pairs, all truth", data["pairs_all_truth"]))
+    summary.add_row(*_row("categories per trace", data["categories"]))
+    out.print(summary)
+    out.print(f"location accuracy: {data['location_accuracy']:.3f}")
+    per_category = Table(*columns, title="per category")
+    for name, metrics in data["per_category"].items():
+        per_category.add_row(*_row(name, metrics))
+    out.print(per_category)
+    per_detector = Table(*columns, title="per detector")
+    for name, metrics in data["per_detector"].items():
+        per_detector.add_row(*_row(name, metrics))
+    out.print(per_detector)
+    correlation = ", ".join(
+        f"{k} {'n/a' if v is None else f'{v:.2f}'}" for k, v in data["score_correlation"].items()
+    )
+    out.print(f"score correlation (Spearman): {correlation}")
+    for key in ("clusters",):
+        if key in data:
+            out.print(f"{key}: {data[key]}")

@@ -1,0 +1,200 @@
+"""Measure the investigator against a labelled dataset (`investigator eval DATASET`).
+
+A dataset is a directory with `traces/` (any supported format), `labels.jsonl` (eval labels and
+outcomes), `truth.jsonl` (per trace: the injected issues as `(span_id, category, severity,
+rule_detectable)` and the expected four scores) and `manifest.json`. Issues are compared as
+`(trace, span, category)` triples: precision over everything the investigator reported, recall over
+the truth issues a rule can see (and, for reference, over all truth issues).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from scipy.stats import spearmanr
+
+from investigator.models import SCORE_DIMENSIONS, Issue, TraceScores
+
+Triple = tuple[str, str, str]
+
+
+class DatasetError(ValueError):
+    """The dataset directory is missing a part or a truth row is malformed."""
+
+
+@dataclass
+class TruthIssue:
+    span_id: str
+    category: str
+    severity: str
+    rule_detectable: bool
+
+
+@dataclass
+class TruthTrace:
+    trace_id: str
+    family: str
+    issues: list[TruthIssue]
+    scores: dict[str, int]
+
+
+def load_truth(dataset: Path) -> dict[str, TruthTrace]:
+    path = dataset / "truth.jsonl"
+    if not path.is_file():
+        raise DatasetError(f"{dataset}: no truth.jsonl (is this a labelled dataset?)")
+    truth: dict[str, TruthTrace] = {}
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+                issues = [
+                    TruthIssue(i["span_id"], i["category"], i["severity"], bool(i.get("rule_detectable", True)))
+                    for i in row.get("issues", [])
+                ]
+                truth[row["trace_id"]] = TruthTrace(
+                    row["trace_id"], row.get("family", ""), issues, row.get("scores") or {}
+                )
+            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                raise DatasetError(f"{path}:{number}: bad truth row: {exc}") from exc
+    return truth
+
+
+def _prf(predicted: set[Any], acceptable: set[Any], required: set[Any]) -> dict[str, float]:
+    """Precision of `predicted` against what is acceptable (any true item), recall of the
+    `required` items (the ones the scored layer is expected to find)."""
+    hits = len(predicted & acceptable)
+    found = len(predicted & required)
+    precision = hits / len(predicted) if predicted else 1.0
+    recall = found / len(required) if required else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+            "predicted": len(predicted), "correct": hits, "expected": len(required),
+            "found": found}  # fmt: skip
+
+
+@dataclass
+class EvalReport:
+    traces: int
+    pairs: dict[str, float]
+    pairs_all_truth: dict[str, float]
+    categories: dict[str, float]
+    location_accuracy: float
+    per_category: dict[str, dict[str, float]]
+    per_detector: dict[str, dict[str, float]]
+    score_correlation: dict[str, float | None]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "traces": self.traces,
+            "pairs": self.pairs,
+            "pairs_all_truth": self.pairs_all_truth,
+            "categories": self.categories,
+            "location_accuracy": self.location_accuracy,
+            "per_category": self.per_category,
+            "per_detector": self.per_detector,
+            "score_correlation": self.score_correlation,
+            **self.extra,
+        }
+
+
+def score_issues(
+    truth: dict[str, TruthTrace], issues: list[Issue], scores: list[TraceScores]
+) -> EvalReport:
+    """Compare reported issues and scores with the truth, over the traces the truth covers."""
+    predicted_by_source: dict[Triple, set[str]] = defaultdict(set)
+    for issue in issues:
+        if issue.trace_id in truth:
+            predicted_by_source[(issue.trace_id, issue.span_id, issue.category)].add(issue.source)
+    predicted = set(predicted_by_source)
+    all_truth = {(t.trace_id, i.span_id, i.category) for t in truth.values() for i in t.issues}
+    detectable = {
+        (t.trace_id, i.span_id, i.category) for t in truth.values() for i in t.issues if i.rule_detectable
+    }
+    per_category: dict[str, dict[str, float]] = {}
+    for category in sorted({c for *_, c in predicted | detectable}):
+        def of(items: set[Triple]) -> set[Triple]:
+            return {x for x in items if x[2] == category}
+
+        per_category[category] = _prf(of(predicted), of(all_truth), of(detectable))
+
+    emitted: dict[str, set[Triple]] = defaultdict(set)
+    for triple, sources in predicted_by_source.items():
+        for source in sources:
+            emitted[source].add(triple)
+    per_detector = {
+        source: _prf(triples, all_truth, triples & detectable) for source, triples in sorted(emitted.items())
+    }
+
+    def categories(items: set[Triple]) -> set[tuple[str, str]]:
+        return {(t, c) for t, _, c in items}
+
+    def spans(items: set[Triple]) -> set[tuple[str, str]]:
+        return {(t, s) for t, s, _ in items}
+
+    true_spans = spans(detectable)
+    return EvalReport(
+        traces=len(truth),
+        pairs=_prf(predicted, all_truth, detectable),
+        pairs_all_truth=_prf(predicted, all_truth, all_truth),
+        categories=_prf(categories(predicted), categories(all_truth), categories(detectable)),
+        location_accuracy=round(len(spans(predicted) & true_spans) / len(true_spans), 4)
+        if true_spans
+        else 1.0,
+        per_category=per_category,
+        per_detector=per_detector,
+        score_correlation=_score_correlation(truth, scores),
+    )
+
+
+def _score_correlation(
+    truth: dict[str, TruthTrace], scores: list[TraceScores]
+) -> dict[str, float | None]:
+    """Spearman correlation per dimension between the reported and the expected scores."""
+    by_trace = {s.trace_id: s for s in scores if s.trace_id in truth}
+    out: dict[str, float | None] = {}
+    for dimension in SCORE_DIMENSIONS:
+        pairs = [
+            (getattr(by_trace[t], dimension).score, truth[t].scores[dimension])
+            for t in by_trace
+            if dimension in truth[t].scores
+        ]
+        if len(pairs) < 3:
+            out[dimension] = None
+            continue
+        got, expected = np.array(pairs).T
+        if got.std() == 0 or expected.std() == 0:
+            out[dimension] = None
+            continue
+        out[dimension] = round(float(spearmanr(got, expected).statistic), 4)
+    return out
+
+
+def run_eval(store: Any, dataset: Path) -> EvalReport:
+    """Ingest a labelled dataset into `store`, run the rules layer, and score it against the truth."""
+    from investigator.ingest.pipeline import ingest_paths
+    from investigator.labels import load_labels
+    from investigator.rules import run_rules
+
+    truth = load_truth(dataset)
+    traces_dir = dataset / "traces"
+    if not traces_dir.is_dir():
+        raise DatasetError(f"{dataset}: no traces/ directory")
+    ingested = ingest_paths(store, [str(traces_dir)])
+    if (dataset / "labels.jsonl").is_file():
+        load_labels(store, str(dataset / "labels.jsonl"))
+    run_rules(store)
+    missing = set(truth) - store.existing_trace_ids(truth)
+    issues = store.issues(truth)
+    scores = [s for s in store.scores() if s.trace_id in truth]
+    report = score_issues(truth, issues, scores)
+    report.extra["ingest"] = ingested.summary()
+    report.extra["traces_missing_from_store"] = len(missing)
+    return report

@@ -1,0 +1,36 @@
+"""Citations must be real: an evidence quote is accepted only when it is verbatim in the cited span."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from investigator.models import Span
+
+MIN_QUOTE_CHARS = 3
+
+
+def span_texts(span: Span) -> Iterator[str]:
+    """Every field of a span a quote may come from: its text fields and its events' string values."""
+    for value in (span.input, span.output, span.status_message, span.tool_args, span.name):
+        if value:
+            yield value
+    for event in span.events:
+        yield from _strings(event.get("attributes") or {})
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def quote_in_span(span: Span, quote: str) -> bool:
+    """True when `quote` (at least a few characters) appears verbatim in one field of `span`."""
+    if not quote or len(quote.strip()) < MIN_QUOTE_CHARS:
+        return False
+    return any(quote in text for text in span_texts(span))

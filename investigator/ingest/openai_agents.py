@@ -1,0 +1,416 @@
+"""OpenAI Agents SDK traces, as the SDK's own `Trace.export()` / `Span.export()` write them.
+
+A trace row is `{"object": "trace", "id": "trace_…", "workflow_name", "group_id", "metadata"}`;
+a span row is `{"object": "trace.span", "id": "span_…", "trace_id", "parent_id", "started_at",
+"ended_at", "span_data": {"type": …}, "error": {"message", "data"} | null}` with an optional
+`metadata` dict. `span_data.type` is one of agent, function, generation, response, handoff,
+guardrail, custom, transcription, speech, speech_group or mcp_tools; each maps onto one span kind.
+
+Generation spans carry Chat Completions messages (`tool_calls[].function.{name, arguments}`,
+`role: "tool"` replies); when the SDK streams, the output is a dumped Responses API `Response`.
+Response spans may carry the Responses API input items and response object when a processor
+records them. All of these become the canonical message arrays of `base.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from investigator.ingest.base import (
+    ParseResult,
+    RecordError,
+    Rejected,
+    as_int,
+    as_text,
+    iter_results,
+    span_row,
+)
+from investigator.models import TraceInfo
+from investigator.timefmt import to_iso
+
+NAME = "openai-agents"
+
+_OBJECTS = ("trace", "trace.span")
+
+_KINDS: dict[str, str] = {
+    "agent": "agent",
+    "function": "tool",
+    "mcp_tools": "tool",
+    "generation": "llm",
+    "response": "llm",
+    "transcription": "llm",
+    "speech": "llm",
+    "handoff": "chain",
+    "custom": "chain",
+    "speech_group": "chain",
+    "guardrail": "guardrail",
+}
+
+# Trace metadata keys that name a slice the rollup understands, with the spellings teams use.
+_HINT_KEYS: dict[str, tuple[str, ...]] = {
+    "agent_version": ("agent_version", "agent.version", "agentVersion"),
+    "prompt_version": ("prompt_version", "prompt.version", "promptVersion"),
+    "environment": ("environment", "env", "deployment.environment"),
+    "service_version": ("service_version", "service.version", "app_version"),
+}
+
+
+def sniff(record: Any) -> bool:
+    return isinstance(record, dict) and record.get("object") in _OBJECTS
+
+
+def parse(record: Any) -> Iterator[ParseResult]:
+    if not isinstance(record, dict):
+        yield Rejected("record is not a JSON object", record)
+        return
+    obj = record.get("object")
+    if obj == "trace":
+        yield from iter_results(_parse_trace, record)
+    elif obj == "trace.span":
+        yield from iter_results(_parse_span, record)
+    else:
+        yield Rejected(f"object: expected 'trace' or 'trace.span', got {obj!r}", record)
+
+
+def _parse_trace(record: dict[str, Any]) -> TraceInfo:
+    trace_id = record.get("id")
+    if not isinstance(trace_id, str) or not trace_id:
+        raise RecordError("missing id")
+    metadata = record.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise RecordError(f"metadata: expected an object, got {type(metadata).__name__}")
+    hints: dict[str, Any] = {}
+    user_id = None
+    service = None
+    if metadata:
+        hints["metadata"] = metadata
+        for hint, keys in _HINT_KEYS.items():
+            value = next((metadata[k] for k in keys if metadata.get(k) not in (None, "")), None)
+            if value is not None:
+                hints[hint] = str(value)
+        tags = metadata.get("tags")
+        if isinstance(tags, list):
+            hints["tags"] = [str(t) for t in tags]
+        elif isinstance(tags, str) and tags:
+            hints["tags"] = [t.strip() for t in tags.split(",") if t.strip()]
+        user_id = as_text(metadata.get("user_id")) or None
+        service = as_text(metadata.get("service") or metadata.get("service.name")) or None
+    return TraceInfo(
+        trace_id=trace_id,
+        name=as_text(record.get("workflow_name")) or None,
+        session_id=as_text(record.get("group_id")) or None,
+        user_id=user_id,
+        service=service,
+        hints=hints,
+    )
+
+
+def _parse_span(record: dict[str, Any]) -> dict[str, Any]:
+    span_id, trace_id = record.get("id"), record.get("trace_id")
+    if not isinstance(span_id, str) or not span_id:
+        raise RecordError("missing id")
+    if not isinstance(trace_id, str) or not trace_id:
+        raise RecordError("missing trace_id")
+    data = record.get("span_data")
+    if not isinstance(data, dict):
+        raise RecordError("missing span_data")
+    span_type = data.get("type")
+    if not isinstance(span_type, str) or not span_type:
+        raise RecordError("missing span_data.type")
+
+    fields: dict[str, Any] = {
+        "parent_id": record.get("parent_id"),
+        "kind": _KINDS.get(span_type, "unknown"),
+        "name": span_type,
+        "start_time": to_iso(record.get("started_at")),
+        "end_time": to_iso(record.get("ended_at")),
+        "status": "ok" if record.get("ended_at") else "unset",
+        "attributes": {"span_type": span_type},
+    }
+    mapper = _MAPPERS.get(span_type)
+    if mapper is None:
+        fields["attributes"]["span_data"] = data
+    else:
+        mapper(data, fields)
+
+    error = record.get("error")
+    if error is not None:
+        if not isinstance(error, dict):
+            raise RecordError(f"error: expected an object or null, got {type(error).__name__}")
+        fields["status"] = "error"
+        fields["status_message"] = as_text(error.get("message")) or "error"
+        if error.get("data") is not None:
+            fields["attributes"]["error.data"] = error["data"]
+    if isinstance(record.get("metadata"), dict):
+        fields["attributes"]["metadata"] = record["metadata"]
+    return span_row(trace_id, span_id, **fields)
+
+
+# ---- span_data mappers: each fills `fields` from one span_data type ----
+
+
+def _agent(data: dict[str, Any], fields: dict[str, Any]) -> None:
+    name = as_text(data.get("name")) or "agent"
+    fields["name"] = name
+    fields["agent"] = name
+    attrs = fields["attributes"]
+    for key in ("handoffs", "tools", "output_type"):
+        if data.get(key) is not None:
+            attrs[key] = data[key]
+
+
+def _function(data: dict[str, Any], fields: dict[str, Any]) -> None:
+    name = as_text(data.get("name")) or "function"
+    fields["name"] = name
+    fields["tool_name"] = name
+    fields["tool_args"] = as_text(data.get("input"))
+    fields["input"] = fields["tool_args"]
+    fields["output"] = as_text(data.get("output"))
+    if data.get("mcp_data") is not None:
+        fields["attributes"]["mcp_data"] = data["mcp_data"]
+
+
+def _generation(data: dict[str, Any], fields: dict[str, Any]) -> None:
+    model = as_text(data.get("model")) or None
+    fields["name"] = f"generation {model}" if model else "generation"
+    fields["model"] = model
+    fields["input"] = _messages_text(data.get("input"))
+    output = data.get("output")
+    if isinstance(output, list) and output and all(_is_response(o) for o in output):
+        # A streamed Chat Completions call records the synthesised Responses API object.
+        response = output[-1]
+        fields["output"] = as_text(_from_items(response.get("output") or []))
+        fields["model"] = model or as_text(response.get("model")) or None
+        _usage(response.get("usage"), fields)
+    else:
+        fields["output"] = _messages_text(output)
+    if data.get("model_config"):
+        fields["attributes"]["model_config"] = data["model_config"]
+    _usage(data.get("usage"), fields)
+
+
+def _response(data: dict[str, Any], fields: dict[str, Any]) -> None:
+    fields["name"] = "response"
+    attrs = fields["attributes"]
+    if data.get("response_id"):
+        attrs["response_id"] = data["response_id"]
+    response = data.get("response") if isinstance(data.get("response"), dict) else {}
+    messages: list[dict[str, Any]] = []
+    if response.get("instructions"):
+        messages.append({"role": "system", "content": _content(response["instructions"])})
+    given = data.get("input")
+    if isinstance(given, str):
+        messages.append({"role": "user", "content": given})
+    elif isinstance(given, list):
+        messages.extend(_from_items(given))
+    fields["input"] = as_text(messages) if messages else None
+    if response:
+        attrs.setdefault("response_id", response.get("id"))
+        fields["output"] = as_text(_from_items(response.get("output") or []))
+        fields["model"] = as_text(response.get("model")) or None
+        if response.get("status") not in (None, "completed"):
+            attrs["response_status"] = response["status"]
+        _usage(response.get("usage"), fields)
+    if fields["model"]:
+        fields["name"] = f"response {fields['model']}"
+    _usage(data.get("usage"), fields)
+
+
+def _handoff(data: dict[str, Any], fields: dict[str, Any]) -> None:
+    source, target = as_text(data.get("from_agent")), as_text(data.get("to_agent"))
+    fields["name"] = f"handoff {source or '?'} -> {target or '?'}"
+    fields["input"] = source
+    fields["output"] = target
+    fields["attributes"].update({"from_agent": source, "to_agent": target})
+
+
+def _guardrail(data: dict[str, Any], fields: dict[str, Any]) -> None:
+    fields["name"] = as_text(data.get("name")) or "guardrail"
+    triggered = bool(data.get("triggered"))
+    fields["attributes"]["triggered"] = triggered
+    fields["output"] = as_text({"triggered": triggered})
+
+
+def _custom(data: dict[str, Any], fields: dict[str, Any]) -> None:
+    fields["name"] = as_text(data.get("name")) or "custom"
+    payload = data.get("data")
+    if payload is not None:
+        fields["attributes"]["data"] = payload
+        fields["output"] = as_text(payload)
+    # Runner task/turn spans are exported as custom spans; a turn names the agent it ran.
+    if isinstance(payload, dict) and payload.get("sdk_span_type") == "turn":
+        fields["agent"] = as_text(payload.get("agent_name")) or None
+
+
+def _transcription(data: dict[str, Any], fields: dict[str, Any]) -> None:
+    fields["name"] = "transcription"
+    fields["model"] = as_text(data.get("model")) or None
+    audio = data.get("input") if isinstance(data.get("input"), dict) else {}
+    fields["input"] = _audio_placeholder(audio.get("data"), audio.get("format"))
+    fields["output"] = as_text(data.get("output"))
+    if data.get("model_config"):
+        fields["attributes"]["model_config"] = data["model_config"]
+
+
+def _speech(data: dict[str, Any], fields: dict[str, Any]) -> None:
+    fields["name"] = "speech"
+    fields["model"] = as_text(data.get("model")) or None
+    fields["input"] = as_text(data.get("input"))
+    audio = data.get("output") if isinstance(data.get("output"), dict) else {}
+    fields["output"] = _audio_placeholder(audio.get("data"), audio.get("format"))
+    attrs = fields["attributes"]
+    if data.get("model_config"):
+        attrs["model_config"] = data["model_config"]
+    if data.get("first_content_at"):
+        attrs["first_content_at"] = data["first_content_at"]
+
+
+def _speech_group(data: dict[str, Any], fields: dict[str, Any]) -> None:
+    fields["name"] = "speech_group"
+    fields["input"] = as_text(data.get("input"))
+
+
+def _mcp_tools(data: dict[str, Any], fields: dict[str, Any]) -> None:
+    server = as_text(data.get("server"))
+    fields["name"] = f"mcp_tools {server}" if server else "mcp_tools"
+    fields["tool_name"] = "mcp_list_tools"
+    fields["input"] = server
+    fields["output"] = as_text(data.get("result"))
+    fields["attributes"]["server"] = server
+
+
+_MAPPERS = {
+    "agent": _agent,
+    "function": _function,
+    "generation": _generation,
+    "response": _response,
+    "handoff": _handoff,
+    "guardrail": _guardrail,
+    "custom": _custom,
+    "transcription": _transcription,
+    "speech": _speech,
+    "speech_group": _speech_group,
+    "mcp_tools": _mcp_tools,
+}
+
+
+def _usage(usage: Any, fields: dict[str, Any]) -> None:
+    """Token counts; the first source that has them wins (span usage over response usage)."""
+    if not isinstance(usage, dict):
+        return
+    tokens_in = as_int(usage.get("input_tokens", usage.get("prompt_tokens")))
+    tokens_out = as_int(usage.get("output_tokens", usage.get("completion_tokens")))
+    if tokens_in is not None:
+        fields["tokens_in"] = tokens_in
+    if tokens_out is not None:
+        fields["tokens_out"] = tokens_out
+    details = usage.get("input_tokens_details")
+    if isinstance(details, dict) and as_int(details.get("cached_tokens")):
+        fields["attributes"]["cached_tokens"] = as_int(details["cached_tokens"])
+
+
+def _audio_placeholder(data: Any, fmt: Any) -> str | None:
+    """Audio is base64 in the export; the store keeps a marker, not the bytes."""
+    if not data:
+        return None
+    return f"<audio {fmt or 'unknown'}: {len(str(data))} base64 chars>"
+
+
+# ---- message conversion ----
+
+
+def _is_response(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("object") == "response"
+
+
+def _content(value: Any) -> Any:
+    """Text parts (`text`, `input_text`, `output_text`, `refusal`) joined into one string;
+    content with any other part (images, audio, files) is kept as the part list."""
+    if not isinstance(value, list):
+        return value
+    texts = []
+    for part in value:
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, dict) and part.get("type") in ("text", "input_text", "output_text"):
+            texts.append(str(part.get("text") or ""))
+        elif isinstance(part, dict) and part.get("type") == "refusal":
+            texts.append(str(part.get("refusal") or ""))
+        else:
+            return value
+    return "\n".join(texts)
+
+
+def _chat_message(message: dict[str, Any]) -> dict[str, Any]:
+    """A Chat Completions message (request param or `ChatCompletionMessage.model_dump()`)."""
+    out: dict[str, Any] = {"role": message.get("role") or "assistant"}
+    content = _content(message.get("content"))
+    if content is None and message.get("refusal"):
+        content = message["refusal"]
+    if content is not None:
+        out["content"] = content
+    calls = []
+    for call in message.get("tool_calls") or []:
+        if not isinstance(call, dict):
+            continue
+        function = call.get("function") if isinstance(call.get("function"), dict) else call
+        entry = {"id": call.get("id"), "name": function.get("name"), "arguments": function.get("arguments")}
+        calls.append({k: v for k, v in entry.items() if v is not None})
+    legacy = message.get("function_call")
+    if isinstance(legacy, dict):
+        calls.append({k: v for k, v in (("name", legacy.get("name")), ("arguments", legacy.get("arguments"))) if v is not None})
+    if calls:
+        out["tool_calls"] = calls
+    for key in ("tool_call_id", "name"):
+        if message.get(key) is not None:
+            out[key] = message[key]
+    return out
+
+
+def _from_items(items: list[Any]) -> list[dict[str, Any]]:
+    """Responses API input/output items as canonical messages. Consecutive function calls join
+    the assistant message before them; hosted tool calls keep their item type as the name."""
+    messages: list[dict[str, Any]] = []
+    for item in items:
+        if isinstance(item, str):
+            messages.append({"role": "user", "content": item})
+            continue
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        if kind in (None, "message") and "role" in item:
+            messages.append(_chat_message(item))
+        elif kind in ("function_call", "custom_tool_call") or (isinstance(kind, str) and kind.endswith("_call")):
+            if kind in ("function_call", "custom_tool_call"):
+                arguments = item.get("arguments", item.get("input"))
+                name = item.get("name")
+            else:
+                arguments = as_text(item.get("action") or item.get("queries") or item.get("arguments"))
+                name = kind
+            call = {"id": item.get("call_id") or item.get("id"), "name": name, "arguments": arguments}
+            call = {k: v for k, v in call.items() if v is not None}
+            last = messages[-1] if messages else None
+            if last is not None and last["role"] == "assistant" and "tool_call_id" not in last:
+                last.setdefault("tool_calls", []).append(call)
+            else:
+                messages.append({"role": "assistant", "tool_calls": [call]})
+        elif isinstance(kind, str) and kind.endswith("_call_output"):
+            output = item.get("output")
+            messages.append(
+                {"role": "tool", "tool_call_id": item.get("call_id"), "content": _content(output)}
+                if item.get("call_id")
+                else {"role": "tool", "content": _content(output)}
+            )
+    return messages
+
+
+def _messages_text(value: Any) -> str | None:
+    """A generation's input/output: Chat Completions messages (or Responses items) as the
+    canonical JSON array; anything else as its text."""
+    if value is None:
+        return None
+    if isinstance(value, list) and all(isinstance(m, dict) for m in value):
+        if any("type" in m and "role" not in m for m in value):
+            return as_text(_from_items(value))
+        return as_text([_chat_message(m) for m in value])
+    return as_text(value)
