@@ -1,0 +1,281 @@
+"""Cheap clustering of suspect traces into failure families, before any LLM is paid.
+
+Compact documents are vectorised (TF-IDF over word and character n-grams), reduced with
+TruncatedSVD and clustered with HDBSCAN. Noise points whose soft membership to a cluster reaches
+`recover_threshold` join it; what stays noise is reported as its own group, never dropped. Large
+populations are fitted on a sample and the rest assigned with HDBSCAN's approximate prediction, so
+memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+from scipy import sparse
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+from investigator.models import SEVERITY_WEIGHTS, Issue, Trace
+
+NOISE_ID = "noise"
+
+
+@dataclass
+class ClusterSettings:
+    min_cluster_size: int = 5
+    recover_threshold: float = 0.4
+    svd_components: int = 48
+    fit_sample: int = 20_000
+    min_support: int = 5
+    slice_dimensions: tuple[str, ...] = ("model", "agent_version", "prompt_version", "service")
+    keywords: int = 8
+    representatives: int = 3
+    seed: int = 0
+
+
+@dataclass
+class Cohort:
+    dimension: str
+    value: str
+    lift: float
+    count: int
+    share: float
+    baseline_share: float
+
+
+@dataclass
+class Cluster:
+    id: str
+    trace_ids: list[str]
+    size: int
+    keywords: list[str]
+    categories: dict[str, int]
+    representative_trace_ids: list[str]
+    prevalence: float
+    severity_weighted_prevalence: float
+    impact_score: float
+    cohorts: list[Cohort] = field(default_factory=list)
+    noise: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["cohorts"] = [c.__dict__ for c in self.cohorts]
+        return data
+
+
+def is_suspect(trace: Trace, issues: Sequence[Issue]) -> bool:
+    """A trace worth clustering: a rules-layer issue, an error, a failing label or a bad outcome."""
+    if issues or trace.status == "error":
+        return True
+    for value in trace.labels.values():
+        if isinstance(value, dict) and (value.get("passed") is False or _low(value.get("score"))):
+            return True
+    outcome = trace.outcome
+    if outcome.get("resolved") is False or outcome.get("escalated") is True:
+        return True
+    return _low(outcome.get("csat"), threshold=2)
+
+
+def _low(value: Any, threshold: float = 0.5) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value <= threshold
+
+
+def vectorise(documents: Sequence[str], settings: ClusterSettings) -> np.ndarray:
+    """TF-IDF word and character n-grams, reduced and L2-normalised."""
+    words = TfidfVectorizer(ngram_range=(1, 2), min_df=1, max_features=50_000, sublinear_tf=True,
+                            token_pattern=r"(?u)\b[\w.:-]{2,}\b", dtype=np.float32)  # fmt: skip
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=2 if len(documents) > 50 else 1,
+                            max_features=50_000, sublinear_tf=True, dtype=np.float32)  # fmt: skip
+    matrix = sparse.hstack([words.fit_transform(documents), chars.fit_transform(documents)]).tocsr()
+    components = min(settings.svd_components, matrix.shape[0] - 1, matrix.shape[1] - 1)
+    if components < 2:
+        return normalize(matrix).toarray()
+    reduced = TruncatedSVD(n_components=components, random_state=settings.seed).fit_transform(matrix)
+    return normalize(reduced).astype(np.float32)
+
+
+def _labels(vectors: np.ndarray, settings: ClusterSettings) -> np.ndarray:
+    """HDBSCAN labels with soft-membership recovery of noise points; -1 stays noise."""
+    import hdbscan
+
+    n = len(vectors)
+    rng = np.random.default_rng(settings.seed)
+    sample = np.sort(rng.choice(n, settings.fit_sample, replace=False)) if n > settings.fit_sample else None
+    fit_on = vectors[sample] if sample is not None else vectors
+    model = hdbscan.HDBSCAN(
+        min_cluster_size=settings.min_cluster_size, min_samples=max(2, settings.min_cluster_size // 2),
+        metric="euclidean", prediction_data=True, core_dist_n_jobs=1,
+    )  # fmt: skip
+    fitted = model.fit_predict(fit_on)
+    if fitted.max() < 0:
+        return np.full(n, -1)
+    if sample is None:
+        labels = fitted.copy()
+        soft = hdbscan.all_points_membership_vectors(model)
+    else:
+        labels, _ = hdbscan.approximate_predict(model, vectors)
+        soft = hdbscan.membership_vector(model, vectors[labels < 0]) if (labels < 0).any() else None
+    soft = np.asarray(soft) if soft is not None else None
+    if soft is not None and soft.ndim == 1:
+        soft = soft.reshape(-1, 1)
+    noise = np.flatnonzero(labels < 0)
+    if soft is not None and len(noise):
+        rows = soft[noise] if sample is None else soft
+        best = rows.argmax(axis=1)
+        strong = rows[np.arange(len(rows)), best] >= settings.recover_threshold
+        labels[noise[strong]] = best[strong]
+    return labels
+
+
+def cluster_traces(
+    traces: Sequence[Trace],
+    documents: dict[str, str],
+    issues: dict[str, list[Issue]],
+    population: Sequence[Trace],
+    settings: ClusterSettings | None = None,
+) -> list[Cluster]:
+    """Cluster the suspect `traces` (with their documents and issues) against the whole
+    `population` of the window, which prevalence and lift are measured on."""
+    settings = settings or ClusterSettings()
+    traces = sorted(traces, key=lambda t: t.trace_id)
+    if not traces:
+        return []
+    texts = [documents.get(t.trace_id) or t.name or t.trace_id for t in traces]
+    if len(traces) < max(3, settings.min_cluster_size) or len(set(texts)) == 1:
+        labels = _small_population_labels(traces, texts, issues)
+        vectors = np.zeros((len(traces), 1), dtype=np.float32)
+    else:
+        vectors = vectorise(texts, settings)
+        labels = _labels(vectors, settings)
+    groups: dict[int, list[int]] = {}
+    for index, label in enumerate(labels):
+        groups.setdefault(int(label), []).append(index)
+    keywords = _class_keywords(texts, labels, settings.keywords)
+    clusters = [
+        _describe(label, members, traces, vectors, issues, population, keywords.get(label, []), settings)
+        for label, members in groups.items()
+    ]
+    clusters.sort(key=lambda c: (c.noise, -c.impact_score, -c.size, c.id))
+    _deduplicate_ids(clusters)
+    return clusters
+
+
+def _small_population_labels(traces: Sequence[Trace], texts: Sequence[str], issues: dict[str, list[Issue]]) -> np.ndarray:
+    """Too few (or identical) documents for density clustering: group by failure key instead."""
+    keys = [_failure_key(issues.get(t.trace_id, []), t) for t in traces]
+    order = {key: i for i, key in enumerate(sorted(set(keys)))}
+    return np.array([order[k] for k in keys])
+
+
+def _failure_key(trace_issues: Sequence[Issue], trace: Trace) -> str:
+    if not trace_issues:
+        return f"status:{trace.status}"
+    worst = max(trace_issues, key=lambda i: (SEVERITY_WEIGHTS[i.severity], i.confidence, i.category))
+    return worst.category
+
+
+def _class_keywords(texts: Sequence[str], labels: np.ndarray, top: int) -> dict[int, list[str]]:
+    """Class-based TF-IDF: terms frequent in one cluster and rare across clusters."""
+    classes = sorted(set(int(label) for label in labels))
+    if not texts:
+        return {}
+    joined = [" ".join(t for t, label in zip(texts, labels) if label == c) for c in classes]
+    counter = CountVectorizer(token_pattern=r"(?u)\b[a-zA-Z_][\w.]{2,}\b", stop_words="english")
+    try:
+        counts = counter.fit_transform(joined).astype(np.float64)
+    except ValueError:  # no usable tokens
+        return {c: [] for c in classes}
+    tf = normalize(counts, norm="l1", axis=1)
+    frequency = np.asarray(counts.sum(axis=0)).ravel()
+    average = counts.sum() / max(len(classes), 1)
+    idf = np.log1p(average / np.maximum(frequency, 1))
+    scores = tf.multiply(idf).tocsr()
+    vocabulary = counter.get_feature_names_out()
+    out: dict[int, list[str]] = {}
+    for row, c in enumerate(classes):
+        values = scores.getrow(row).toarray().ravel()
+        best = np.argsort(-values, kind="stable")[:top]
+        out[c] = [str(vocabulary[i]) for i in best if values[i] > 0]
+    return out
+
+
+def _describe(
+    label: int,
+    members: list[int],
+    traces: Sequence[Trace],
+    vectors: np.ndarray,
+    issues: dict[str, list[Issue]],
+    population: Sequence[Trace],
+    keywords: list[str],
+    settings: ClusterSettings,
+) -> Cluster:
+    member_traces = [traces[i] for i in members]
+    ids = [t.trace_id for t in member_traces]
+    categories = Counter(i.category for t in ids for i in issues.get(t, []))
+    centroid = vectors[members].mean(axis=0)
+    distance = np.linalg.norm(vectors[members] - centroid, axis=1)
+    closest = [ids[i] for i in np.argsort(distance, kind="stable")[: settings.representatives]]
+    severity = {t: max((SEVERITY_WEIGHTS[i.severity] for i in issues.get(t, [])), default=1) for t in ids}
+    severest = sorted(ids, key=lambda t: (-severity[t], t))[:2]
+    representatives = list(dict.fromkeys(closest + severest))
+    total = max(len(population), len(traces))
+    prevalence = len(ids) / total
+    weighted = sum(severity.values()) / (max(SEVERITY_WEIGHTS.values()) * total)
+    keys = Counter(_failure_key(issues.get(t.trace_id, []), t) for t in member_traces)
+    signature = "|".join(sorted(k for k, _ in keys.most_common(2)))
+    noise = label < 0
+    cluster_id = NOISE_ID if noise else "c_" + hashlib.sha1(signature.encode()).hexdigest()[:10]
+    return Cluster(
+        id=cluster_id,
+        trace_ids=ids,
+        size=len(ids),
+        keywords=keywords,
+        categories=dict(categories.most_common()),
+        representative_trace_ids=representatives,
+        prevalence=round(prevalence, 6),
+        severity_weighted_prevalence=round(weighted, 6),
+        impact_score=round(prevalence * weighted, 8),
+        cohorts=cohorts(member_traces, population, settings),
+        noise=noise,
+    )
+
+
+def _slice_value(trace: Trace, dimension: str) -> str | None:
+    value = getattr(trace, dimension, None) if dimension in Trace.model_fields else None
+    if value in (None, ""):
+        value = trace.attributes.get(dimension)
+    return None if value in (None, "") else str(value)
+
+
+def cohorts(members: Sequence[Trace], population: Sequence[Trace], settings: ClusterSettings) -> list[Cohort]:
+    """Slices over-represented in the cluster: lift = share in cluster / share in the population."""
+    out: list[Cohort] = []
+    for dimension in settings.slice_dimensions:
+        inside = Counter(v for v in (_slice_value(t, dimension) for t in members) if v)
+        everywhere = Counter(v for v in (_slice_value(t, dimension) for t in population) if v)
+        if len(everywhere) < 2:
+            continue  # one value everywhere: nothing to compare
+        for value, count in inside.items():
+            if count < settings.min_support or not everywhere.get(value):
+                continue
+            share = count / len(members)
+            baseline = everywhere[value] / len(population)
+            lift = share / baseline
+            if lift > 1.0:
+                out.append(Cohort(dimension, value, round(lift, 3), count, round(share, 4), round(baseline, 4)))
+    out.sort(key=lambda c: (-c.lift, -c.count, c.dimension, c.value))
+    return out
+
+
+def _deduplicate_ids(clusters: list[Cluster]) -> None:
+    """Two clusters with the same failure signature get suffixes, in impact order."""
+    seen: Counter[str] = Counter()
+    for cluster in clusters:
+        seen[cluster.id] += 1
+        if seen[cluster.id] > 1:
+            cluster.id = f"{cluster.id}-{seen[cluster.id]}"
