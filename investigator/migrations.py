@@ -42,7 +42,8 @@ def m001_spans_and_traces(db: Database) -> None:
             hints TEXT NOT NULL DEFAULT '{}',
             agent_inherited INTEGER NOT NULL DEFAULT 0,
             orphan INTEGER NOT NULL DEFAULT 0,
-            cycle_broken INTEGER NOT NULL DEFAULT 0
+            cycle_broken INTEGER NOT NULL DEFAULT 0,
+            digest BLOB
         );
         CREATE UNIQUE INDEX spans_identity ON spans (trace_id, span_id);
         CREATE INDEX spans_parent ON spans (trace_id, parent_id);
@@ -162,6 +163,31 @@ def m003_rules_layer(db: Database) -> None:
             trace_id TEXT PRIMARY KEY,
             rules_version TEXT NOT NULL,
             analysed_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+@migrations()
+def m004_runs_and_clusters(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL DEFAULT 'running',
+            window_start TEXT,
+            window_end TEXT,
+            settings TEXT NOT NULL DEFAULT '{}',
+            counts TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE clusters (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            cluster_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (run_id, cluster_id)
         );
         """
     )

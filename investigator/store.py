@@ -42,7 +42,8 @@ SPAN_COLUMNS: tuple[str, ...] = (
 _JSON_COLUMNS = frozenset({"attributes", "events", "hints"})
 _MERGE_DICTS = frozenset({"attributes", "hints"})
 _INSERT_SQL = (
-    f"INSERT INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"
+    f"INSERT INTO spans ({', '.join(SPAN_COLUMNS)}, digest)"
+    f" VALUES ({', '.join('?' * (len(SPAN_COLUMNS) + 1))})"
 )
 _FTS_COLUMNS = ("name", "input", "output", "status_message", "events")
 _CHUNK = 500  # SQLite host-parameter chunk for IN (...) lists
@@ -62,6 +63,10 @@ class BatchCounts:
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
+
+
+def _digest(values: tuple[Any, ...]) -> bytes:
+    return hashlib.blake2b(orjson.dumps(values), digest_size=16).digest()
 
 
 def _informative(value: Any) -> bool:
@@ -132,16 +137,22 @@ class Store:
                 latest[key] = row
         with self.db.conn:
             self.conn.execute("BEGIN")
-            existing = self._existing(list(latest))
+            existing = self._existing_digests(list(latest))
             inserts: list[tuple[Any, ...]] = []
             for key, row in latest.items():
+                values = self._to_tuple(row)
+                digest = _digest(values)
                 old = existing.get(key)
                 if old is None:
-                    inserts.append(self._to_tuple(row))
+                    inserts.append((*values, digest))
                     counts.ingested += 1
                     counts.changed.add(key[0])
                     continue
-                rowid, old_row = old
+                rowid, old_digest = old
+                if digest == old_digest:
+                    counts.duplicates += 1
+                    continue
+                old_row = self._load(rowid)
                 merged = merge_span(old_row, row)
                 if merged == old_row:
                     counts.duplicates += 1
@@ -164,7 +175,9 @@ class Store:
             _dumps(row[c]) if c in _JSON_COLUMNS else row[c] for c in SPAN_COLUMNS
         )
 
-    def _existing(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, dict]]:
+    def _existing_digests(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, bytes]]:
+        """(rowid, digest) of the batch's spans already stored. Comparing digests lets a
+        re-ingest skip unchanged spans without reading their text back."""
         if not keys or self.conn.execute("SELECT 1 FROM spans LIMIT 1").fetchone() is None:
             return {}
         self.conn.execute(
@@ -172,15 +185,19 @@ class Store:
         )
         self.conn.execute("DELETE FROM batch_keys")
         self.conn.executemany("INSERT INTO batch_keys VALUES (?, ?)", keys)
-        cols = ", ".join(f"s.{c}" for c in SPAN_COLUMNS)
-        found: dict[tuple[str, str], tuple[int, dict]] = {}
-        for record in self.conn.execute(
-            f"SELECT s.rowid, {cols} FROM batch_keys b JOIN spans s "
-            "ON s.trace_id = b.trace_id AND s.span_id = b.span_id"
-        ):
-            row = self._row_to_dict(record[1:])
-            found[(row["trace_id"], row["span_id"])] = (record[0], row)
-        return found
+        return {
+            (trace_id, span_id): (rowid, digest)
+            for rowid, trace_id, span_id, digest in self.conn.execute(
+                "SELECT s.rowid, s.trace_id, s.span_id, s.digest FROM batch_keys b JOIN spans s"
+                " ON s.trace_id = b.trace_id AND s.span_id = b.span_id"
+            )
+        }
+
+    def _load(self, rowid: int) -> dict[str, Any]:
+        record = self.conn.execute(
+            f"SELECT {', '.join(SPAN_COLUMNS)} FROM spans WHERE rowid = ?", [rowid]
+        ).fetchone()
+        return self._row_to_dict(record)
 
     @staticmethod
     def _row_to_dict(values: Sequence[Any]) -> dict[str, Any]:
@@ -204,8 +221,9 @@ class Store:
                 [rowid, *new_values],
             )
         assignments = ", ".join(f"{c} = ?" for c in SPAN_COLUMNS)
+        values = self._to_tuple(merged)
         self.conn.execute(
-            f"UPDATE spans SET {assignments} WHERE rowid = ?", [*self._to_tuple(merged), rowid]
+            f"UPDATE spans SET {assignments}, digest = ? WHERE rowid = ?", [*values, _digest(values), rowid]
         )
 
     def _merge_info(self, info: TraceInfo) -> bool:
@@ -419,9 +437,15 @@ class Store:
                    for i, d in enumerate(SCORE_DIMENSIONS)},
             )  # fmt: skip
 
-    def document(self, trace_id: str) -> str | None:
-        row = self.conn.execute("SELECT text FROM documents WHERE trace_id = ?", [trace_id]).fetchone()
-        return row[0] if row else None
+    def documents(self, trace_ids: Iterable[str]) -> dict[str, str]:
+        """The compact documents of these traces (those that have one)."""
+        out: dict[str, str] = {}
+        for chunk in _chunks(list(trace_ids)):
+            marks = ", ".join("?" * len(chunk))
+            out.update(self.conn.execute(
+                f"SELECT trace_id, text FROM documents WHERE trace_id IN ({marks})", list(chunk)
+            ).fetchall())  # fmt: skip
+        return out
 
     # -------------------------------------------------------------------- labels
 

@@ -55,6 +55,25 @@ def test_corrupt_lines_are_quarantined_and_everything_else_ingests(store: Store,
     assert store.get_span("a1", "s2").tokens_in == 2191
 
 
+def test_large_files_parsed_by_workers_give_the_same_store(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from investigator.ingest import pipeline
+
+    rows: list[dict | str] = [_span(f"t{i // 3}", f"s{i % 3}", None if i % 3 == 0 else "s0",
+                                    kind="CHAIN" if i % 3 else "AGENT") for i in range(300)]  # fmt: skip
+    rows.insert(120, "{broken")
+    path = tmp_path / "big.jsonl"
+    path.write_text(_lines(rows))
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(pipeline, "CHUNK_LINES", 37)
+    report = ingest_paths(store, [str(path)])
+    assert report.summary() == {"ingested": 300, "duplicates": 0, "updated": 0, "quarantined": 1, "traces": 100}
+    assert [q.line for q in store.quarantined()] == [121]
+    assert store.get_span("t99", "s2").parent_id == "s0"
+    assert ingest_paths(store, [str(path)]).summary()["duplicates"] == 300
+
+
 def test_reingest_is_a_no_op(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "spans.jsonl"
     path.write_text(_lines(GOOD))

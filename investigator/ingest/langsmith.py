@@ -1,13 +1,22 @@
-"""LangSmith run exports (the rows `Client.list_runs` / the run export API write).
+"""LangSmith run exports: the rows `Client.list_runs` and the run export API write.
 
-A run has `id, name, run_type, inputs, outputs, error, parent_run_id, trace_id, dotted_order,
-start_time, end_time, extra{metadata, invocation_params}, tags, prompt_tokens, completion_tokens`.
+A run has `id, name, run_type` (llm, chain, tool, retriever, embedding, prompt, parser), `inputs,
+outputs, error, parent_run_id, trace_id, dotted_order, start_time, end_time` (ISO, usually without
+a zone, meaning UTC), `extra{metadata, invocation_params, runtime}, events, tags, session_id`
+(the project's id), `prompt_tokens, completion_tokens, total_cost, status`.
+
 LLM runs carry LangChain-serialised messages (`{"lc": 1, "type": "constructor", "id": [...,
-"HumanMessage"], "kwargs": {...}}`) or OpenAI-style dicts; both become canonical messages.
+"HumanMessage"], "kwargs": {...}}`), `message.dict()` shapes (`{"type": "human", ...}`) or OpenAI
+chat dicts; all become the canonical messages of `base.py`. The LangChain message helpers here are
+also used by the Langfuse adapter, whose LangChain integration records the same shapes.
+
+Token counts and costs are taken from LLM runs only: LangSmith also writes them on chain runs,
+but there they are sums over the children and would count every call twice.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterator
 
 import orjson
@@ -18,6 +27,7 @@ from investigator.ingest.base import (
     as_float,
     as_int,
     as_text,
+    flatten,
     iter_results,
     kind_from,
     span_row,
@@ -26,67 +36,137 @@ from investigator.timefmt import to_iso
 
 NAME = "langsmith"
 
-_ROLES = {"HumanMessage": "user", "AIMessage": "assistant", "SystemMessage": "system",
-          "ToolMessage": "tool", "FunctionMessage": "tool", "ChatMessage": "user",
-          "human": "user", "ai": "assistant", "system": "system", "tool": "tool"}  # fmt: skip
+_ROLES: dict[str, str] = {
+    "HumanMessage": "user", "HumanMessageChunk": "user", "human": "user", "user": "user",
+    "AIMessage": "assistant", "AIMessageChunk": "assistant", "ai": "assistant", "assistant": "assistant",
+    "SystemMessage": "system", "SystemMessageChunk": "system", "system": "system",
+    "ToolMessage": "tool", "ToolMessageChunk": "tool", "tool": "tool",
+    "FunctionMessage": "tool", "function": "tool",
+}  # fmt: skip
+# Tags LangChain adds for a runnable's position in a sequence or map; they say nothing about the trace.
+_POSITIONAL_TAG = re.compile(r"^(seq:step:\d+|map:key:.*|graph:step:\d+)$")
+_DOTTED_SEGMENT = re.compile(r"^\d{8}T\d{6,}Z(.+)$")
+_TRACEBACK = "Traceback (most recent call last):"
+_REPR_ERROR = re.compile(r"^([A-Za-z_][\w.]*)\((.*)\)$", re.DOTALL)
+_TYPED_ERROR = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Timeout)): ?(.*)$", re.DOTALL)
+_QUIET_EVENTS = frozenset({"start", "end", "new_token"})
 
 
 def sniff(record: Any) -> bool:
-    return isinstance(record, dict) and "run_type" in record and "id" in record
+    return isinstance(record, dict) and "run_type" in record
 
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-def _message(item: Any) -> dict[str, Any] | None:
+def _content_text(content: Any) -> tuple[str | None, list[dict[str, Any]]]:
+    """Message content as text, plus any tool calls written as content blocks (Anthropic `tool_use`)."""
+    if content is None or isinstance(content, str):
+        return content, []
+    if not isinstance(content, list):
+        return _dumps(content), []
+    texts, calls = [], []
+    for part in content:
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, dict) and part.get("type") == "tool_use":
+            arguments = _dumps(part.get("input") or {})
+            calls.append({"id": part.get("id"), "name": part.get("name"), "arguments": arguments})
+        elif isinstance(part, dict) and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        else:
+            texts.append(_dumps(part))
+    return "\n".join(texts), calls
+
+
+def _tool_calls(fields: dict[str, Any]) -> list[dict[str, Any]]:
+    """Tool calls with the argument text the model wrote: OpenAI-style `function.arguments` strings
+    (top level or in `additional_kwargs`) win over LangChain's parsed `args`, which are re-serialised
+    only when no exact text was recorded. Unparseable calls (`invalid_tool_calls`) are kept too."""
+    extra = fields.get("additional_kwargs") if isinstance(fields.get("additional_kwargs"), dict) else {}
+    exact: dict[Any, dict[str, Any]] = {}
+    ordered: list[dict[str, Any]] = []
+    for call in list(fields.get("tool_calls") or []) + list(extra.get("tool_calls") or []):
+        if isinstance(call, dict) and isinstance(call.get("function"), dict):
+            function = call["function"]
+            arguments = as_text(function.get("arguments")) or ""
+            out = {"id": call.get("id"), "name": function.get("name"), "arguments": arguments}
+            if call.get("id") not in exact:
+                exact[call.get("id")] = out
+                ordered.append(out)
+    legacy = extra.get("function_call")
+    if isinstance(legacy, dict) and not ordered:
+        arguments = as_text(legacy.get("arguments")) or ""
+        ordered.append({"id": None, "name": legacy.get("name"), "arguments": arguments})
+    for key in ("tool_calls", "invalid_tool_calls"):
+        for call in fields.get(key) or []:
+            if not isinstance(call, dict) or "function" in call:
+                continue
+            if call.get("id") is not None and call.get("id") in exact:
+                continue
+            args = call.get("args")
+            ordered.append({
+                "id": call.get("id"),
+                "name": call.get("name"),
+                "arguments": args if isinstance(args, str) else _dumps(args if args is not None else {}),
+            })  # fmt: skip
+    return [{k: v for k, v in call.items() if v is not None} for call in ordered]
+
+
+def lc_message(item: Any) -> dict[str, Any] | None:
+    """One message in any shape LangChain, LangSmith or OpenAI write, as a canonical message."""
     if not isinstance(item, dict):
         return None
+    if isinstance(item.get("message"), dict) and "role" not in item and "content" not in item:
+        item = item["message"]  # an OpenAI choice or a LangChain generation
     if item.get("lc") == 1 and isinstance(item.get("kwargs"), dict):
-        class_name = (item.get("id") or [""])[-1]
-        kwargs = item["kwargs"]
-        role = _ROLES.get(class_name, kwargs.get("role") or "user")
+        ids = item.get("id") or [""]
+        fields = item["kwargs"]
+        role = _ROLES.get(str(ids[-1]), fields.get("role") or _ROLES.get(fields.get("type", ""), "user"))
+    elif "role" in item or "type" in item or "content" in item:
+        fields = item
+        role = _ROLES.get(str(item.get("role") or item.get("type") or ""), item.get("role") or "user")
     else:
-        kwargs = item
-        role = _ROLES.get(item.get("type", ""), item.get("role") or "user")
+        return None
     message: dict[str, Any] = {"role": role}
-    content = kwargs.get("content")
+    content, block_calls = _content_text(fields.get("content"))
     if content is not None:
-        if isinstance(content, list):
-            content = "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
-        message["content"] = content if isinstance(content, str) else _dumps(content)
-    calls = []
-    for call in kwargs.get("tool_calls") or (kwargs.get("additional_kwargs") or {}).get("tool_calls") or []:
-        function = call.get("function") or {}
-        arguments = call.get("args") if "args" in call else function.get("arguments")
-        calls.append({
-            "id": call.get("id"),
-            "name": call.get("name") or function.get("name"),
-            "arguments": arguments if isinstance(arguments, str) else _dumps(arguments or {}),
-        })  # fmt: skip
+        message["content"] = content
+    calls = _tool_calls(fields) or [{k: v for k, v in c.items() if v is not None} for c in block_calls]
     if calls:
         message["tool_calls"] = calls
-    if kwargs.get("tool_call_id"):
-        message["tool_call_id"] = kwargs["tool_call_id"]
+    if fields.get("tool_call_id"):
+        message["tool_call_id"] = fields["tool_call_id"]
+    if fields.get("name") and role in ("tool", "user", "system"):
+        message["name"] = fields["name"]
     return message
 
 
-def _input_messages(inputs: Any) -> str | None:
-    if not isinstance(inputs, dict):
-        return as_text(inputs)
-    messages = inputs.get("messages")
-    if isinstance(messages, list) and messages and isinstance(messages[0], list):
-        messages = messages[0]  # one list per prompt in a batch; traces hold one
-    if isinstance(messages, list):
-        converted = [_message(m) for m in messages]
-        if all(converted):
-            return _dumps(converted)
-    if isinstance(inputs.get("prompts"), list):
-        return _dumps([{"role": "user", "content": p} for p in inputs["prompts"]])
+def lc_messages(value: Any) -> list[dict[str, Any]] | None:
+    """A list of messages (or a batch holding one list) as canonical messages; None if it is not one."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
+        value = value[0]  # LangChain batches: one message list per prompt, a trace holds one
+    if not isinstance(value, list) or not value:
+        return None
+    converted = [lc_message(m) for m in value]
+    if any(m is None for m in converted):
+        return None
+    return converted  # type: ignore[return-value]
+
+
+def _llm_input(inputs: Any) -> str | None:
+    if isinstance(inputs, dict):
+        messages = lc_messages(inputs.get("messages"))
+        if messages is not None:
+            return _dumps(messages)
+        prompts = inputs.get("prompts")
+        if isinstance(prompts, list) and prompts:
+            return _dumps([{"role": "user", "content": as_text(p)} for p in prompts])
     return as_text(inputs)
 
 
-def _output_messages(outputs: Any) -> str | None:
+def _llm_output(outputs: Any) -> str | None:
     if not isinstance(outputs, dict):
         return as_text(outputs)
     generations = outputs.get("generations")
@@ -94,109 +174,274 @@ def _output_messages(outputs: Any) -> str | None:
         first = generations[0] if isinstance(generations[0], list) else generations
         messages = []
         for generation in first:
-            message = _message(generation.get("message")) if isinstance(generation, dict) else None
-            if message is None and isinstance(generation, dict):
+            if not isinstance(generation, dict):
+                continue
+            message = lc_message(generation.get("message"))
+            if message is None:
                 message = {"role": "assistant", "content": generation.get("text", "")}
-            if message:
-                message["role"] = "assistant"
-                messages.append(message)
+            message["role"] = "assistant"
+            messages.append(message)
         if messages:
             return _dumps(messages)
-    if isinstance(outputs.get("choices"), list):
-        return _dumps([_message(c.get("message") or {}) for c in outputs["choices"]])
+    choices = outputs.get("choices")
+    if isinstance(choices, list) and choices:
+        messages = [lc_message(c) for c in choices]
+        if all(messages):
+            return _dumps(messages)
+    if isinstance(outputs.get("messages"), list):
+        messages = lc_messages(outputs["messages"])
+        if messages is not None:
+            return _dumps(messages)
     return as_text(outputs)
 
 
-def _usage(record: dict[str, Any]) -> tuple[int | None, int | None]:
-    tokens_in, tokens_out = as_int(record.get("prompt_tokens")), as_int(record.get("completion_tokens"))
+def _state_text(value: Any) -> str | None:
+    """Chain inputs/outputs as recorded, except that a `messages` list of LangChain-serialised
+    messages (LangGraph state) is written as canonical messages, a fraction of the size."""
+    if isinstance(value, dict) and isinstance(value.get("messages"), list):
+        if any(isinstance(m, dict) and m.get("lc") == 1 for m in value["messages"]):
+            messages = lc_messages(value["messages"])
+            if messages is not None:
+                return _dumps({**value, "messages": messages})
+    return as_text(value)
+
+
+def _usage_sources(record: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield {"in": record.get("prompt_tokens"), "out": record.get("completion_tokens")}
     outputs = record.get("outputs") if isinstance(record.get("outputs"), dict) else {}
-    usage = ((outputs.get("llm_output") or {}).get("token_usage")) or outputs.get("usage_metadata") or {}
-    if tokens_in is None:
-        tokens_in = as_int(usage.get("prompt_tokens", usage.get("input_tokens")))
-    if tokens_out is None:
-        tokens_out = as_int(usage.get("completion_tokens", usage.get("output_tokens")))
-    return tokens_in, tokens_out
+    llm_output = outputs.get("llm_output") if isinstance(outputs.get("llm_output"), dict) else {}
+    generations = outputs.get("generations")
+    message: dict[str, Any] = {}
+    if isinstance(generations, list) and generations:
+        first = generations[0][0] if isinstance(generations[0], list) and generations[0] else generations[0]
+        if isinstance(first, dict) and isinstance(first.get("message"), dict):
+            message = first["message"].get("kwargs") or first["message"]
+    for usage in (llm_output.get("token_usage"), llm_output.get("usage"), message.get("usage_metadata"),
+                  outputs.get("usage_metadata"), outputs.get("usage")):  # fmt: skip
+        if isinstance(usage, dict):
+            yield {"in": usage.get("prompt_tokens", usage.get("input_tokens")),
+                   "out": usage.get("completion_tokens", usage.get("output_tokens"))}  # fmt: skip
 
 
-def _trace_id(record: dict[str, Any]) -> Any:
-    if record.get("trace_id"):
-        return record["trace_id"]
+def _usage(record: dict[str, Any]) -> tuple[int | None, int | None]:
+    """Prompt and completion tokens: the run's own counts, else the provider's usage block.
+    A zero that another source contradicts is LangSmith's placeholder, not a count."""
+    found: tuple[int | None, int | None] = (None, None)
+    for source in _usage_sources(record):
+        pair = (as_int(source["in"]), as_int(source["out"]))
+        if any(pair):
+            return pair
+        if found == (None, None):
+            found = pair
+    return found
+
+
+def _first(values: dict[str, Any], *keys: str) -> Any:
+    return next((values[k] for k in keys if values.get(k) not in (None, "")), None)
+
+
+def _time(record: dict[str, Any], field: str, required: bool = False) -> str | None:
+    value = record.get(field)
+    if value in (None, ""):
+        if required:
+            raise RecordError(f"field '{field}' is missing")
+        return None
+    try:
+        return to_iso(value)
+    except ValueError as exc:
+        raise RecordError(f"field '{field}': {exc}") from None
+
+
+def _dotted_ids(record: dict[str, Any]) -> list[str]:
     dotted = record.get("dotted_order")
-    if isinstance(dotted, str) and "Z" in dotted:
-        return dotted.split(".")[0].split("Z", 1)[1]
-    if not record.get("parent_run_id"):
-        return record.get("id")
-    raise RecordError("field 'trace_id' is missing and cannot be derived from 'dotted_order'")
+    if not isinstance(dotted, str):
+        return []
+    ids = []
+    for segment in dotted.split("."):
+        match = _DOTTED_SEGMENT.match(segment)
+        if match:
+            ids.append(match.group(1))
+    return ids
+
+
+def _trace_and_parent(record: dict[str, Any]) -> tuple[Any, Any]:
+    """The trace id (old exports lack it: the root run's id, first in `dotted_order`) and the parent."""
+    chain = _dotted_ids(record)
+    parent = record.get("parent_run_id") or (chain[-2] if len(chain) >= 2 else None)
+    trace_id = record.get("trace_id") or (chain[0] if chain else None)
+    if not trace_id:
+        if parent:
+            raise RecordError("field 'trace_id' is missing and 'dotted_order' cannot give it")
+        trace_id = record.get("id")
+    return trace_id, parent
+
+
+def split_error(text: str) -> tuple[str, dict[str, str]]:
+    """The one-line message of an error string and the attributes of its exception event.
+
+    LangChain writes `repr(exc)` followed by the formatted traceback (sometimes with no separator);
+    `@traceable` writes the traceback alone, whose last line is `Type: message`."""
+    head, marker, tail = text.partition(_TRACEBACK)
+    head = head.strip()
+    if head:
+        message = head.splitlines()[0].strip()
+    else:
+        lines = [line.strip() for line in tail.splitlines() if line.strip()]
+        message = lines[-1] if lines else text.strip()
+    attributes = {"exception.message": message}
+    repr_form, typed = _REPR_ERROR.match(message), _TYPED_ERROR.match(message)
+    if repr_form:
+        inner = repr_form.group(2).strip()
+        if len(inner) >= 2 and inner[0] == inner[-1] and inner[0] in "'\"":
+            inner = inner[1:-1]
+        attributes = {"exception.type": repr_form.group(1), "exception.message": inner}
+    elif typed:
+        attributes = {"exception.type": typed.group(1), "exception.message": typed.group(2).strip()}
+    if marker:
+        attributes["exception.stacktrace"] = marker + tail
+    return message, attributes
+
+
+def _events(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Events worth keeping (retries, custom events); start/end/new_token markers are noise."""
+    out = []
+    for event in record.get("events") or []:
+        if not isinstance(event, dict) or event.get("name") in _QUIET_EVENTS:
+            continue
+        time = event.get("time")
+        try:
+            iso = to_iso(time) if time not in (None, "") else None
+        except ValueError:
+            iso = None
+        attributes = flatten(event.get("kwargs") or {})
+        out.append({"name": str(event.get("name") or ""), "time": iso, "attributes": attributes})
+    return out
+
+
+def _tool_output(outputs: Any) -> tuple[str | None, str | None]:
+    """A tool run's result text, and the error text when the result is a ToolMessage marked failed."""
+    value = outputs.get("output") if isinstance(outputs, dict) and set(outputs) == {"output"} else outputs
+    is_message = isinstance(value, dict) and ("lc" in value or value.get("type") == "tool")
+    message = lc_message(value) if is_message else None
+    if message is None:
+        return as_text(value), None
+    fields = value.get("kwargs") or value
+    text = message.get("content")
+    if fields.get("status") != "error":
+        return text, None
+    lines = (text or "").strip().splitlines()
+    return text, lines[0] if lines else "tool returned an error"
+
+
+def _documents(outputs: Any) -> str | None:
+    docs = outputs.get("documents") if isinstance(outputs, dict) else None
+    if not isinstance(docs, list):
+        return as_text(outputs)
+    plain = []
+    for doc in docs:
+        fields = doc.get("kwargs", doc) if isinstance(doc, dict) else {"page_content": doc}
+        plain.append({"page_content": fields.get("page_content"), "metadata": fields.get("metadata") or {}})
+    return _dumps(plain)
+
+
+def _hints(record: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
+    hints: dict[str, Any] = {}
+    version = metadata.get("revision_id") or metadata.get("agent_version")
+    if version:
+        hints["agent_version"] = str(version)
+    prompt = metadata.get("prompt_version") or metadata.get("lc_hub_commit_hash")
+    if prompt:
+        hints["prompt_version"] = str(prompt)
+    for key in ("environment", "env"):
+        if metadata.get(key):
+            hints["environment"] = str(metadata[key])
+            break
+    tags = [str(t) for t in record.get("tags") or [] if not _POSITIONAL_TAG.match(str(t))]
+    if tags:
+        hints["tags"] = tags
+    small = {
+        k: v for k, v in metadata.items()
+        if isinstance(v, (str, int, float, bool)) and not k.startswith(("ls_", "lc_", "langgraph_"))
+        and len(str(v)) <= 200
+    }  # fmt: skip
+    if record.get("session_name"):
+        small["project"] = record["session_name"]
+    if small:
+        hints["metadata"] = small
+    return hints
+
+
+def _attributes(record: dict[str, Any], metadata: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"langsmith.run_type": record.get("run_type")}
+    for key in ("dotted_order", "reference_example_id", "session_name"):
+        if record.get(key):
+            attributes[f"langsmith.{key}"] = record[key]
+    if record.get("session_id"):
+        attributes["langsmith.project_id"] = record["session_id"]
+    if record.get("tags"):
+        attributes["tags"] = list(record["tags"])
+    attributes.update(flatten(metadata, "metadata"))
+    for key, value in params.items():
+        scalar = value is None or isinstance(value, (str, int, float, bool))
+        attributes[f"invocation_params.{key}"] = value if scalar else _dumps(value)
+    return attributes
 
 
 def _span(record: dict[str, Any]) -> dict[str, Any]:
     if not record.get("id"):
         raise RecordError("field 'id' is missing")
-    if not record.get("start_time"):
-        raise RecordError("field 'start_time' is missing")
+    start, end = _time(record, "start_time", required=True), _time(record, "end_time")
+    trace_id, parent = _trace_and_parent(record)
     run_type = record.get("run_type")
-    extra = record.get("extra") or {}
-    metadata = extra.get("metadata") or {}
-    params = extra.get("invocation_params") or {}
-    kind = kind_from(run_type)
+    extra = record.get("extra") if isinstance(record.get("extra"), dict) else {}
+    metadata = extra.get("metadata") if isinstance(extra.get("metadata"), dict) else {}
+    params = extra.get("invocation_params") if isinstance(extra.get("invocation_params"), dict) else {}
     inputs, outputs = record.get("inputs"), record.get("outputs")
-    fields: dict[str, Any] = {"kind": kind}
+    kind = kind_from(run_type)
+    fields: dict[str, Any] = {"kind": kind, "input": _state_text(inputs), "output": _state_text(outputs)}
+    status = "error" if record.get("error") or record.get("status") == "error" else (
+        "ok" if end or record.get("status") == "success" else "unset")  # fmt: skip
+    message: str | None = None
+    events = _events(record)
     if kind == "llm":
-        fields["input"], fields["output"] = _input_messages(inputs), _output_messages(outputs)
-        fields["model"] = (params.get("model") or params.get("model_name")
-                           or metadata.get("ls_model_name")
-                           or ((outputs or {}).get("llm_output") or {}).get("model_name"))  # fmt: skip
+        llm_output = outputs.get("llm_output") if isinstance(outputs, dict) else None
+        fields.update(
+            input=_llm_input(inputs),
+            output=_llm_output(outputs),
+            model=params.get("model") or params.get("model_name") or metadata.get("ls_model_name")
+            or (llm_output.get("model_name") if isinstance(llm_output, dict) else None),
+            cost=as_float(record.get("total_cost")),
+        )  # fmt: skip
         fields["tokens_in"], fields["tokens_out"] = _usage(record)
-    else:
-        fields["input"], fields["output"] = as_text(inputs), as_text(outputs)
-    if kind == "tool":
-        fields["tool_name"] = record.get("name")
-        raw = inputs.get("input") if isinstance(inputs, dict) and "input" in inputs else inputs
-        fields["tool_args"] = as_text(raw)
-        if isinstance(outputs, dict) and set(outputs) <= {"output"}:
-            fields["output"] = as_text(outputs.get("output"))
+    elif kind == "tool":
+        raw_args = inputs.get("input") if isinstance(inputs, dict) and set(inputs) == {"input"} else inputs
+        fields.update(tool_name=record.get("name"), tool_args=as_text(raw_args), input=as_text(raw_args))
+        fields["output"], message = _tool_output(outputs)
+        if message:
+            status = "error"
+    elif kind == "retriever":
+        query = inputs.get("query") if isinstance(inputs, dict) and set(inputs) == {"query"} else inputs
+        fields.update(input=as_text(query), output=_documents(outputs))
     error = record.get("error")
-    status = "error" if error or record.get("status") == "error" else (
-        "ok" if record.get("end_time") else "unset")  # fmt: skip
-    events = []
-    message = None
     if error:
-        text = str(error)
-        message = text.strip().splitlines()[-1] if "Traceback" in text else text.strip().splitlines()[0]
-        exc_type = message.split(":", 1)[0] if ":" in message else "Error"
-        events.append({"name": "exception", "time": to_iso(record.get("end_time") or record["start_time"]),
-                       "attributes": {"exception.type": exc_type, "exception.message": message,
-                                      "exception.stacktrace": text}})  # fmt: skip
-    hints: dict[str, Any] = {}
-    if metadata.get("revision_id"):
-        hints["agent_version"] = str(metadata["revision_id"])
-    for key in ("agent_version", "prompt_version"):
-        if metadata.get(key):
-            hints[key] = str(metadata[key])
-    if record.get("tags"):
-        hints["tags"] = list(record["tags"])
-    small = {k: v for k, v in metadata.items() if isinstance(v, (str, int, float, bool))}
-    if small:
-        hints["metadata"] = small
-    attributes = {k: record[k] for k in ("dotted_order", "reference_example_id", "session_name")
-                  if record.get(k)}  # fmt: skip
-    if params:
-        attributes["invocation_params"] = params
-    end = record.get("end_time")
+        message, exception = split_error(str(error))
+        events.append({"name": "exception", "time": end or start, "attributes": exception})
+    elif status == "error" and message is None:
+        message = "run failed"
     return span_row(
-        _trace_id(record), record["id"],
-        parent_id=record.get("parent_run_id"),
-        name=record.get("name") or run_type or "",
-        start_time=to_iso(record["start_time"]),
-        end_time=to_iso(end) if end else None,
+        trace_id, record["id"],
+        parent_id=parent,
+        name=as_text(record.get("name")) or run_type or "",
+        start_time=start,
+        end_time=end,
         status=status,
         status_message=message,
         events=events,
-        cost=as_float(record.get("total_cost")),
-        service=record.get("session_name"),
-        session_id=as_text(metadata.get("thread_id") or metadata.get("session_id")),
-        hints=hints,
-        attributes=attributes,
+        service=as_text(record.get("session_name")),
+        session_id=as_text(_first(metadata, "thread_id", "session_id", "conversation_id")),
+        user_id=as_text(metadata.get("user_id")),
+        hints=_hints(record, metadata),
+        attributes=_attributes(record, metadata, params),
         **fields,
     )  # fmt: skip
 

@@ -14,7 +14,8 @@ records them. All of these become the canonical message arrays of `base.py`.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from investigator.ingest.base import (
     ParseResult,
@@ -184,8 +185,7 @@ def _generation(data: dict[str, Any], fields: dict[str, Any]) -> None:
         _usage(response.get("usage"), fields)
     else:
         fields["output"] = _messages_text(output)
-    if data.get("model_config"):
-        fields["attributes"]["model_config"] = data["model_config"]
+    _model_config(data.get("model_config"), fields)
     _usage(data.get("usage"), fields)
 
 
@@ -211,7 +211,7 @@ def _response(data: dict[str, Any], fields: dict[str, Any]) -> None:
         if response.get("status") not in (None, "completed"):
             attrs["response_status"] = response["status"]
         _usage(response.get("usage"), fields)
-    if fields["model"]:
+    if fields.get("model"):
         fields["name"] = f"response {fields['model']}"
     _usage(data.get("usage"), fields)
 
@@ -248,8 +248,7 @@ def _transcription(data: dict[str, Any], fields: dict[str, Any]) -> None:
     audio = data.get("input") if isinstance(data.get("input"), dict) else {}
     fields["input"] = _audio_placeholder(audio.get("data"), audio.get("format"))
     fields["output"] = as_text(data.get("output"))
-    if data.get("model_config"):
-        fields["attributes"]["model_config"] = data["model_config"]
+    _model_config(data.get("model_config"), fields)
 
 
 def _speech(data: dict[str, Any], fields: dict[str, Any]) -> None:
@@ -258,11 +257,9 @@ def _speech(data: dict[str, Any], fields: dict[str, Any]) -> None:
     fields["input"] = as_text(data.get("input"))
     audio = data.get("output") if isinstance(data.get("output"), dict) else {}
     fields["output"] = _audio_placeholder(audio.get("data"), audio.get("format"))
-    attrs = fields["attributes"]
-    if data.get("model_config"):
-        attrs["model_config"] = data["model_config"]
+    _model_config(data.get("model_config"), fields)
     if data.get("first_content_at"):
-        attrs["first_content_at"] = data["first_content_at"]
+        fields["attributes"]["first_content_at"] = data["first_content_at"]
 
 
 def _speech_group(data: dict[str, Any], fields: dict[str, Any]) -> None:
@@ -307,6 +304,15 @@ def _usage(usage: Any, fields: dict[str, Any]) -> None:
     details = usage.get("input_tokens_details")
     if isinstance(details, dict) and as_int(details.get("cached_tokens")):
         fields["attributes"]["cached_tokens"] = as_int(details["cached_tokens"])
+
+
+def _model_config(config: Any, fields: dict[str, Any]) -> None:
+    """The model settings that were set; `ModelSettings.to_traceable_dict()` lists every
+    setting, most of them null."""
+    if isinstance(config, dict):
+        kept = {k: v for k, v in config.items() if v is not None}
+        if kept:
+            fields["attributes"]["model_config"] = kept
 
 
 def _audio_placeholder(data: Any, fmt: Any) -> str | None:
@@ -358,7 +364,13 @@ def _chat_message(message: dict[str, Any]) -> dict[str, Any]:
         calls.append({k: v for k, v in entry.items() if v is not None})
     legacy = message.get("function_call")
     if isinstance(legacy, dict):
-        calls.append({k: v for k, v in (("name", legacy.get("name")), ("arguments", legacy.get("arguments"))) if v is not None})
+        calls.append(
+            {
+                k: v
+                for k, v in (("name", legacy.get("name")), ("arguments", legacy.get("arguments")))
+                if v is not None
+            }
+        )
     if calls:
         out["tool_calls"] = calls
     for key in ("tool_call_id", "name"):
@@ -380,13 +392,15 @@ def _from_items(items: list[Any]) -> list[dict[str, Any]]:
         kind = item.get("type")
         if kind in (None, "message") and "role" in item:
             messages.append(_chat_message(item))
-        elif kind in ("function_call", "custom_tool_call") or (isinstance(kind, str) and kind.endswith("_call")):
+        elif kind in ("function_call", "custom_tool_call") or (
+            isinstance(kind, str) and kind.endswith("_call")
+        ):
             if kind in ("function_call", "custom_tool_call"):
                 arguments = item.get("arguments", item.get("input"))
                 name = item.get("name")
             else:
-                arguments = as_text(item.get("action") or item.get("queries") or item.get("arguments"))
-                name = kind
+                arguments = as_text(item.get("arguments") or item.get("action") or item.get("queries"))
+                name = item.get("name") or kind
             call = {"id": item.get("call_id") or item.get("id"), "name": name, "arguments": arguments}
             call = {k: v for k, v in call.items() if v is not None}
             last = messages[-1] if messages else None

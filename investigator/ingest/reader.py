@@ -132,21 +132,37 @@ def iter_records(path: Path, on_bytes: Callable[[int], None] | None = None) -> I
 
 
 def _iter_lines(first: bytes, stream: BinaryIO) -> Iterator[Record | BadRecord]:
-    line_no = 0
-    for line in _chain_first(first, stream):
-        line_no += 1
-        if not line.strip():
-            continue
-        try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            yield BadRecord(line_no, None, f"invalid JSON: {exc}", line.rstrip(b"\r\n"))
-            continue
-        if isinstance(value, list) or (isinstance(value, dict) and isinstance(value.get("data"), list)):
-            for item, location in _unwrap(value, None):
-                yield Record(item, line_no, location)
-        else:
-            yield Record(value, line_no, None, line)
+    for line_no, line in enumerate(_chain_first(first, stream), 1):
+        yield from parse_line(line_no, line)
+
+
+def parse_line(line_no: int, line: bytes) -> Iterator[Record | BadRecord]:
+    """The records of one JSON Lines line: one value, or the elements of an array or page."""
+    if not line.strip():
+        return
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        yield BadRecord(line_no, None, f"invalid JSON: {exc}", line.rstrip(b"\r\n"))
+        return
+    if isinstance(value, list) or (isinstance(value, dict) and isinstance(value.get("data"), list)):
+        for item, location in _unwrap(value, None):
+            yield Record(item, line_no, location)
+    else:
+        yield Record(value, line_no, None, line)
+
+
+def is_json_lines(path: Path) -> bool:
+    """Whether the file's first non-blank line is a complete JSON value (JSON Lines)."""
+    with open_binary(path) as stream:
+        for line in stream:
+            if line.strip():
+                try:
+                    orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    return False
+                return True
+    return False
 
 
 def _chain_first(first: bytes, stream: BinaryIO) -> Iterator[bytes]:
