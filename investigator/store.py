@@ -65,6 +65,13 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
+_EMPTY_SPAN: dict[str, Any] = {
+    "parent_id": None, "status": "unset", "status_message": None, "input": None, "output": None,
+    "attributes": {}, "tool_args": None, "cost": None, "events": [], "agent": None, "source_format": "",
+    "service": None, "session_id": None, "user_id": None, "hints": {}, "orphan": False, "cycle_broken": False,
+}  # fmt: skip
+
+
 def _digest(values: tuple[Any, ...]) -> bytes:
     return hashlib.blake2b(orjson.dumps(values), digest_size=16).digest()
 
@@ -531,6 +538,33 @@ class Store:
             [trace_id],
         ).fetchall()
         return [self._span(r) for r in rows]
+
+    def spans_of(self, trace_ids: Sequence[str]) -> dict[str, list[Span]]:
+        """The spans of many traces at once (one query per chunk), each list in start order."""
+        out: dict[str, list[Span]] = {t: [] for t in trace_ids}
+        cols = ", ".join(SPAN_COLUMNS)
+        for chunk in _chunks(list(trace_ids)):
+            marks = ", ".join("?" * len(chunk))
+            for record in self.conn.execute(
+                f"SELECT {cols}, orphan, cycle_broken FROM spans WHERE trace_id IN ({marks})"
+                " ORDER BY trace_id, start_time, rowid",
+                list(chunk),
+            ):
+                out[record[0]].append(self._span(record))
+        return out
+
+    def span_timings(self) -> Iterator[Span]:
+        """Every span with only its kind, names, model, times and tokens: enough for population
+        statistics without reading span text."""
+        for row in self.conn.execute(
+            "SELECT trace_id, span_id, kind, name, model, tool_name, start_time, end_time,"
+            " tokens_in, tokens_out FROM spans"
+        ):
+            # Every field given, so pydantic does not resolve defaults (slow) per span.
+            yield Span.model_construct(
+                **_EMPTY_SPAN, trace_id=row[0], span_id=row[1], kind=row[2], name=row[3], model=row[4],
+                tool_name=row[5], start_time=row[6], end_time=row[7], tokens_in=row[8], tokens_out=row[9],
+            )  # fmt: skip
 
     def get_span(self, trace_id: str, span_id: str) -> Span | None:
         cols = ", ".join(SPAN_COLUMNS)
