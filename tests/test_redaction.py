@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from evals.bench_redaction import CORPUS, load, score
+from investigator.evals.bench_redaction import CORPUS, load, score
 from investigator.redact import Match, RedactionContext, Redactor
 
 R = Redactor()
