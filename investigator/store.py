@@ -72,6 +72,20 @@ _EMPTY_SPAN: dict[str, Any] = {
 }  # fmt: skip
 
 
+_SPAN_FIELDS = frozenset(Span.model_fields)
+
+
+def _trusted_span(row: dict[str, Any]) -> Span:
+    """A Span from a stored row, without re-validation: rows were validated on the way in and
+    the rules layer reads every span, where validation would dominate. `row` has every field."""
+    span = Span.__new__(Span)
+    object.__setattr__(span, "__dict__", row)
+    object.__setattr__(span, "__pydantic_fields_set__", set(_SPAN_FIELDS))
+    object.__setattr__(span, "__pydantic_extra__", None)
+    object.__setattr__(span, "__pydantic_private__", None)
+    return span
+
+
 def _digest(values: tuple[Any, ...]) -> bytes:
     return hashlib.blake2b(orjson.dumps(values), digest_size=16).digest()
 
@@ -560,11 +574,11 @@ class Store:
             "SELECT trace_id, span_id, kind, name, model, tool_name, start_time, end_time,"
             " tokens_in, tokens_out FROM spans"
         ):
-            # Every field given, so pydantic does not resolve defaults (slow) per span.
-            yield Span.model_construct(
-                **_EMPTY_SPAN, trace_id=row[0], span_id=row[1], kind=row[2], name=row[3], model=row[4],
-                tool_name=row[5], start_time=row[6], end_time=row[7], tokens_in=row[8], tokens_out=row[9],
-            )  # fmt: skip
+            yield _trusted_span({
+                **_EMPTY_SPAN, "trace_id": row[0], "span_id": row[1], "kind": row[2], "name": row[3],
+                "model": row[4], "tool_name": row[5], "start_time": row[6], "end_time": row[7],
+                "tokens_in": row[8], "tokens_out": row[9],
+            })  # fmt: skip
 
     def get_span(self, trace_id: str, span_id: str) -> Span | None:
         cols = ", ".join(SPAN_COLUMNS)
@@ -578,7 +592,7 @@ class Store:
         row = self._row_to_dict(record[: len(SPAN_COLUMNS)])
         row["orphan"] = bool(record[-2])
         row["cycle_broken"] = bool(record[-1])
-        return Span.model_validate(row)
+        return _trusted_span(row)
 
     def search_text(self, query: str, limit: int = 20) -> list[tuple[str, str, str]]:
         """Full-text search over span text: (trace_id, span_id, snippet), best matches first."""
