@@ -106,9 +106,14 @@ class EvalReport:
 
 
 def score_issues(
-    truth: dict[str, TruthTrace], issues: list[Issue], scores: list[TraceScores]
+    truth: dict[str, TruthTrace],
+    issues: list[Issue],
+    scores: list[TraceScores],
+    detector_codes: dict[str, tuple[str, ...]] | None = None,
 ) -> EvalReport:
-    """Compare reported issues and scores with the truth, over the traces the truth covers."""
+    """Compare reported issues and scores with the truth, over the traces the truth covers.
+    `detector_codes` (source → codes it can emit) lets per-detector recall count the truth
+    issues of the detector's own codes."""
     predicted_by_source: dict[Triple, set[str]] = defaultdict(set)
     for issue in issues:
         if issue.trace_id in truth:
@@ -129,9 +134,12 @@ def score_issues(
     for triple, sources in predicted_by_source.items():
         for source in sources:
             emitted[source].add(triple)
-    per_detector = {
-        source: _prf(triples, all_truth, triples & detectable) for source, triples in sorted(emitted.items())
-    }
+    codes = detector_codes or {}
+    per_detector = {}
+    for source in sorted(set(emitted) | set(codes)):
+        own = codes.get(source)
+        expected = {x for x in detectable if x[2] in own} if own else emitted[source] & detectable
+        per_detector[source] = _prf(emitted.get(source, set()), all_truth, expected)
 
     def categories(items: set[Triple]) -> set[tuple[str, str]]:
         return {(t, c) for t, _, c in items}
@@ -191,10 +199,13 @@ def run_eval(store: Any, dataset: Path) -> EvalReport:
     if (dataset / "labels.jsonl").is_file():
         load_labels(store, str(dataset / "labels.jsonl"))
     run_rules(store)
+    from investigator.detectors import all_detectors
+
+    codes = {d.source: d.codes for d in all_detectors()}
     missing = set(truth) - store.existing_trace_ids(truth)
     issues = store.issues(truth)
     scores = [s for s in store.scores() if s.trace_id in truth]
-    report = score_issues(truth, issues, scores)
+    report = score_issues(truth, issues, scores, codes)
     report.extra["ingest"] = ingested.summary()
     report.extra["traces_missing_from_store"] = len(missing)
     return report

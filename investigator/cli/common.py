@@ -12,7 +12,8 @@ from rich.console import Console
 from investigator.store import Store, default_db_path
 
 err = Console(stderr=True)
-out = Console(highlight=False, soft_wrap=True)
+# Piped output gets a fixed width wide enough for the tables, instead of rich's 80 columns.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
 
 
 def db_option(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 import orjson
-from rich.table import Table
+from rich.table import Column, Table
 
 from investigator.cli import main
 from investigator.cli.common import db_option, emit_json, err, fail, open_store, out
@@ -96,18 +96,20 @@ def _row(name: str, m: dict) -> list[str]:
 
 
 def _print_report(data: dict) -> None:
-    columns = ("", "precision", "recall", "F1", "reported", "correct", "expected")
-    summary = Table(*columns, title=f"{data['traces']} traces")
+    def columns() -> tuple:  # rich keeps cells in Column objects: a fresh set per table
+        return (Column("", no_wrap=True), "precision", "recall", "F1", "reported", "correct", "expected")
+
+    summary = Table(*columns(), title=f"{data['traces']} traces")
     summary.add_row(*_row("(span, category) pairs, rule-detectable", data["pairs"]))
     summary.add_row(*_row("(span, category) pairs, all truth", data["pairs_all_truth"]))
     summary.add_row(*_row("categories per trace", data["categories"]))
     out.print(summary)
     out.print(f"location accuracy: {data['location_accuracy']:.3f}")
-    per_category = Table(*columns, title="per category")
+    per_category = Table(*columns(), title="per category")
     for name, metrics in data["per_category"].items():
         per_category.add_row(*_row(name, metrics))
     out.print(per_category)
-    per_detector = Table(*columns, title="per detector")
+    per_detector = Table(*columns(), title="per detector")
     for name, metrics in data["per_detector"].items():
         per_detector.add_row(*_row(name, metrics))
     out.print(per_detector)
