@@ -10,6 +10,8 @@ memory stays bounded.
 from __future__ import annotations
 
 import hashlib
+import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -85,6 +87,35 @@ def _low(value: Any, threshold: float = 0.5) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value <= threshold
 
 
+_SECTION = re.compile(r"^(issues|errors):$")
+_ISSUE_LINE = re.compile(r'^- ([a-z_]+\.[a-z_]+) \[(\w+)\](?: @[^:]*)?: "(.*)"(?: x\d+)?$')
+
+
+def failure_text(document: str) -> str:
+    """What a trace's failure looks like, from its compact document: the issue codes (weighted,
+    so they dominate), their evidence and the error lines. Workflow, tools and request text stay
+    out, so the same failure in two workflows lands in one family. A document with no issue or
+    error lines (a trace suspect only by its label or outcome) is used whole."""
+    parts: list[str] = []
+    section = None
+    for line in document.splitlines():
+        header = _SECTION.match(line)
+        if header:
+            section = header.group(1)
+            continue
+        if not line.startswith("- "):
+            section = None
+            continue
+        if section == "issues":
+            match = _ISSUE_LINE.match(line)
+            if match:
+                code = match.group(1).replace(".", "_")
+                parts.append(" ".join([code] * 3) + f" {match.group(3)}")
+        elif section == "errors":
+            parts.append(line[2:])
+    return "\n".join(parts) if parts else document
+
+
 def vectorise(documents: Sequence[str], settings: ClusterSettings) -> np.ndarray:
     """TF-IDF word and character n-grams, reduced and L2-normalised."""
     words = TfidfVectorizer(ngram_range=(1, 2), min_df=1, max_features=50_000, sublinear_tf=True,
@@ -114,13 +145,16 @@ def _labels(vectors: np.ndarray, settings: ClusterSettings) -> np.ndarray:
     fitted = model.fit_predict(fit_on)
     if fitted.max() < 0:
         return np.full(n, -1)
-    if sample is None:
-        labels = fitted.copy()
-        soft = hdbscan.all_points_membership_vectors(model)
-    else:
-        labels, _ = hdbscan.approximate_predict(model, vectors)
-        soft = hdbscan.membership_vector(model, vectors[labels < 0]) if (labels < 0).any() else None
-    soft = np.asarray(soft) if soft is not None else None
+    with warnings.catch_warnings():
+        # hdbscan divides by zero for points far from every cluster; those get no membership.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if sample is None:
+            labels = fitted.copy()
+            soft = hdbscan.all_points_membership_vectors(model)
+        else:
+            labels, _ = hdbscan.approximate_predict(model, vectors)
+            soft = hdbscan.membership_vector(model, vectors[labels < 0]) if (labels < 0).any() else None
+    soft = np.nan_to_num(np.asarray(soft)) if soft is not None else None
     if soft is not None and soft.ndim == 1:
         soft = soft.reshape(-1, 1)
     noise = np.flatnonzero(labels < 0)
@@ -145,7 +179,7 @@ def cluster_traces(
     traces = sorted(traces, key=lambda t: t.trace_id)
     if not traces:
         return []
-    texts = [documents.get(t.trace_id) or t.name or t.trace_id for t in traces]
+    texts = [failure_text(documents.get(t.trace_id) or t.name or t.trace_id) for t in traces]
     if len(traces) < max(3, settings.min_cluster_size) or len(set(texts)) == 1:
         labels = _small_population_labels(traces, texts, issues)
         vectors = np.zeros((len(traces), 1), dtype=np.float32)

@@ -206,6 +206,37 @@ def run_eval(store: Any, dataset: Path) -> EvalReport:
     issues = store.issues(truth)
     scores = [s for s in store.scores() if s.trace_id in truth]
     report = score_issues(truth, issues, scores, codes)
+    report.extra["clusters"] = cluster_quality(store, truth)
     report.extra["ingest"] = ingested.summary()
     report.extra["traces_missing_from_store"] = len(missing)
     return report
+
+
+def cluster_quality(store: Any, truth: dict[str, TruthTrace]) -> dict[str, Any]:
+    """Cluster the dataset's suspect traces and compare with the injected fault families:
+    adjusted Rand index and purity over the faulty traces that were clustered."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from investigator.runs import cluster_window
+
+    clusters, population, suspects = cluster_window(store)
+    assigned = {t: c.id for c in clusters for t in c.trace_ids}
+    faulty = [t for t, row in truth.items() if row.family not in ("clean", "") and t in assigned]
+    if not faulty:
+        return {"clusters": 0, "suspects": suspects}
+    predicted = [assigned[t] for t in faulty]
+    expected = [truth[t].family for t in faulty]
+    pure = 0
+    for cluster in clusters:
+        families = [truth[t].family for t in cluster.trace_ids if t in truth]
+        if families and not cluster.noise:
+            pure += max(families.count(f) for f in set(families))
+    in_clusters = sum(1 for c in clusters if not c.noise for t in c.trace_ids if t in truth)
+    return {
+        "clusters": sum(not c.noise for c in clusters),
+        "suspects": suspects,
+        "noise": sum(c.size for c in clusters if c.noise),
+        "clean_traces_flagged": sum(1 for t in assigned if t in truth and truth[t].family == "clean"),
+        "adjusted_rand_index": round(float(adjusted_rand_score(expected, predicted)), 4),
+        "purity": round(pure / in_clusters, 4) if in_clusters else 0.0,
+    }
