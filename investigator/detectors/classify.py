@@ -1,0 +1,203 @@
+"""Classifying an error text (status message, exception type and message, error payload) into a
+taxonomy code.
+
+The classes follow what failed, not who reported it: throttling, credentials, missing records,
+deadlines, exhausted limits, the model's own malformed output or arguments, the runtime, or a
+dependency. Exception type names are the strongest signal (they are the same across frameworks:
+`RateLimitError`, `TimeoutError`, `OutputParserException`); HTTP status codes next; wording last.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NamedTuple
+
+import orjson
+
+# An HTTP status named as such: "HTTP 503", "status 429", "status_code=404", "Error code: 401",
+# "429 Too Many Requests", "HTTP/1.1 502 Bad Gateway".
+_HTTP_STATUS = re.compile(
+    r"(?:\bHTTP(?:/\d(?:\.\d)?)?|\bstatus(?:[ _]?code)?|\berror[ _]code|\bresponse code|\bcode)\W{0,3}([45]\d\d)\b"
+    r"|\b([45]\d\d)\s+(?:Too Many Requests|Unauthori[sz]ed|Forbidden|Not Found|Request Timeout|Internal Server Error"
+    r"|Bad Gateway|Service Unavailable|Gateway Time-?out|Bad Request|Conflict|Unprocessable)",
+    re.IGNORECASE,
+)
+
+_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("execution.resource_exhausted", re.compile(
+        r"context[_ ]length[_ ]exceeded|maximum context length|context window|too many tokens|token limit"
+        r"|max(?:imum)?[_ ]?turns?\b|MaxTurnsExceeded|recursion limit|GraphRecursionError|iteration limit"
+        r"|max(?:imum)? iterations|budget\s?(?:exceeded|exhausted|limit)|\bbudget\b.{0,40}\b(?:exhausted|exceeded|reached)"
+        r"|exceeded (?:the |your )?budget"
+        r"|out of memory|\bOOM\b|MemoryError|max_output_tokens|prompt is too long|request too large",
+        re.IGNORECASE)),
+    ("execution.rate_limited", re.compile(
+        r"rate[_ ]?limit|too many requests|RateLimitError|quota exceeded|exceeded (?:your )?(?:current )?quota"
+        r"|insufficient_quota|throttl|RESOURCE_EXHAUSTED|TooManyRequests", re.IGNORECASE)),
+    ("execution.timeout", re.compile(
+        r"timed? ?out|TimeoutError|Timeout\b|deadline exceeded|DEADLINE_EXCEEDED|ReadTimeout|ConnectTimeout",
+        re.IGNORECASE)),
+    ("execution.auth_failed", re.compile(
+        r"unauthori[sz]ed|forbidden|AuthenticationError|PermissionDeniedError|invalid[_ ]api[_ ]key"
+        r"|incorrect api key|(?:expired|invalid|missing) (?:access |auth |bearer )?(?:token|credentials?)"
+        r"|token (?:has )?expired|not authenticated|authentication failed|access denied|UNAUTHENTICATED",
+        re.IGNORECASE)),
+    ("reasoning.invalid_tool_arguments", re.compile(
+        r"invalid (?:JSON )?(?:input|arguments?) for (?:tool|function)|validation errors? for \w*(?:args|input|arguments)"
+        r"|missing (?:\d+ )?required (?:positional |keyword )?argument|unexpected keyword argument"
+        r"|invalid (?:tool |function )?arguments|arguments? (?:is|are) (?:invalid|malformed)"
+        r"|ToolInputValidation|tool input validation|ValidationError|is not of type '|Field required"
+        r"|Input should be (?:a )?valid", re.IGNORECASE)),
+    ("reasoning.format_violation", re.compile(
+        r"OutputParserException|OutputParserError|could not parse|couldn't parse|failed to parse|unable to parse"
+        r"|parse error|parsing error|JSONDecodeError|Expecting (?:value|property name)|Unterminated string"
+        r"|invalid json|not valid json|ModelBehaviorError|output validation|does not match (?:the )?(?:output )?schema",
+        re.IGNORECASE)),
+    ("execution.environment_error", re.compile(
+        r"ModuleNotFoundError|ImportError|No module named|not installed|command not found|PermissionError"
+        r"|permission denied|EACCES|environment variable|missing (?:config|setting|configuration)|EnvironmentError"
+        r"|disk (?:is )?full|No space left", re.IGNORECASE)),
+    ("execution.not_found", re.compile(
+        r"not found|NotFoundError|FileNotFoundError|no such file|does not exist|doesn't exist|no such (?:record|key|table)"
+        r"|NoSuchKey|ENOENT|unknown (?:order|user|customer|record|id)", re.IGNORECASE)),
+    ("execution.service_error", re.compile(
+        r"internal server error|bad gateway|service unavailable|upstream|ConnectionError|connection (?:refused|reset|error)"
+        r"|APIError|ServerError|InternalServerError|ServiceUnavailable|crash|segmentation fault|traceback",
+        re.IGNORECASE)),
+)
+
+
+# A call that does not fit the function's signature: the tool's declared schema and its
+# implementation disagree (frameworks validate arguments against the schema before calling).
+_SIGNATURE = re.compile(r"\w\(\) got an unexpected keyword argument|\w\(\) missing \d+ required (?:positional|keyword)")
+
+
+class Classified(NamedTuple):
+    code: str
+    confidence: float
+    status: int | None
+
+
+def http_status(text: str) -> int | None:
+    """An HTTP error status named in `text` with its context ("HTTP 503", "429 Too Many Requests")."""
+    match = _HTTP_STATUS.search(text)
+    if match is None:
+        return None
+    return int(match.group(1) or match.group(2))
+
+
+def code_for_status(status: int) -> str:
+    if status == 429:
+        return "execution.rate_limited"
+    if status in (401, 403, 407):
+        return "execution.auth_failed"
+    if status in (404, 410):
+        return "execution.not_found"
+    if status in (408, 504):
+        return "execution.timeout"
+    if status == 413:
+        return "execution.resource_exhausted"
+    if status >= 500:
+        return "execution.service_error"
+    return "reasoning.invalid_tool_arguments" if status in (400, 422) else "execution.service_error"
+
+
+def classify_error(text: str, exc_type: str | None = None) -> Classified:
+    """The taxonomy code an error most likely belongs to, with how sure the wording makes us."""
+    exc_type = exc_type or ""
+    if _SIGNATURE.search(text):
+        return Classified("execution.tool_misconfigured", 0.7, None)
+    for code, pattern in _RULES[:1] + _RULES[4:5]:
+        # Exhausted limits and rejected arguments are named precisely in the message, whatever
+        # generic exception type carries them (BadRequestError, ModelBehaviorError).
+        if pattern.search(text):
+            return Classified(code, 0.9, http_status(text))
+    for code, pattern in _RULES:
+        if exc_type and pattern.search(exc_type):
+            return Classified(code, 0.95, http_status(text))
+    status = http_status(text)
+    if status is not None:
+        code = code_for_status(status)
+        # Wording can name a limit more precisely than a generic 400/500 status does.
+        for special, pattern in _RULES[:1]:
+            if pattern.search(text):
+                return Classified(special, 0.9, status)
+        return Classified(code, 0.9 if status not in (400, 422) else 0.6, status)
+    for code, pattern in _RULES:
+        if pattern.search(text):
+            return Classified(code, 0.8, None)
+    return Classified("execution.service_error", 0.6, None)
+
+
+_ERROR_KEYS = ("error", "errors", "error_message", "errorMessage", "error_code", "exception", "fault")
+_STATUS_KEYS = ("status", "status_code", "statusCode", "code", "http_status", "httpStatus")
+_FAILED_STATES = {"error", "failed", "failure", "fail", "fatal"}
+
+
+def error_payload(text: str | None) -> str | None:
+    """The error a tool result carries in its payload, as text to classify; None for a normal result.
+
+    A structured result is an error when it has a non-empty error field, a 4xx/5xx status, or
+    says `ok`/`success` is false; plain text when it *starts* like an HTTP error or exception.
+    Prose that merely mentions the word "error" is a normal result."""
+    if not text:
+        return None
+    stripped = text.strip()
+    if stripped[:1] in ("{", "["):
+        try:
+            value: Any = orjson.loads(stripped)
+        except orjson.JSONDecodeError:
+            value = None
+        if isinstance(value, dict):
+            return _dict_error(value)
+        return None
+    head = stripped[:300]
+    if re.match(r"(?:HTTP(?:/\d(?:\.\d)?)?\s*[45]\d\d\b|[45]\d\d\s+[A-Z][a-z]+|(?:Error|ERROR|Exception|Traceback)\b\s*[:(\-]"
+                r"|\w+(?:Error|Exception):\s)", head):
+        return head
+    return None
+
+
+def _dict_error(value: dict[str, Any]) -> str | None:
+    for key in _ERROR_KEYS:
+        item = value.get(key)
+        if item not in (None, "", False, [], {}, 0):
+            return orjson.dumps(value).decode()[:400]
+    for key in _STATUS_KEYS:
+        item = value.get(key)
+        if isinstance(item, int) and 400 <= item <= 599:
+            return orjson.dumps(value).decode()[:400]
+        if isinstance(item, str) and (item.strip().lower() in _FAILED_STATES or re.fullmatch(r"[45]\d\d", item.strip())):
+            return orjson.dumps(value).decode()[:400]
+    if value.get("ok") is False or value.get("success") is False:
+        return orjson.dumps(value).decode()[:400]
+    inner = value.get("response") or value.get("result")
+    if isinstance(inner, dict):
+        return _dict_error(inner)
+    return None
+
+
+_EMPTY_LITERALS = {"", "null", "none", "[]", "{}", '""', "nil", "undefined"}
+_EMPTY_CONTAINERS = ("results", "items", "data", "records", "hits", "documents", "rows", "matches", "orders")
+
+
+def empty_result(text: str | None) -> bool:
+    """True when a tool result carries nothing: no text, `null`, `[]`, `{}`, or an object whose only
+    content is an empty result list."""
+    if text is None:
+        return True
+    stripped = text.strip()
+    if stripped.lower() in _EMPTY_LITERALS:
+        return True
+    if stripped[:1] != "{":
+        return False
+    try:
+        value = orjson.loads(stripped)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(value, dict) or not value:
+        return not value
+    lists = [k for k in _EMPTY_CONTAINERS if k in value]
+    if not lists:
+        return False
+    return all(value[k] in (None, [], {}) for k in lists)

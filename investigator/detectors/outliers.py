@@ -1,0 +1,67 @@
+"""Latency and token outliers within the population of traces analysed together.
+
+A step is an outlier when it sits far above its peers (same tool, same model) by a robust measure
+(median and MAD), and by a margin that matters in absolute terms too. These are cheap signals of
+a slow dependency or a bloated context, reported at low severity and modest confidence.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from investigator.detectors import detector, make_issue
+from investigator.detectors.errors import status_failure
+from investigator.detectors.population import total_tokens
+from investigator.detectors.view import TraceView, find_quote
+from investigator.models import Issue, Span
+
+Z_THRESHOLD = 6.0
+RATIO = 3.0
+MIN_EXTRA_MS = 2000.0
+MIN_EXTRA_TOKENS = 2000.0
+
+
+def _evidence(span: Span) -> str | None:
+    for text in (span.tool_args, span.input, span.output):
+        if text and text.strip():
+            quote = find_quote(span, text.strip()[:120])
+            if quote:
+                return quote
+    return None
+
+
+@detector("outliers", "1", ("execution.timeout", "planning.redundant_steps"))
+def detect_outliers(view: TraceView) -> Iterable[Issue]:
+    """Steps much slower, or much more token-hungry, than their peers in the population."""
+    population = view.population
+    if population is None:
+        return
+    # A run that hit its token or turn limit is reported as such; its heavy steps are symptoms.
+    exhausted = any((f := status_failure(s)) is not None and f.code == "execution.resource_exhausted" for s in view.spans)
+    for span in view.spans:
+        duration = span.duration_ms
+        spread = population.spread("duration_ms", span)
+        if duration is not None and spread is not None and _outlier(duration, spread.median, spread.robust_z(duration), MIN_EXTRA_MS):
+            evidence = _evidence(span)
+            if evidence:
+                yield make_issue(
+                    "outliers", span, "execution.timeout", evidence,
+                    f"'{span.tool_name or span.name}' took {duration / 1000:.1f}s, {duration / max(spread.median, 1):.0f}x"
+                    f" the median of {spread.count} peers ({spread.median / 1000:.1f}s)",
+                    0.5, "low",
+                )  # fmt: skip
+        tokens = total_tokens(span)
+        spread = population.spread("tokens", span)
+        if not exhausted and tokens is not None and spread is not None and _outlier(tokens, spread.median, spread.robust_z(tokens), MIN_EXTRA_TOKENS):
+            evidence = _evidence(span)
+            if evidence:
+                yield make_issue(
+                    "outliers", span, "planning.redundant_steps", evidence,
+                    f"'{span.model or span.name}' used {tokens} tokens, {tokens / max(spread.median, 1):.0f}x"
+                    f" the median of {spread.count} peers",
+                    0.5, "low",
+                )  # fmt: skip
+
+
+def _outlier(value: float, median: float, z: float, min_extra: float) -> bool:
+    return z >= Z_THRESHOLD and value >= RATIO * median and value - median >= min_extra

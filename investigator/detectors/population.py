@@ -1,0 +1,86 @@
+"""Population statistics for outlier detectors: robust centre and spread per comparable group.
+
+A span is only slow or token-hungry relative to its peers: the same tool, the same model, the same
+named step. Medians and MADs resist the outliers they are meant to find.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+from investigator.models import Span
+
+MIN_GROUP = 20
+MAD_SCALE = 1.4826
+
+
+@dataclass(frozen=True)
+class Spread:
+    median: float
+    mad: float
+    count: int
+
+    def robust_z(self, value: float) -> float:
+        """How many (MAD-scaled) deviations above the median `value` sits."""
+        scale = self.mad * MAD_SCALE
+        if scale <= 0:
+            scale = max(abs(self.median) * 0.05, 1e-9)
+        return (value - self.median) / scale
+
+
+def group_key(span: Span) -> str | None:
+    """The peer group a span is compared within; None for spans not worth comparing."""
+    if span.kind == "tool":
+        return f"tool:{span.tool_name or span.name}"
+    if span.kind == "llm":
+        return f"llm:{span.model or span.name}"
+    if span.kind in ("retriever", "embedding", "reranker"):
+        return f"{span.kind}:{span.name}"
+    return None
+
+
+def total_tokens(span: Span) -> int | None:
+    if span.tokens_in is None and span.tokens_out is None:
+        return None
+    return (span.tokens_in or 0) + (span.tokens_out or 0)
+
+
+@dataclass
+class PopulationStats:
+    """Per (metric, group) spreads, built from the spans of the traces being analysed together."""
+
+    spreads: dict[tuple[str, str], Spread] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, spans: Iterable[Span]) -> "PopulationStats":
+        values: dict[tuple[str, str], list[float]] = {}
+        for span in spans:
+            key = group_key(span)
+            if key is None:
+                continue
+            duration = span.duration_ms
+            if duration is not None and duration >= 0:
+                values.setdefault(("duration_ms", key), []).append(duration)
+            tokens = total_tokens(span)
+            if tokens is not None:
+                values.setdefault(("tokens", key), []).append(float(tokens))
+        spreads = {}
+        for key, items in values.items():
+            array = np.asarray(items, dtype=float)
+            median = float(np.median(array))
+            mad = float(np.median(np.abs(array - median)))
+            spreads[key] = Spread(median, mad, len(items))
+        return cls(spreads)
+
+    def spread(self, metric: str, span: Span) -> Spread | None:
+        """The spread of `metric` among the span's peers, when the group is large enough to judge."""
+        key = group_key(span)
+        if key is None:
+            return None
+        spread = self.spreads.get((metric, key))
+        if spread is None or spread.count < MIN_GROUP:
+            return None
+        return spread

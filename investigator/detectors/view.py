@@ -1,0 +1,284 @@
+"""TraceView: one trace and its spans, with the questions detectors ask of them.
+
+Detectors reason about span semantics (kinds, status, tool calls and their results, message
+roles, step order), never about one framework's field spellings: ingest has already mapped every
+format onto the conventions of `investigator.ingest.base`, and this view reads those.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from typing import Any, Iterator, NamedTuple
+
+import orjson
+
+from investigator.detectors.population import PopulationStats
+from investigator.detectors.schemas import tool_schemas
+from investigator.models import Span, Trace
+
+QUOTE_FIELDS = ("output", "input", "status_message", "tool_args")
+MAX_QUOTE = 200
+
+
+class ToolCall(NamedTuple):
+    """A tool call the model requested in one LLM span's output."""
+
+    span: Span
+    id: str | None
+    name: str
+    arguments: str
+
+
+def parse_messages(text: str | None) -> list[dict[str, Any]] | None:
+    """A message array (or single message object) in the conventions of base.py; None for plain text."""
+    if not text or text.lstrip()[:1] not in ("[", "{"):
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(value, dict) and "role" in value:
+        value = [value]
+    if isinstance(value, list) and value and all(isinstance(m, dict) and "role" in m for m in value):
+        return value
+    return None
+
+
+def content_text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if content is None:
+        return ""
+    return content if isinstance(content, str) else orjson.dumps(content).decode()
+
+
+def exception_events(span: Span) -> list[dict[str, Any]]:
+    """The attributes of a span's exception events."""
+    found = []
+    for event in span.events:
+        attrs = event.get("attributes") or {}
+        if event.get("name") == "exception" or "exception.message" in attrs or "exception.type" in attrs:
+            found.append(attrs)
+    return found
+
+
+def quote_fields(span: Span) -> Iterator[tuple[str, str]]:
+    """The fields an evidence quote may come from, as (field name, text)."""
+    for name in QUOTE_FIELDS:
+        value = getattr(span, name)
+        if value:
+            yield name, value
+    for attrs in exception_events(span):
+        message = attrs.get("exception.message")
+        if isinstance(message, str) and message:
+            yield "exception.message", message
+
+
+def _variants(needle: str) -> Iterator[str]:
+    yield needle
+    yield orjson.dumps(needle).decode()[1:-1]
+    yield json.dumps(needle)[1:-1]
+
+
+def find_quote(span: Span, needle: str, fields: tuple[str, ...] | None = None) -> str | None:
+    """`needle` as it appears verbatim in one of the span's quotable fields (as is, or JSON-escaped
+    the way it sits inside a serialised message array), clipped to MAX_QUOTE; else None. When the
+    whole needle is not there (text joined from several messages), its first line will do."""
+    needle = needle.strip()
+    first_line = needle.split("\n", 1)[0].strip()
+    for candidate in dict.fromkeys((needle[:MAX_QUOTE], first_line[:MAX_QUOTE], first_line[:60])):
+        if len(candidate) < 3:
+            continue
+        for variant in _variants(candidate):
+            for name, text in quote_fields(span):
+                if (fields is None or name in fields) and variant in text:
+                    return variant
+    return None
+
+
+def excerpt(text: str, start: int, end: int, width: int = 160) -> str:
+    """A verbatim slice of `text` around [start, end), at most `width` characters long."""
+    if end - start >= width:
+        return text[start : start + width]
+    pad = (width - (end - start)) // 2
+    lo = max(0, start - pad)
+    hi = min(len(text), end + pad)
+    return text[lo:hi].strip() or text[start:end]
+
+
+class TraceView:
+    """A trace and its spans, indexed for detectors. `population` carries statistics over the
+    traces being analysed together (for outlier detectors); it may be None."""
+
+    def __init__(self, trace: Trace, spans: list[Span], population: PopulationStats | None = None) -> None:
+        self.trace = trace
+        self.population = population
+        order = {id(s): i for i, s in enumerate(spans)}
+        self.spans: list[Span] = sorted(
+            spans, key=lambda s: (s.start_time is None, s.start_time or "", order[id(s)])
+        )
+        self._index = {s.span_id: i for i, s in enumerate(self.spans)}
+        self.by_id: dict[str, Span] = {s.span_id: s for s in self.spans}
+        self._children: dict[str, list[Span]] = {}
+        for span in self.spans:
+            if span.parent_id and span.parent_id in self.by_id:
+                self._children.setdefault(span.parent_id, []).append(span)
+        self._messages: dict[tuple[str, str], list[dict[str, Any]] | None] = {}
+
+    @property
+    def trace_id(self) -> str:
+        return self.trace.trace_id
+
+    # ---- structure ----
+
+    def position(self, span: Span) -> int:
+        return self._index[span.span_id]
+
+    def children(self, span: Span) -> list[Span]:
+        return self._children.get(span.span_id, [])
+
+    def parent(self, span: Span) -> Span | None:
+        return self.by_id.get(span.parent_id) if span.parent_id else None
+
+    def ancestors(self, span: Span) -> list[Span]:
+        out, seen = [], {span.span_id}
+        current = self.parent(span)
+        while current is not None and current.span_id not in seen:
+            out.append(current)
+            seen.add(current.span_id)
+            current = self.parent(current)
+        return out
+
+    def descendants(self, span: Span) -> Iterator[Span]:
+        stack = list(self.children(span))
+        seen: set[str] = set()
+        while stack:
+            child = stack.pop()
+            if child.span_id in seen:
+                continue
+            seen.add(child.span_id)
+            yield child
+            stack.extend(self.children(child))
+
+    def after(self, span: Span) -> list[Span]:
+        """Spans that start after `span` in trace order, excluding its ancestors (which enclose it)."""
+        enclosing = {a.span_id for a in self.ancestors(span)}
+        return [s for s in self.spans[self.position(span) + 1 :] if s.span_id not in enclosing]
+
+    def before(self, span: Span) -> list[Span]:
+        return self.spans[: self.position(span)]
+
+    @cached_property
+    def llm_spans(self) -> list[Span]:
+        return [s for s in self.spans if s.kind == "llm"]
+
+    @cached_property
+    def tool_spans(self) -> list[Span]:
+        return [s for s in self.spans if s.kind == "tool" and s.tool_name != "mcp_list_tools"]
+
+    def next_llm(self, span: Span) -> Span | None:
+        """The next model step after `span`: the first later LLM span, preferring the same agent."""
+        later = [s for s in self.after(span) if s.kind == "llm" and s.span_id not in self._inside(span)]
+        if span.agent:
+            same = [s for s in later if s.agent == span.agent]
+            if same:
+                return same[0]
+        return later[0] if later else None
+
+    def previous_llm(self, span: Span) -> Span | None:
+        earlier = [s for s in self.before(span) if s.kind == "llm"]
+        if span.agent:
+            same = [s for s in earlier if s.agent == span.agent]
+            if same:
+                return same[-1]
+        return earlier[-1] if earlier else None
+
+    def _inside(self, span: Span) -> set[str]:
+        return {d.span_id for d in self.descendants(span)}
+
+    # ---- messages ----
+
+    def messages(self, span: Span, field: str = "output") -> list[dict[str, Any]] | None:
+        """Parsed message array of an LLM span's `input` or `output`; None when it is plain text."""
+        key = (span.span_id, field)
+        if key not in self._messages:
+            self._messages[key] = parse_messages(getattr(span, field))
+        return self._messages[key]
+
+    def assistant_text(self, span: Span) -> str:
+        """What the model said (not the calls it made) in an LLM span's output."""
+        messages = self.messages(span, "output")
+        if messages is None:
+            return span.output or ""
+        return "\n".join(content_text(m) for m in messages if m.get("role") in ("assistant", "model", "ai"))
+
+    def user_text(self, span: Span) -> str:
+        """The user and system turns an LLM span was given (what the caller asked for)."""
+        messages = self.messages(span, "input")
+        if messages is None:
+            return span.input or ""
+        return "\n".join(content_text(m) for m in messages if m.get("role") in ("user", "system", "developer", "human"))
+
+    def tool_calls(self, span: Span) -> list[ToolCall]:
+        """The tool calls the model requested in an LLM span's output."""
+        messages = self.messages(span, "output") or []
+        calls = []
+        for message in messages:
+            for call in message.get("tool_calls") or []:
+                if not isinstance(call, dict) or not call.get("name"):
+                    continue
+                arguments = call.get("arguments")
+                if not isinstance(arguments, str):
+                    arguments = "" if arguments is None else orjson.dumps(arguments).decode()
+                calls.append(ToolCall(span, call.get("id"), str(call["name"]), arguments))
+        return calls
+
+    @cached_property
+    def all_tool_calls(self) -> list[ToolCall]:
+        return [call for span in self.llm_spans for call in self.tool_calls(span)]
+
+    def requesting_call(self, tool_span: Span) -> ToolCall | None:
+        """The model call that asked for this tool execution: matched by call id when the tool span
+        carries one, else the latest earlier call of the same tool (same arguments preferred)."""
+        call_id = tool_span.attributes.get("tool_call.id") or tool_span.attributes.get("gen_ai.tool.call.id")
+        name = tool_span.tool_name or tool_span.name
+        earlier = [c for c in self.all_tool_calls if self.position(c.span) < self.position(tool_span)]
+        if call_id:
+            for call in earlier:
+                if call.id == call_id:
+                    return call
+        same = [c for c in earlier if c.name == name]
+        exact = [c for c in same if _same_args(c.arguments, tool_span.tool_args)]
+        if exact:
+            return exact[-1]
+        return same[-1] if same else None
+
+    @cached_property
+    def schemas(self) -> dict[str, dict[str, Any]]:
+        """Tool name → JSON schema of its parameters, from whatever tool definitions the trace carries."""
+        return tool_schemas(self.spans)
+
+
+def canonical_args(arguments: str | None) -> str:
+    """Arguments in a canonical form, so `{"a":1, "b":2}` and `{"b": 2, "a": 1}` compare equal."""
+    if not arguments:
+        return ""
+    try:
+        return orjson.dumps(orjson.loads(arguments), option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONDecodeError:
+        return arguments.strip()
+
+
+def _same_args(a: str | None, b: str | None) -> bool:
+    return canonical_args(a) == canonical_args(b)
+
+
+def args_parse(arguments: str | None) -> bool:
+    """True when arguments are absent or valid JSON (what a function-calling tool expects)."""
+    if not arguments or not arguments.strip():
+        return True
+    try:
+        orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return False
+    return True

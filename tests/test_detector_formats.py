@@ -1,0 +1,130 @@
+"""Malformed model output and invalid tool arguments are blamed on the LLM span that wrote them."""
+
+from __future__ import annotations
+
+import json
+
+from investigator.detectors.formats import detect_format_violation, detect_invalid_arguments
+from investigator.detectors.view import TraceView
+from investigator.models import Span, Trace
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+ROOT = "00f067aa0ba902b7"
+
+
+def at(seconds: float) -> str:
+    return f"2025-03-14T09:26:{seconds:09.6f}Z"
+
+
+def span(span_id: str, kind: str, name: str, start: float, end: float, parent: str | None = ROOT, **fields) -> Span:
+    return Span(trace_id=TRACE, span_id=span_id, parent_id=parent, name=name, kind=kind, start_time=at(start),
+                end_time=at(end), status=fields.pop("status", "ok"), source_format="otlp-json", **fields)
+
+
+def llm(span_id: str, start: float, end: float, messages_in: list, messages_out: list, **fields) -> Span:
+    return span(span_id, "llm", "ChatOpenAI", start, end, input=json.dumps(messages_in),
+                output=json.dumps(messages_out), model="gpt-4o-2024-08-06", **fields)
+
+
+def tool(span_id: str, start: float, end: float, name: str, args: str, output: str | None, **fields) -> Span:
+    return span(span_id, "tool", name, start, end, tool_name=name, tool_args=args, input=args, output=output, **fields)
+
+
+def call(call_id: str, name: str, arguments: str) -> dict:
+    return {"id": call_id, "name": name, "arguments": arguments}
+
+
+def view(*spans: Span, population=None) -> TraceView:
+    root = span(ROOT, "agent", "support_agent", 0.0, 59.0, parent=None, agent="support_agent")
+    return TraceView(Trace(trace_id=TRACE), [root, *spans], population)
+
+
+REFUND_SCHEMA = {
+    "type": "function",
+    "function": {
+        "name": "issue_refund",
+        "description": "Refund an order, fully or partly.",
+        "parameters": {
+            "type": "object",
+            "properties": {"order_id": {"type": "string"}, "amount": {"type": "number"}},
+            "required": ["order_id", "amount"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+def model_step(span_id: str, arguments: str, **fields) -> Span:
+    attrs = {"llm.tools.0.tool.json_schema": json.dumps(REFUND_SCHEMA), "llm.provider": "openai"}
+    return llm(span_id, 1.0, 2.0, [{"role": "user", "content": "Refund order A-10442, it arrived broken."}],
+               [{"role": "assistant", "tool_calls": [call("call_Qx81fZ", "issue_refund", arguments)]}],
+               attributes=attrs, **fields)
+
+
+def test_arguments_breaking_the_schema_are_flagged_at_the_llm_span() -> None:
+    step = model_step("5e1a9c0b3d7f2a64", '{"order_id": "A-10442", "amount": "42.00"}')
+    issues = list(detect_invalid_arguments(view(step)))
+    assert [(i.span_id, i.category) for i in issues] == [("5e1a9c0b3d7f2a64", "reasoning.invalid_tool_arguments")]
+    assert "expected number, got string" in issues[0].description
+    assert issues[0].evidence in step.output
+
+
+def test_missing_required_field_is_flagged() -> None:
+    step = model_step("5e1a9c0b3d7f2a64", '{"order_id": "A-10442"}')
+    issues = list(detect_invalid_arguments(view(step)))
+    assert "missing required field 'amount'" in issues[0].description
+
+
+def test_unparseable_arguments_are_flagged_without_a_schema() -> None:
+    step = llm("5e1a9c0b3d7f2a64", 1.0, 2.0, [{"role": "user", "content": "Where is my parcel?"}],
+               [{"role": "assistant", "tool_calls": [call("call_9", "track_shipment", "{'tracking_number': '1Z999'}")]}])
+    issues = list(detect_invalid_arguments(view(step)))
+    assert [(i.span_id, i.confidence) for i in issues] == [("5e1a9c0b3d7f2a64", 0.9)]
+
+
+def test_valid_arguments_are_not_flagged() -> None:
+    step = model_step("5e1a9c0b3d7f2a64", '{"amount": 42.0, "order_id": "A-10442"}')
+    result = tool("7a2b3c4d5e6f7081", 2.1, 2.5, "issue_refund", '{"amount": 42.0, "order_id": "A-10442"}',
+                  '{"refund_id": "re_3OqK", "status": "succeeded"}')
+    assert list(detect_invalid_arguments(view(step, result))) == []
+
+
+def test_tool_rejection_is_blamed_on_the_model_call_that_wrote_the_arguments() -> None:
+    step = llm("5e1a9c0b3d7f2a64", 1.0, 2.0, [{"role": "user", "content": "Refund A-10442"}],
+               [{"role": "assistant", "tool_calls": [call("call_Qx81fZ", "issue_refund", '{"order": "A-10442"}')]}])
+    message = "1 validation error for issue_refund_args\norder_id\n  Field required [type=missing]"
+    rejected = tool("7a2b3c4d5e6f7081", 2.1, 2.2, "issue_refund", '{"order": "A-10442"}', None, status="error",
+                    status_message=message,
+                    events=[{"name": "exception", "time": at(2.2), "attributes": {
+                        "exception.type": "pydantic_core._pydantic_core.ValidationError", "exception.message": message}}])
+    issues = list(detect_invalid_arguments(view(step, rejected)))
+    assert [i.span_id for i in issues] == ["5e1a9c0b3d7f2a64"]
+
+
+def test_parse_error_is_blamed_on_the_model_output_not_the_parser() -> None:
+    answer = llm("5e1a9c0b3d7f2a64", 1.0, 3.0, [{"role": "user", "content": "Summarise the report as JSON"}],
+                 [{"role": "assistant", "content": '{"answer": "Revenue grew 12%", "confidence": high}'}])
+    parser = span("9f8e7d6c5b4a3928", "chain", "JsonOutputParser", 3.0, 3.01, status="error",
+                  status_message="OutputParserException: Invalid json output: {\"answer\": \"Revenue grew 12%\", \"confidence\": high}",
+                  events=[{"name": "exception", "time": at(3.01), "attributes": {
+                      "exception.type": "langchain_core.exceptions.OutputParserException",
+                      "exception.message": "Invalid json output"}}])
+    issues = list(detect_format_violation(view(answer, parser)))
+    assert [(i.span_id, i.category) for i in issues] == [("5e1a9c0b3d7f2a64", "reasoning.format_violation")]
+    assert issues[0].evidence in answer.output
+
+
+def test_non_json_answer_to_a_json_response_format_is_flagged() -> None:
+    params = json.dumps({"temperature": 0, "response_format": {"type": "json_object"}})
+    answer = llm("5e1a9c0b3d7f2a64", 1.0, 3.0, [{"role": "user", "content": "Classify this ticket"}],
+                 [{"role": "assistant", "content": "Category: billing. Priority: high."}],
+                 attributes={"llm.invocation_parameters": params})
+    assert [i.category for i in detect_format_violation(view(answer))] == ["reasoning.format_violation"]
+
+
+def test_fenced_json_answer_to_a_json_response_format_is_accepted() -> None:
+    params = json.dumps({"response_format": {"type": "json_object"}})
+    answer = llm("5e1a9c0b3d7f2a64", 1.0, 3.0, [{"role": "user", "content": "Classify this ticket"}],
+                 [{"role": "assistant", "content": '```json\n{"category": "billing"}\n```'}],
+                 attributes={"llm.invocation_parameters": params})
+    assert list(detect_format_violation(view(answer))) == []

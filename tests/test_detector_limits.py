@@ -1,0 +1,81 @@
+"""Turn, context, token, budget and memory limits are resource exhaustion, reported once."""
+
+from __future__ import annotations
+
+import json
+
+from investigator.detectors.limits import detect_resource_exhausted
+from investigator.detectors.view import TraceView
+from investigator.models import Span, Trace
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+ROOT = "00f067aa0ba902b7"
+
+
+def at(seconds: float) -> str:
+    return f"2025-03-14T09:26:{seconds:09.6f}Z"
+
+
+def span(span_id: str, kind: str, name: str, start: float, end: float, parent: str | None = ROOT, **fields) -> Span:
+    return Span(trace_id=TRACE, span_id=span_id, parent_id=parent, name=name, kind=kind, start_time=at(start),
+                end_time=at(end), status=fields.pop("status", "ok"), source_format="otlp-json", **fields)
+
+
+def llm(span_id: str, start: float, end: float, messages_in: list, messages_out: list, **fields) -> Span:
+    return span(span_id, "llm", "ChatOpenAI", start, end, input=json.dumps(messages_in),
+                output=json.dumps(messages_out), model="gpt-4o-2024-08-06", **fields)
+
+
+def tool(span_id: str, start: float, end: float, name: str, args: str, output: str | None, **fields) -> Span:
+    return span(span_id, "tool", name, start, end, tool_name=name, tool_args=args, input=args, output=output, **fields)
+
+
+def call(call_id: str, name: str, arguments: str) -> dict:
+    return {"id": call_id, "name": name, "arguments": arguments}
+
+
+def view(*spans: Span, population=None) -> TraceView:
+    root = span(ROOT, "agent", "support_agent", 0.0, 59.0, parent=None, agent="support_agent")
+    return TraceView(Trace(trace_id=TRACE), [root, *spans], population)
+
+
+def test_max_turns_error_is_reported_at_the_agent_span_not_its_ancestors() -> None:
+    run = span("a1c2e3f4a5b6c7d8", "agent", "research_agent", 1.0, 40.0, status="error",
+               status_message="Max turns (10) exceeded",
+               events=[{"name": "exception", "time": at(40.0), "attributes": {
+                   "exception.type": "agents.exceptions.MaxTurnsExceeded", "exception.message": "Max turns (10) exceeded"}}])
+    workflow = span("0a0b0c0d0e0f0102", "chain", "Agent workflow", 0.5, 41.0, status="error",
+                    status_message="Max turns (10) exceeded")
+    run = run.model_copy(update={"parent_id": workflow.span_id})
+    issues = list(detect_resource_exhausted(view(workflow, run)))
+    assert [(i.span_id, i.category, i.evidence) for i in issues] == [
+        ("a1c2e3f4a5b6c7d8", "execution.resource_exhausted", "Max turns (10) exceeded")]
+
+
+def test_context_window_overflow_from_the_provider_is_exhaustion() -> None:
+    message = ("Error code: 400 - {'error': {'message': \"This model's maximum context length is 128000 tokens. However, "
+               "your messages resulted in 131072 tokens.\", 'type': 'invalid_request_error', 'code': 'context_length_exceeded'}}")
+    step = llm("5e1a9c0b3d7f2a64", 3.0, 3.5, [{"role": "user", "content": "Summarise these logs"}], [],
+               status="error", status_message=message)
+    assert [i.span_id for i in detect_resource_exhausted(view(step))] == ["5e1a9c0b3d7f2a64"]
+
+
+def test_answer_cut_off_at_the_output_token_limit_is_exhaustion() -> None:
+    step = llm("5e1a9c0b3d7f2a64", 3.0, 9.5, [{"role": "user", "content": "Write the migration plan"}],
+               [{"role": "assistant", "content": "Step 1: freeze writes. Step 2: copy the orders table to the new cluster and"}],
+               attributes={"gen_ai.response.finish_reasons": ["length"]})
+    issues = list(detect_resource_exhausted(view(step)))
+    assert [(i.severity, i.confidence) for i in issues] == [("medium", 0.7)]
+
+
+def test_completed_answer_is_not_exhaustion() -> None:
+    step = llm("5e1a9c0b3d7f2a64", 3.0, 4.5, [{"role": "user", "content": "What is the token limit of gpt-4o?"}],
+               [{"role": "assistant", "content": "gpt-4o accepts up to 128k tokens of context."}],
+               attributes={"gen_ai.response.finish_reasons": ["stop"]})
+    assert list(detect_resource_exhausted(view(step))) == []
+
+
+def test_run_that_stopped_at_an_iteration_limit_without_an_error_is_exhaustion() -> None:
+    executor = span("a1c2e3f4a5b6c7d8", "chain", "AgentExecutor", 1.0, 60.0,
+                    output=json.dumps({"output": "Agent stopped due to iteration limit or time limit."}))
+    assert [i.span_id for i in detect_resource_exhausted(view(executor))] == ["a1c2e3f4a5b6c7d8"]

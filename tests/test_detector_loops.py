@@ -1,0 +1,98 @@
+"""Identical repeated tool calls are wasted work; repeating a failing call into the same failure
+is a failed recovery."""
+
+from __future__ import annotations
+
+import json
+
+from investigator.detectors.loops import detect_repeated_calls
+from investigator.detectors.view import TraceView
+from investigator.models import Span, Trace
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+ROOT = "00f067aa0ba902b7"
+
+
+def at(seconds: float) -> str:
+    return f"2025-03-14T09:26:{seconds:09.6f}Z"
+
+
+def span(span_id: str, kind: str, name: str, start: float, end: float, parent: str | None = ROOT, **fields) -> Span:
+    return Span(trace_id=TRACE, span_id=span_id, parent_id=parent, name=name, kind=kind, start_time=at(start),
+                end_time=at(end), status=fields.pop("status", "ok"), source_format="otlp-json", **fields)
+
+
+def llm(span_id: str, start: float, end: float, messages_in: list, messages_out: list, **fields) -> Span:
+    return span(span_id, "llm", "ChatOpenAI", start, end, input=json.dumps(messages_in),
+                output=json.dumps(messages_out), model="gpt-4o-2024-08-06", **fields)
+
+
+def tool(span_id: str, start: float, end: float, name: str, args: str, output: str | None, **fields) -> Span:
+    return span(span_id, "tool", name, start, end, tool_name=name, tool_args=args, input=args, output=output, **fields)
+
+
+def call(call_id: str, name: str, arguments: str) -> dict:
+    return {"id": call_id, "name": name, "arguments": arguments}
+
+
+def view(*spans: Span, population=None) -> TraceView:
+    root = span(ROOT, "agent", "support_agent", 0.0, 59.0, parent=None, agent="support_agent")
+    return TraceView(Trace(trace_id=TRACE), [root, *spans], population)
+
+
+ARGS = '{"query": "refund policy for damaged items"}'
+RESULT = '{"results": [{"title": "Refunds", "snippet": "Damaged items are refunded in full within 30 days."}]}'
+
+
+def failed(span_id: str, start: float) -> Span:
+    return tool(span_id, start, start + 0.3, "search_kb", ARGS, None, status="error",
+                status_message="Server error '503 Service Unavailable' for url 'https://kb.internal/search'")
+
+
+def test_second_identical_call_is_redundant() -> None:
+    first = tool("1111111111111111", 1.0, 1.4, "search_kb", ARGS, RESULT)
+    second = tool("2222222222222222", 2.0, 2.4, "search_kb", '{"query":"refund policy for damaged items"}', RESULT)
+    issues = list(detect_repeated_calls(view(first, second)))
+    assert [(i.span_id, i.category, i.confidence) for i in issues] == [("2222222222222222", "planning.redundant_steps", 0.85)]
+
+
+def test_loop_is_reported_once_at_the_first_repeat_with_higher_confidence() -> None:
+    calls = [tool(f"{n}{n}{n}{n}aaaaaaaaaaaa", float(n), n + 0.4, "search_kb", ARGS, RESULT) for n in range(1, 6)]
+    issues = list(detect_repeated_calls(view(*calls)))
+    assert [(i.span_id, i.confidence, i.severity) for i in issues] == [("2222aaaaaaaaaaaa", 0.95, "medium")]
+    assert "5 times" in issues[0].description
+
+
+def test_same_tool_with_different_arguments_is_not_redundant() -> None:
+    first = tool("1111111111111111", 1.0, 1.4, "search_kb", ARGS, RESULT)
+    second = tool("2222222222222222", 2.0, 2.4, "search_kb", '{"query": "return shipping label"}', RESULT)
+    assert list(detect_repeated_calls(view(first, second))) == []
+
+
+def test_retry_after_failure_that_succeeds_is_not_an_issue() -> None:
+    retry = tool("2222222222222222", 2.0, 2.4, "search_kb", ARGS, RESULT)
+    assert list(detect_repeated_calls(view(failed("1111111111111111", 1.0), retry))) == []
+
+
+def test_retry_that_fails_again_is_a_failed_recovery_at_the_retry() -> None:
+    spans = [failed("1111111111111111", 1.0), failed("2222222222222222", 2.0), failed("3333333333333333", 3.0)]
+    issues = list(detect_repeated_calls(view(*spans)))
+    assert [(i.span_id, i.category) for i in issues] == [("2222222222222222", "recovery.failed_recovery")]
+
+
+def test_repeated_requests_are_found_in_traces_without_tool_spans() -> None:
+    steps = [
+        llm(f"{n}{n}{n}{n}bbbbbbbbbbbb", float(n), n + 0.8, [{"role": "user", "content": "refund policy?"}],
+            [{"role": "assistant", "tool_calls": [call(f"call_{n}", "search_kb", ARGS)]}])
+        for n in range(1, 4)
+    ]
+    issues = list(detect_repeated_calls(view(*steps)))
+    assert [(i.span_id, i.category) for i in issues] == [("2222bbbbbbbbbbbb", "planning.redundant_steps")]
+
+
+def test_failed_recovery_is_located_at_the_model_step_that_asked_for_the_retry() -> None:
+    ask = [{"role": "user", "content": "refund policy?"}]
+    first_call = llm("aaaaaaaaaaaaaaa1", 0.5, 0.9, ask, [{"role": "assistant", "tool_calls": [call("call_1", "search_kb", ARGS)]}])
+    retry_call = llm("aaaaaaaaaaaaaaa2", 1.5, 1.9, ask, [{"role": "assistant", "tool_calls": [call("call_2", "search_kb", ARGS)]}])
+    issues = list(detect_repeated_calls(view(first_call, failed("1111111111111111", 1.0), retry_call, failed("2222222222222222", 2.0))))
+    assert [(i.span_id, i.category) for i in issues] == [("aaaaaaaaaaaaaaa2", "recovery.failed_recovery")]

@@ -1,0 +1,79 @@
+"""Latency and token outliers are judged against peers in the population, at low severity."""
+
+from __future__ import annotations
+
+import json
+
+from investigator.detectors.outliers import detect_outliers
+from investigator.detectors.population import PopulationStats
+from investigator.detectors.view import TraceView
+from investigator.models import Span, Trace
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+ROOT = "00f067aa0ba902b7"
+
+
+def at(seconds: float) -> str:
+    return f"2025-03-14T09:26:{seconds:09.6f}Z"
+
+
+def span(span_id: str, kind: str, name: str, start: float, end: float, parent: str | None = ROOT, **fields) -> Span:
+    return Span(trace_id=TRACE, span_id=span_id, parent_id=parent, name=name, kind=kind, start_time=at(start),
+                end_time=at(end), status=fields.pop("status", "ok"), source_format="otlp-json", **fields)
+
+
+def llm(span_id: str, start: float, end: float, messages_in: list, messages_out: list, **fields) -> Span:
+    return span(span_id, "llm", "ChatOpenAI", start, end, input=json.dumps(messages_in),
+                output=json.dumps(messages_out), model="gpt-4o-2024-08-06", **fields)
+
+
+def tool(span_id: str, start: float, end: float, name: str, args: str, output: str | None, **fields) -> Span:
+    return span(span_id, "tool", name, start, end, tool_name=name, tool_args=args, input=args, output=output, **fields)
+
+
+def call(call_id: str, name: str, arguments: str) -> dict:
+    return {"id": call_id, "name": name, "arguments": arguments}
+
+
+def view(*spans: Span, population=None) -> TraceView:
+    root = span(ROOT, "agent", "support_agent", 0.0, 59.0, parent=None, agent="support_agent")
+    return TraceView(Trace(trace_id=TRACE), [root, *spans], population)
+
+
+def peers(count: int = 40) -> list[Span]:
+    return [tool(f"{n:016x}", 1.0, 1.0 + 0.8 + (n % 5) * 0.05, "track_shipment", '{"tracking_number": "1Z999"}', '{"status": "in_transit"}')
+            for n in range(count)]
+
+
+def test_call_far_slower_than_its_peers_is_a_low_severity_outlier() -> None:
+    slow = tool("5e1a9c0b3d7f2a64", 1.0, 31.0, "track_shipment", '{"tracking_number": "1Z999AA1"}', '{"status": "in_transit"}')
+    population = PopulationStats.build([*peers(), slow])
+    issues = list(detect_outliers(view(slow, population=population)))
+    assert [(i.span_id, i.category, i.severity) for i in issues] == [("5e1a9c0b3d7f2a64", "execution.timeout", "low")]
+
+
+def test_call_within_the_normal_spread_is_not_an_outlier() -> None:
+    normal = tool("5e1a9c0b3d7f2a64", 1.0, 1.95, "track_shipment", '{"tracking_number": "1Z999AA1"}', '{"status": "in_transit"}')
+    population = PopulationStats.build([*peers(), normal])
+    assert list(detect_outliers(view(normal, population=population))) == []
+
+
+def test_small_groups_are_not_judged() -> None:
+    slow = tool("5e1a9c0b3d7f2a64", 1.0, 31.0, "track_shipment", '{"tracking_number": "1Z999AA1"}', '{"status": "in_transit"}')
+    population = PopulationStats.build([*peers(5), slow])
+    assert list(detect_outliers(view(slow, population=population))) == []
+
+
+def test_no_population_means_no_outliers() -> None:
+    slow = tool("5e1a9c0b3d7f2a64", 1.0, 31.0, "track_shipment", '{"tracking_number": "1Z999AA1"}', '{"status": "in_transit"}')
+    assert list(detect_outliers(view(slow))) == []
+
+
+def test_token_hungry_model_call_is_an_outlier() -> None:
+    calls = [llm(f"{n:016x}", 1.0, 2.0, [{"role": "user", "content": "hi"}], [{"role": "assistant", "content": "hello"}],
+                 tokens_in=1200 + n * 10, tokens_out=150) for n in range(30)]
+    bloated = llm("5e1a9c0b3d7f2a64", 1.0, 2.0, [{"role": "user", "content": "hi"}], [{"role": "assistant", "content": "hello"}],
+                  tokens_in=96000, tokens_out=150)
+    population = PopulationStats.build([*calls, bloated])
+    issues = list(detect_outliers(view(bloated, population=population)))
+    assert [(i.category, i.severity) for i in issues] == [("planning.redundant_steps", "low")]
