@@ -30,7 +30,13 @@ _INJECTION = re.compile(
     r"|\b(?:assistant|ai|system|admin|developer) (?:override|directive|command)s?\b"
     r"|\bkeep (?:this|these) (?:instructions?|notes?|messages?) (?:confidential|secret|hidden|private)"
     r"|\bdo not (?:tell|inform|alert|mention|reveal|disclose)\b[^.\n]{0,40}\b(?:user|customer|this (?:note|instruction|message))"
-    r"|\b(?:execute|perform|carry out) (?:it|this|these|the following) (?:now|immediately|right away|at once)",
+    r"|\b(?:execute|perform|carry out) (?:it|this|these|the following) (?:now|immediately|right away|at once)"
+    # The general shape: a verb of dismissal aimed at what the model was told before.
+    r"|\b(?:ignore|disregard|forget|override|bypass|set aside)\b[^.\n]{0,30}"
+    r"\b(?:instructions?|guidance|guidelines|rules|directions|directives?|prompts?|polic(?:y|ies)|constraints)\b"
+    # Text addressed to machine readers rather than to people.
+    r"|\b(?:attention|note|notice|message)\b[^.\n]{0,12}\b(?:automated|ai|llm|machine|bot)s? "
+    r"(?:readers?|agents?|assistants?|systems?|models?|crawlers?)\b",
     re.IGNORECASE,
 )
 _URL = re.compile(r"https?://[^\s\"'<>)\]\\]+")
