@@ -1,9 +1,10 @@
 """Rules-layer benchmark: traces per second through detectors, scores and compact documents.
 
-    python -m investigator.evals.bench_rules [--traces 5000] [--dataset evals/data/demo]
+    python -m investigator.evals.bench_rules [--traces 5000] [--db existing.db]
 
 Uses 20-span traces (the ingest benchmark's support-agent shape: an agent, LLM steps with KBs of
-messages, tool calls, 5% tool errors), or a labelled dataset's traces repeated until `--traces`.
+messages, tool calls, 5% tool errors), or the traces of an existing store (`--db`, e.g. a
+generated corpus after `investigator ingest`).
 The rules layer runs in a fresh child process, so the peak memory printed is its own.
 """
 
@@ -37,15 +38,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--traces", type=int, default=5000)
     parser.add_argument("--dir", default="/tmp/investigator-bench-rules")
+    parser.add_argument("--db", default=None, help="Benchmark on this store's traces instead.")
     args = parser.parse_args()
-    work = Path(args.dir)
-    work.mkdir(parents=True, exist_ok=True)
-    data = work / f"traces-{args.traces}.jsonl"
-    if not data.exists():
-        write_file(data, args.traces * 20)
-    db = work / f"rules-{args.traces}.db"
-    if not db.exists():
-        ingest_paths(Store(str(db)), [str(data)])
+    if args.db:
+        db = Path(args.db)
+    else:
+        work = Path(args.dir)
+        work.mkdir(parents=True, exist_ok=True)
+        data = work / f"traces-{args.traces}.jsonl"
+        if not data.exists():
+            write_file(data, args.traces * 20)
+        db = work / f"rules-{args.traces}.db"
+        if not db.exists():
+            ingest_paths(Store(str(db)), [str(data)])
     context = mp.get_context("spawn")
     queue = context.Queue()
     child = context.Process(target=_run, args=(str(db), queue))
@@ -53,7 +58,7 @@ def main() -> None:
     elapsed, summary, spans, rss = queue.get()
     child.join()
     traces = summary["analysed"]
-    print(f"{traces} traces ({spans} spans): rules layer {elapsed:.2f} s, {traces / elapsed:,.0f} traces/s,"
+    print(f"{traces} traces ({spans} spans, {spans / max(traces, 1):.0f} per trace): rules layer {elapsed:.2f} s, {traces / elapsed:,.0f} traces/s,"
           f" {spans / elapsed:,.0f} spans/s, peak {rss / 1024:.0f} MB")
     print(f"  {summary['issues']} issues in {summary['traces_with_issues']} traces; {summary['refused']} refused")
 

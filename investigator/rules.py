@@ -2,22 +2,27 @@
 
 Incremental: a trace already analysed by the same detector versions is skipped unless its spans
 changed since (ingest forgets the analysis of every trace it changes). Population statistics for
-the outlier detectors are computed over every stored span, from timings only.
+the outlier detectors are computed over every stored span, from timings only. Large backlogs are
+analysed by worker processes, one chunk of traces each; this process writes the results.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from investigator.detectors import PopulationStats, TraceView, rules_version, run_detectors
 from investigator.documents import build_document
-from investigator.models import Issue
+from investigator.models import Issue, TraceScores
 from investigator.redact import Redactor
 from investigator.scoring import score_trace
 from investigator.store import Store
 
 CHUNK_TRACES = 500
+PARALLEL_MIN_TRACES = 2000  # below this, worker start-up costs more than it saves
+MAX_WORKERS = 4
 
 
 @dataclass
@@ -54,25 +59,58 @@ def run_rules(
     if not todo:
         return report
     population = PopulationStats.build(store.span_timings())
-    redactor = redactor or Redactor()
-    for start in range(0, len(todo), CHUNK_TRACES):
-        chunk = todo[start : start + CHUNK_TRACES]
-        spans = store.spans_of(chunk)
-        results = []
-        for trace_id in chunk:
-            trace = store.get_trace(trace_id)
-            if trace is None or not spans[trace_id]:
-                continue
-            view = TraceView(trace, spans[trace_id], population)
-            issues = run_detectors(view)
-            scores = score_trace(view, issues)
-            document = build_document(trace, view.spans, issues, redactor)
-            results.append((trace_id, issues, scores, document))
-            report.issues += len(issues)
-            report.traces_with_issues += bool(issues)
-        report.refused.extend(store.save_analysis(results, version))
-        report.analysed += len(results)
-        if on_progress:
-            on_progress(len(chunk))
+    chunks = [todo[i : i + CHUNK_TRACES] for i in range(0, len(todo), CHUNK_TRACES)]
+    workers = _workers() if len(todo) >= PARALLEL_MIN_TRACES and store.path != ":memory:" else 1
+    if workers > 1:
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(workers, initializer=_init_worker, initargs=(store.path, population, redactor)) as pool:
+            for results in pool.imap(_analyse_in_worker, chunks):
+                _save(store, results, version, report, on_progress)
+    else:
+        redactor = redactor or Redactor()
+        for chunk in chunks:
+            _save(store, analyse(store, chunk, population, redactor), version, report, on_progress)
     report.issues -= len(report.refused)
     return report
+
+
+Result = tuple[str, list[Issue], TraceScores, str]
+
+
+def analyse(store: Store, trace_ids: list[str], population: PopulationStats, redactor: Redactor) -> list[Result]:
+    """Issues, scores and the compact document of each trace."""
+    spans = store.spans_of(trace_ids)
+    results = []
+    for trace_id in trace_ids:
+        trace = store.get_trace(trace_id)
+        if trace is None or not spans[trace_id]:
+            continue
+        view = TraceView(trace, spans[trace_id], population)
+        issues = run_detectors(view)
+        results.append((trace_id, issues, score_trace(view, issues), build_document(trace, view.spans, issues, redactor)))
+    return results
+
+
+def _save(store: Store, results: list[Result], version: str, report: RulesReport,
+          on_progress: Callable[[int], None] | None) -> None:
+    report.refused.extend(store.save_analysis(results, version))
+    report.analysed += len(results)
+    report.issues += sum(len(r[1]) for r in results)
+    report.traces_with_issues += sum(1 for r in results if r[1])
+    if on_progress:
+        on_progress(len(results))
+
+
+def _workers() -> int:
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+
+
+_worker_state: dict[str, object] = {}
+
+
+def _init_worker(path: str, population: PopulationStats, redactor: Redactor | None) -> None:
+    _worker_state.update(store=Store(path), population=population, redactor=redactor or Redactor())
+
+
+def _analyse_in_worker(trace_ids: list[str]) -> list[Result]:
+    return analyse(_worker_state["store"], trace_ids, _worker_state["population"], _worker_state["redactor"])  # type: ignore[arg-type]

@@ -1,0 +1,78 @@
+"""The rules layer over the store: incremental, parallel-safe, and every citation real."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from investigator.cli import main
+from investigator.ingest.pipeline import ingest_paths
+from investigator.rules import run_rules
+from investigator.store import Store
+
+DEMO = Path(__file__).resolve().parents[1] / "evals" / "data" / "demo" / "traces"
+
+
+@pytest.fixture()
+def demo_store(tmp_path: Path) -> Store:
+    store = Store(tmp_path / "demo.db")
+    ingest_paths(store, [str(DEMO / "otlp_openinference.jsonl"), str(DEMO / "openai_agents_export.jsonl")])
+    return store
+
+
+def test_every_stored_issue_cites_a_real_span_and_a_verbatim_quote(demo_store: Store) -> None:
+    report = run_rules(demo_store)
+    issues = demo_store.issues()
+    assert report.issues == len(issues) > 20
+    for issue in issues:
+        span = demo_store.get_span(issue.trace_id, issue.span_id)
+        assert span is not None
+        fields = [span.input, span.output, span.status_message, span.tool_args, span.name]
+        fields += [str(v) for e in span.events for v in (e.get("attributes") or {}).values()]
+        assert any(issue.evidence in (f or "") for f in fields), issue
+
+
+def test_detect_is_incremental_and_reanalyses_changed_traces(demo_store: Store, tmp_path: Path) -> None:
+    first = run_rules(demo_store)
+    again = run_rules(demo_store)
+    assert first.analysed > 0 and again.analysed == 0 and again.skipped == first.analysed
+    trace_id = demo_store.issues()[0].trace_id
+    span = demo_store.spans(trace_id)[-1]
+    demo_store.write_batch([{**span.model_dump(exclude={"orphan", "cycle_broken"}), "status_message": "late detail"}])
+    demo_store.forget_analysis([trace_id])
+    assert run_rules(demo_store).analysed == 1
+
+
+def test_worker_processes_give_the_same_analysis(demo_store: Store, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import investigator.rules as rules
+
+    copy = tmp_path / "copy.db"
+    shutil.copy(demo_store.path, copy)
+    run_rules(demo_store)
+    monkeypatch.setattr(rules, "PARALLEL_MIN_TRACES", 1)
+    monkeypatch.setattr(rules, "CHUNK_TRACES", 40)
+    monkeypatch.setattr(rules, "_workers", lambda: 2)
+    parallel = Store(copy)
+    run_rules(parallel)
+    assert parallel.issues() == demo_store.issues()
+    assert list(parallel.scores()) == list(demo_store.scores())
+
+
+def test_detect_and_export_commands(demo_store: Store, tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["detect", "--json", "--db", demo_store.path])
+    assert result.exit_code == 0, result.output
+    assert '"analysed"' in result.output
+    out = tmp_path / "scores.jsonl"
+    result = runner.invoke(main, ["export", "scores", "-o", str(out), "--db", demo_store.path])
+    assert result.exit_code == 0
+    import json
+
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == demo_store.counts()["traces"]
+    assert all(1 <= rows[0][d] <= 5 for d in ("factual_grounding", "privacy_and_safety",
+                                              "instruction_adherence", "optimal_plan_execution"))  # fmt: skip
