@@ -51,6 +51,7 @@ def test_worker_processes_give_the_same_analysis(demo_store: Store, tmp_path: Pa
     import investigator.rules as rules
 
     copy = tmp_path / "copy.db"
+    demo_store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     shutil.copy(demo_store.path, copy)
     run_rules(demo_store)
     monkeypatch.setattr(rules, "PARALLEL_MIN_TRACES", 1)
