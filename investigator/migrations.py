@@ -191,3 +191,47 @@ def m004_runs_and_clusters(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m005_judge(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE findings (
+            id TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            cluster_id TEXT NOT NULL,
+            category TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (run_id, id)
+        );
+        CREATE INDEX findings_id ON findings (id);
+
+        -- Every model call: what it cost and how long it took.
+        CREATE TABLE llm_calls (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT,
+            cluster_id TEXT,
+            purpose TEXT NOT NULL,
+            model TEXT NOT NULL,
+            tokens_in INTEGER NOT NULL DEFAULT 0,
+            tokens_out INTEGER NOT NULL DEFAULT 0,
+            cached_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            latency_ms REAL NOT NULL DEFAULT 0,
+            error TEXT,
+            created_at TEXT NOT NULL
+        );
+
+        -- Summaries of long spans, per summarizing model.
+        CREATE TABLE span_summaries (
+            trace_id TEXT NOT NULL,
+            span_id TEXT NOT NULL,
+            field TEXT NOT NULL,
+            model TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            PRIMARY KEY (trace_id, span_id, field, model)
+        );
+        """
+    )

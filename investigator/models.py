@@ -186,3 +186,60 @@ class TraceScores(BaseModel):
     instruction_adherence: DimensionScore
     optimal_plan_execution: DimensionScore
     source: str
+
+
+FixLayer = Literal["prompt", "tool", "orchestration", "guardrail", "infrastructure", "retrieval", "eval"]
+FindingStatus = Literal["new", "recurring", "regressed", "resolved"]
+
+
+class Evidence(BaseModel):
+    """One citation: a span of a trace and a quote found verbatim in it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trace_id: str
+    span_id: str
+    quote: str
+
+
+class Impact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    trace_count: int
+    prevalence: float
+    severity_weight: float
+    impact_score: float
+
+
+class CohortLift(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dimension: str
+    value: str
+    lift: float
+    count: int
+
+
+class Finding(BaseModel):
+    """A recurring failure, with the evidence it rests on and the fix to ship (DESIGN.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    run_id: str
+    cluster_id: str
+    title: str
+    category: str
+    severity: Severity
+    confidence: float = Field(ge=0.0, le=1.0)
+    description: str
+    root_cause: str
+    immediate_fix: str
+    fix_layer: FixLayer
+    evidence: list[Evidence]
+    trace_ids: list[str]
+    scores: dict[str, DimensionScore] = Field(default_factory=dict)
+    impact: Impact
+    cohorts: list[CohortLift] = Field(default_factory=list)
+    status: FindingStatus = "new"
+    source: str
