@@ -28,18 +28,48 @@ class Run:
 _COLUMNS = ("id", "started_at", "finished_at", "status", "window_start", "window_end", "settings", "counts")
 
 
-def start_run(store: Store, window_start: str | None, window_end: str | None, settings: dict[str, Any]) -> Run:
+def start_run(
+    store: Store,
+    window_start: str | None,
+    window_end: str | None,
+    settings: dict[str, Any],
+    fingerprint: str | None = None,
+) -> Run:
+    """Record a new run. With a `fingerprint` of the input, the id is derived from the window, the
+    settings and that fingerprint: running the same analysis of the same data again replaces the
+    earlier run (and its clusters and findings) instead of adding a copy."""
     started = now_iso()
-    digest = hashlib.sha1(f"{started}|{window_start}|{window_end}".encode()).hexdigest()[:6]
-    run = Run(id=f"run_{started[:19].replace('-', '').replace(':', '')}_{digest}", started_at=started,
-              window_start=window_start, window_end=window_end, settings=settings)  # fmt: skip
+    if fingerprint is not None:
+        key = orjson.dumps([window_start, window_end, settings, fingerprint], option=orjson.OPT_SORT_KEYS)
+        run_id = "run_" + hashlib.sha1(key).hexdigest()[:12]
+    else:
+        digest = hashlib.sha1(f"{started}|{window_start}|{window_end}".encode()).hexdigest()[:6]
+        run_id = f"run_{started[:19].replace('-', '').replace(':', '')}_{digest}"
+    run = Run(id=run_id, started_at=started, window_start=window_start, window_end=window_end, settings=settings)
     with store.conn:
+        for table in ("clusters", "findings"):
+            store.conn.execute(f"DELETE FROM {table} WHERE run_id = ?", [run.id])
+        store.conn.execute("DELETE FROM runs WHERE id = ?", [run.id])
         store.conn.execute(
             f"INSERT INTO runs ({', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [run.id, run.started_at, None, run.status, window_start, window_end,
              orjson.dumps(settings).decode(), "{}"],
         )  # fmt: skip
     return run
+
+
+def input_fingerprint(store: Store) -> str:
+    """Changes whenever spans, labels or rules-layer results change."""
+    row = store.conn.execute(
+        "SELECT (SELECT count(*) FROM spans), (SELECT count(*) FROM labels), (SELECT group_concat(rules_version) FROM"
+        " (SELECT DISTINCT rules_version FROM analysis))"
+    ).fetchone()
+    digests = hashlib.sha1()
+    for (digest,) in store.conn.execute("SELECT digest FROM spans ORDER BY trace_id, span_id"):
+        digests.update(digest or b"")
+    for name, value in store.conn.execute("SELECT trace_id || name, value FROM labels ORDER BY 1"):
+        digests.update(f"{name}={value}".encode())
+    return f"{row[0]}:{row[1]}:{row[2]}:{digests.hexdigest()}"
 
 
 def finish_run(store: Store, run: Run, status: str, counts: dict[str, Any]) -> None:

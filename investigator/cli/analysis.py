@@ -1,12 +1,14 @@
-"""Commands over analysis runs: clusters."""
+"""Commands over analysis runs: run, clusters, findings, show."""
 
 from __future__ import annotations
+
+import sys
 
 import click
 from rich.table import Table
 
 from investigator.cli import main
-from investigator.cli.common import db_option, emit_json, fail, open_store, out
+from investigator.cli.common import db_option, emit_json, err, fail, open_store, out
 
 
 @main.command()
@@ -47,3 +49,156 @@ def clusters(run_id: str | None, fresh: bool, min_cluster_size: int, as_json: bo
             f"{cohort.dimension}={cohort.value} ×{cohort.lift:.1f}" if cohort else "",
         )
     out.print(table)
+
+
+def _severity_choice() -> click.Choice:
+    return click.Choice(["low", "medium", "high", "critical"])
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+@click.option("--format", "fmt", default="table", show_default=True,
+              type=click.Choice(["table", "md", "json", "html"]), help="Report format.")  # fmt: skip
+@click.option("-o", "--output", default=None, metavar="FILE", help="Write the report here instead of stdout.")
+@click.option("--input-format", default="auto", show_default=True,
+              type=click.Choice(["auto", "otlp-json", "spans-jsonl", "openai-agents", "langsmith", "langfuse"]))  # fmt: skip
+@click.option("--labels", default=None, metavar="PATH", help="Eval labels / outcomes JSONL to join first.")
+@click.option("--since", default=None, help="Only traces starting at or after this time (ISO-8601).")
+@click.option("--window", nargs=2, default=None, metavar="START END", help="Only traces in [START, END).")
+@click.option("--model", default=None, help="Judge model as provider/model; default: the offline investigator.")
+@click.option("--offline", is_flag=True, help="Use the offline investigator (no model, no key).")
+@click.option("--summarizer-model", default=None, help="Cheaper model for summarising long spans.")
+@click.option("--max-clusters", default=10, show_default=True, type=int)
+@click.option("--budget-usd", default=2.0, show_default=True, type=float, help="Dollar budget per cluster.")
+@click.option("--max-turns", default=30, show_default=True, type=int)
+@click.option("--record", default=None, metavar="DIR", help="Save provider HTTP exchanges as cassettes.")
+@click.option("--replay", default=None, metavar="DIR", help="Replay cassettes; no network.")
+@click.option("--fail-on", default=None, type=_severity_choice(), help="Exit 1 if a finding is at or above this.")
+@click.option("--quiet", is_flag=True, help="No progress.")
+@db_option
+def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str, labels: str | None,
+        since: str | None, window: tuple[str, str] | None, model: str | None, offline: bool,
+        summarizer_model: str | None, max_clusters: int, budget_usd: float, max_turns: int, record: str | None,
+        replay: str | None, fail_on: str | None, quiet: bool, db_path: str | None) -> None:
+    """Run every stage — ingest PATHS (if given), labels, rules, clusters, judge — and report ranked findings."""
+    from investigator.findings import at_or_above
+    from investigator.ingest.reader import InputError
+    from investigator.reports import build_report, render
+    from investigator.runner import RunSettings, execute_run
+    from investigator.timefmt import to_iso
+
+    if record and replay:
+        fail("--record and --replay cannot be combined")
+    if offline and model:
+        fail("--offline and --model cannot be combined")
+    try:
+        start, end = (to_iso(window[0]), to_iso(window[1])) if window else (_since(since), None)
+    except ValueError as exc:
+        fail(f"bad time: {exc}")
+    settings = RunSettings(
+        paths=list(paths), fmt=input_format, labels=labels, since=start, until=end,
+        model="offline" if offline or not model else model, summarizer_model=summarizer_model,
+        max_clusters=max_clusters, budget_usd=budget_usd, max_turns=max_turns, record=record, replay=replay,
+    )  # fmt: skip
+    store = open_store(db_path)
+    status = err.status("starting", spinner="dots") if not quiet and err.is_terminal else None
+    try:
+        if status:
+            status.start()
+        result = execute_run(store, settings, stage=(lambda name: status.update(name)) if status else None)
+    except InputError as exc:
+        fail(str(exc))
+    except Exception as exc:  # provider and replay errors: say what happened, exit 2
+        from investigator.providers.base import ProviderError
+
+        if isinstance(exc, ProviderError):
+            fail(str(exc))
+        raise
+    finally:
+        if status:
+            status.stop()
+    text = render(build_report(store, result.run.id), fmt)
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        err.print(f"wrote {fmt} report to {output}")
+    else:
+        click.echo(text, nl=False)
+    if fail_on and at_or_above(result.findings, fail_on):
+        sys.exit(1)
+
+
+def _since(value: str | None) -> str | None:
+    """`--since` as an ISO time: absolute, or relative like 1h / 7d / 30m."""
+    if not value:
+        return None
+    import re
+    from datetime import datetime, timedelta, timezone
+
+    from investigator.timefmt import to_iso
+
+    match = re.fullmatch(r"(\d+)([smhdw])", value.strip())
+    if match:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
+        moment = datetime.now(timezone.utc) - timedelta(**{unit: int(match.group(1))})
+        return to_iso(moment.isoformat())
+    return to_iso(value)
+
+
+@main.command()
+@click.option("--run", "run_id", default=None, help="A run id; default: the latest run.")
+@click.option("--status", type=click.Choice(["new", "recurring", "regressed", "resolved"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per finding.")
+@db_option
+def findings(run_id: str | None, status: str | None, as_json: bool, db_path: str | None) -> None:
+    """The ranked findings of a run."""
+    from investigator.findings import load_findings
+    from investigator.runs import get_run
+
+    store = open_store(db_path)
+    found_run = get_run(store, run_id)
+    if found_run is None:
+        fail("no run yet: run `investigator run` first" if not run_id else f"no run {run_id!r}")
+    rows = [f for f in load_findings(store, found_run.id) if status is None or f.status == status]
+    if as_json:
+        for finding in rows:
+            emit_json(finding.model_dump(mode="json"))
+        return
+    table = Table("#", "id", "title", "category", "severity", "conf", "traces", "status", title=found_run.id)
+    for rank, f in enumerate(rows, 1):
+        table.add_row(str(rank), f.id, f.title, f.category, f.severity, f"{f.confidence:.2f}",
+                      str(f.impact.trace_count), f.status)  # fmt: skip
+    out.print(table)
+
+
+@main.command()
+@click.argument("finding_id")
+@click.option("--run", "run_id", default=None)
+@db_option
+def show(finding_id: str, run_id: str | None, db_path: str | None) -> None:
+    """Everything about one finding, with its cited traces as trees."""
+    from investigator.findings import find_finding
+    from investigator.outline import render_outline
+
+    store = open_store(db_path)
+    finding = find_finding(store, finding_id, run_id)
+    if finding is None:
+        fail(f"no finding {finding_id!r}")
+    out.print(f"[bold]{finding.title}[/bold]  ({finding.id})", markup=True)
+    out.print(f"{finding.category} · {finding.severity} · confidence {finding.confidence:.2f} · {finding.source}"
+              f" · status {finding.status} · run {finding.run_id} · cluster {finding.cluster_id}")  # fmt: skip
+    out.print(f"\n{finding.description}\n\nRoot cause: {finding.root_cause}\n"
+              f"Immediate fix ({finding.fix_layer}): {finding.immediate_fix}\n")  # fmt: skip
+    out.print(f"Impact: {finding.impact.trace_count} traces, prevalence {finding.impact.prevalence:.1%},"
+              f" impact score {finding.impact.impact_score:.4f}")  # fmt: skip
+    for cohort in finding.cohorts[:3]:
+        out.print(f"  over-represented: {cohort.dimension}={cohort.value} ×{cohort.lift:.1f} ({cohort.count} traces)")
+    out.print("\nEvidence:")
+    for evidence in finding.evidence:
+        out.print(f"  {evidence.trace_id} / {evidence.span_id}: {evidence.quote!r}")
+    for trace_id in sorted({e.trace_id for e in finding.evidence}):
+        trace = store.get_trace(trace_id)
+        if trace:
+            out.print("")
+            click.echo(render_outline(trace, store.spans(trace_id), 100))
+    out.print(f"\nAll {len(finding.trace_ids)} traces: {' '.join(finding.trace_ids)}")

@@ -35,15 +35,26 @@ def detect(as_json: bool, everything: bool, db_path: str | None) -> None:
 
 
 @main.command()
-@click.argument("what", type=click.Choice(["issues", "scores"]))
+@click.argument("what", type=click.Choice(["issues", "scores", "findings"]))
 @click.option("-o", "--output", "output", required=True, metavar="FILE.jsonl", help="Where to write.")
+@click.option("--run", "run_id", default=None, help="For findings: a run id; default: the latest run.")
 @db_option
-def export(what: str, output: str, db_path: str | None) -> None:
-    """Write per-trace issues or per-trace scores as JSONL."""
+def export(what: str, output: str, run_id: str | None, db_path: str | None) -> None:
+    """Write per-trace issues, per-trace scores or a run's findings as JSONL."""
     store = open_store(db_path)
     count = 0
     with open(output, "wb") as handle:
-        if what == "issues":
+        if what == "findings":
+            from investigator.findings import load_findings
+            from investigator.runs import get_run
+
+            run = get_run(store, run_id)
+            if run is None:
+                fail("no run yet: run `investigator run` first" if not run_id else f"no run {run_id!r}")
+            for finding in load_findings(store, run.id):
+                handle.write(orjson.dumps(finding.model_dump(mode="json")) + b"\n")
+                count += 1
+        elif what == "issues":
             for issue in store.issues():
                 handle.write(orjson.dumps(issue.model_dump()) + b"\n")
                 count += 1

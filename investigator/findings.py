@@ -1,0 +1,36 @@
+"""Findings of a run: loading them back and ranking them by what they cost."""
+
+from __future__ import annotations
+
+import orjson
+
+from investigator.models import Finding, SEVERITY_WEIGHTS
+from investigator.store import Store
+
+SEVERITY_ORDER = ("low", "medium", "high", "critical")
+
+
+def rank_key(finding: Finding) -> tuple:
+    """Impact × confidence, most first; ties by severity, then id, so the order is stable."""
+    return (-(finding.impact.impact_score * finding.confidence), -SEVERITY_WEIGHTS[finding.severity], finding.id)
+
+
+def load_findings(store: Store, run_id: str) -> list[Finding]:
+    rows = store.conn.execute("SELECT data FROM findings WHERE run_id = ?", [run_id]).fetchall()
+    return sorted((Finding.model_validate(orjson.loads(r[0])) for r in rows), key=rank_key)
+
+
+def find_finding(store: Store, finding_id: str, run_id: str | None = None) -> Finding | None:
+    """A finding by id, from the given run or the latest run that has it."""
+    sql = "SELECT f.data FROM findings f JOIN runs r ON r.id = f.run_id WHERE f.id = ?"
+    params: list[str] = [finding_id]
+    if run_id:
+        sql += " AND f.run_id = ?"
+        params.append(run_id)
+    row = store.conn.execute(sql + " ORDER BY r.started_at DESC LIMIT 1", params).fetchone()
+    return Finding.model_validate(orjson.loads(row[0])) if row else None
+
+
+def at_or_above(findings: list[Finding], severity: str) -> list[Finding]:
+    floor = SEVERITY_ORDER.index(severity)
+    return [f for f in findings if SEVERITY_ORDER.index(f.severity) >= floor]

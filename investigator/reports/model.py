@@ -1,0 +1,166 @@
+"""The report of a run, as data: what every output format renders.
+
+The JSON form carries `schema_version`; its JSON Schema (generated from these models) ships in
+`investigator/schemas/report.schema.json`. It holds nothing that varies between two runs of the same
+analysis on the same input (no timestamps, no latencies), so offline and replayed runs give
+byte-identical JSON.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from investigator.clustering import Cluster
+from investigator.findings import load_findings
+from investigator.models import SCORE_DIMENSIONS, Finding
+from investigator.outline import children_map, preview
+from investigator.runs import get_run, load_clusters
+from investigator.store import Store
+
+SCHEMA_VERSION = "1.0"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunInfo(_Model):
+    id: str
+    window_start: str | None
+    window_end: str | None
+    model: str
+    status: str
+    traces: int
+    suspects: int
+    clusters: int
+    findings: int
+    cost_usd: float
+    stopped_by: dict[str, str | None]
+
+
+class ClusterView(_Model):
+    id: str
+    size: int
+    noise: bool
+    keywords: list[str]
+    categories: dict[str, int]
+    representative_trace_ids: list[str]
+    prevalence: float
+    impact_score: float
+    cohorts: list[dict[str, Any]]
+    trace_ids: list[str]
+
+
+class SpanNode(_Model):
+    span_id: str
+    parent_id: str | None
+    depth: int
+    kind: str
+    name: str
+    status: str
+    duration_ms: float | None
+    preview: str
+
+
+class TraceView(_Model):
+    trace_id: str
+    name: str | None
+    status: str
+    spans: list[SpanNode]
+
+
+class ScoreSummary(_Model):
+    mean: float | None
+    histogram: dict[str, int]
+
+
+class Report(_Model):
+    schema_version: str = SCHEMA_VERSION
+    run: RunInfo
+    findings: list[Finding]
+    clusters: list[ClusterView]
+    traces: list[TraceView]
+    scores: dict[str, ScoreSummary]
+
+
+def build_report(store: Store, run_id: str | None = None) -> Report:
+    """The report of a run (default: the latest)."""
+    run = get_run(store, run_id)
+    if run is None:
+        raise LookupError(f"no run {run_id!r}" if run_id else "no run yet: run `investigator run` first")
+    findings = load_findings(store, run.id)
+    clusters = load_clusters(store, run.id)
+    cited = sorted({e.trace_id for f in findings for e in f.evidence})
+    investigations = run.counts.get("investigations", [])
+    info = RunInfo(
+        id=run.id, window_start=run.window_start, window_end=run.window_end,
+        model=str(run.settings.get("model", "offline")), status=run.status,
+        traces=run.counts.get("traces", 0), suspects=run.counts.get("suspects", 0),
+        clusters=run.counts.get("clusters", 0), findings=len(findings),
+        cost_usd=run.counts.get("cost_usd", 0.0),
+        stopped_by={i["cluster_id"]: i["stopped_by"] for i in investigations},
+    )  # fmt: skip
+    return Report(
+        run=info,
+        findings=findings,
+        clusters=[_cluster(c) for c in clusters],
+        traces=[_trace(store, t) for t in cited],
+        scores=_scores(store, [t for c in clusters for t in c.trace_ids]),
+    )
+
+
+def _cluster(cluster: Cluster) -> ClusterView:
+    return ClusterView(
+        id=cluster.id, size=cluster.size, noise=cluster.noise, keywords=cluster.keywords,
+        categories=cluster.categories, representative_trace_ids=cluster.representative_trace_ids,
+        prevalence=cluster.prevalence, impact_score=cluster.impact_score,
+        cohorts=[c.__dict__ for c in cluster.cohorts], trace_ids=cluster.trace_ids,
+    )  # fmt: skip
+
+
+def _trace(store: Store, trace_id: str) -> TraceView:
+    trace = store.get_trace(trace_id)
+    spans = store.spans(trace_id)
+    roots, children = children_map(spans)
+    nodes: list[SpanNode] = []
+
+    def walk(span: Any, depth: int) -> None:
+        nodes.append(SpanNode(span_id=span.span_id, parent_id=span.parent_id, depth=depth, kind=span.kind,
+                              name=span.name, status=span.status, duration_ms=span.duration_ms,
+                              preview=preview(span, 120)))  # fmt: skip
+        for child in children.get(span.span_id, []):
+            walk(child, depth + 1)
+
+    for root in roots:
+        walk(root, 0)
+    return TraceView(trace_id=trace_id, name=trace.name if trace else None,
+                     status=trace.status if trace else "unset", spans=nodes)  # fmt: skip
+
+
+def _scores(store: Store, trace_ids: list[str]) -> dict[str, ScoreSummary]:
+    """The four scores across the suspect traces (the judge's where it scored, else the rules')."""
+    wanted = set(trace_ids)
+    best: dict[str, Any] = {}
+    for scores in store.scores():
+        if scores.trace_id in wanted and (scores.trace_id not in best or scores.source != "rules"):
+            best[scores.trace_id] = scores
+    out = {}
+    for dimension in SCORE_DIMENSIONS:
+        values = [getattr(s, dimension).score for _, s in sorted(best.items())]
+        counts = Counter(values)
+        out[dimension] = ScoreSummary(
+            mean=round(sum(values) / len(values), 3) if values else None,
+            histogram={str(k): counts.get(k, 0) for k in range(1, 6)},
+        )
+    return out
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema of the JSON report (shipped as investigator/schemas/report.schema.json)."""
+    schema = Report.model_json_schema(mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://trace-investigator.dev/schemas/report-{SCHEMA_VERSION}.json"
+    return schema

@@ -1,0 +1,83 @@
+"""The report as a terminal table, Markdown and JSON."""
+
+from __future__ import annotations
+
+import io
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from investigator.models import Finding
+from investigator.reports.model import Report
+
+
+def to_json(report: Report) -> str:
+    return orjson.dumps(report.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode() + "\n"
+
+
+def _headline(report: Report) -> str:
+    run = report.run
+    source = "offline investigator" if run.model == "offline" else run.model
+    stopped = sorted({s for s in run.stopped_by.values() if s and s != "summary"})
+    budget = f"; budgets that ended an investigation: {', '.join(stopped)}" if stopped else ""
+    return (f"{run.id}: {run.findings} findings from {run.clusters} clusters of {run.suspects} suspect traces"
+            f" ({run.traces} traces); judged by {source}, cost ${run.cost_usd:.4f}{budget}")  # fmt: skip
+
+
+def _cohort(finding: Finding) -> str:
+    if not finding.cohorts:
+        return ""
+    top = finding.cohorts[0]
+    return f"{top.dimension}={top.value} ×{top.lift:.1f}"
+
+
+def to_table(report: Report, width: int = 160) -> str:
+    table = Table("#", "finding", "category", "severity", "conf", "traces", "impact", "cohort", "fix",
+                  title=_headline(report), show_lines=True)  # fmt: skip
+    for rank, finding in enumerate(report.findings, 1):
+        table.add_row(
+            str(rank), f"{finding.title}\n[dim]{finding.id}[/dim]", finding.category, finding.severity,
+            f"{finding.confidence:.2f}", str(finding.impact.trace_count), f"{finding.impact.impact_score:.4f}",
+            _cohort(finding), finding.immediate_fix,
+        )
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, color_system=None, highlight=False).print(table)
+    if not report.findings:
+        buffer.write("no findings\n")
+    return buffer.getvalue()
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(report: Report) -> str:
+    lines = ["# Trace investigator report", "", _headline(report), ""]
+    if report.findings:
+        lines += ["| # | finding | category | severity | confidence | traces | impact | fix |",
+                  "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for rank, f in enumerate(report.findings, 1):
+            lines.append(f"| {rank} | {_md(f.title)} (`{f.id}`) | `{f.category}` | {f.severity} | {f.confidence:.2f}"
+                         f" | {f.impact.trace_count} | {f.impact.impact_score:.4f} | {_md(f.immediate_fix)} |")  # fmt: skip
+    else:
+        lines.append("No findings.")
+    for rank, f in enumerate(report.findings, 1):
+        lines += ["", f"## {rank}. {f.title}", "",
+                  f"`{f.id}` · `{f.category}` · {f.severity} · confidence {f.confidence:.2f} · {f.source}"
+                  f" · status {f.status}", "", f.description, "", f"**Root cause.** {f.root_cause}", "",
+                  f"**Immediate fix** ({f.fix_layer}). {f.immediate_fix}", "", "**Evidence**", ""]  # fmt: skip
+        for e in f.evidence:
+            quote = e.quote.replace("`", "'")
+            lines.append(f"- trace `{e.trace_id}`, span `{e.span_id}`: `{_md(quote)}`")
+        if f.cohorts:
+            lines += ["", "**Over-represented in** " + ", ".join(
+                f"{c.dimension}={c.value} (×{c.lift:.1f}, {c.count} traces)" for c in f.cohorts[:3])]
+        lines += ["", f"Traces ({len(f.trace_ids)}): " + ", ".join(f"`{t}`" for t in f.trace_ids[:20])
+                  + (" …" if len(f.trace_ids) > 20 else "")]  # fmt: skip
+    lines += ["", "## Scores across suspect traces", "", "| dimension | mean | 1 | 2 | 3 | 4 | 5 |",
+              "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for dimension, summary in report.scores.items():
+        mean = "–" if summary.mean is None else f"{summary.mean:.2f}"
+        lines.append(f"| {dimension} | {mean} | " + " | ".join(str(summary.histogram[str(k)]) for k in range(1, 6)) + " |")
+    return "\n".join(lines) + "\n"
