@@ -202,3 +202,31 @@ def show(finding_id: str, run_id: str | None, db_path: str | None) -> None:
             out.print("")
             click.echo(render_outline(trace, store.spans(trace_id), 100))
     out.print(f"\nAll {len(finding.trace_ids)} traces: {' '.join(finding.trace_ids)}")
+
+
+@main.command()
+@click.option("--by", "attribute", required=True, help="Slice attribute: agent_version, model, prompt_version, ...")
+@click.argument("value_a")
+@click.argument("value_b")
+@click.option("--since", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@db_option
+def diff(attribute: str, value_a: str, value_b: str, since: str | None, as_json: bool, db_path: str | None) -> None:
+    """Compare failure-category rates between two cohorts (e.g. --by agent_version v1.8 v1.9)."""
+    from investigator.diff import diff_cohorts
+
+    store = open_store(db_path)
+    result = diff_cohorts(store, attribute, value_a, value_b, since=_since(since))
+    if result.traces_a == 0 or result.traces_b == 0:
+        fail(f"no traces with {attribute}={value_a if result.traces_a == 0 else value_b}")
+    if as_json:
+        emit_json({**result.__dict__, "categories": [c.__dict__ for c in result.categories]})
+        return
+    table = Table("category", f"{value_a} ({result.traces_a})", f"{value_b} ({result.traces_b})", "change", "p",
+                  title=f"failure rates by {attribute}: {value_a} → {value_b}")  # fmt: skip
+    for row in result.categories:
+        marker = " *" if row.p_value < 0.05 else ""
+        table.add_row(row.category, f"{row.rate_a:.1%} ({row.count_a})", f"{row.rate_b:.1%} ({row.count_b})",
+                      f"{row.change:+.1%}{marker}", f"{row.p_value:.3g}")  # fmt: skip
+    out.print(table)
+    out.print("* p < 0.05 (Fisher's exact test)")
