@@ -235,3 +235,30 @@ def m005_judge(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m006_history(db: Database) -> None:
+    db.executescript(
+        """
+        -- What people decided about a finding; the latest verdict counts.
+        CREATE TABLE reviews (
+            id INTEGER PRIMARY KEY,
+            finding_id TEXT NOT NULL,
+            verdict TEXT NOT NULL,
+            of_id TEXT,
+            note TEXT,
+            reviewed_at TEXT NOT NULL
+        );
+        CREATE INDEX reviews_finding ON reviews (finding_id);
+
+        CREATE TABLE schedules (
+            name TEXT PRIMARY KEY,
+            every TEXT NOT NULL,
+            source TEXT NOT NULL,
+            options TEXT NOT NULL DEFAULT '{}',
+            watermark TEXT,
+            created_at TEXT NOT NULL
+        );
+        """
+    )

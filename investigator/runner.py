@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from investigator.clustering import Cluster, ClusterSettings
-from investigator.findings import load_findings
+from investigator.history import apply_history
 from investigator.models import Finding
 from investigator.runs import Run, cluster_window, finish_run, input_fingerprint, save_clusters, start_run
 from investigator.store import Store
@@ -86,7 +86,7 @@ def execute_run(store: Store, settings: RunSettings, stage: Callable[[str], None
     except BaseException:
         finish_run(store, run, "failed", counts)
         raise
-    findings = load_findings(store, run.id)
+    findings = apply_history(store, run.id)
     counts["findings"] = len(findings)
     finish_run(store, run, "completed", counts)
     return RunResult(run, clusters, findings, counts)

@@ -1,0 +1,141 @@
+"""Commands over finding history: queue, review, promote, schedule."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from investigator.cli import main
+from investigator.cli.common import db_option, emit_json, fail, open_store, out
+
+
+@main.command()
+@click.option("--limit", default=50, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True)
+@db_option
+def queue(limit: int, as_json: bool, db_path: str | None) -> None:
+    """Open findings to review, highest impact first."""
+    from investigator.history import review_queue
+
+    states = review_queue(open_store(db_path), limit)
+    if as_json:
+        for s in states:
+            emit_json({**s.finding.model_dump(mode="json"), "status": s.status, "trend": s.trace_counts})
+        return
+    table = Table("#", "id", "title", "severity", "status", "traces per run", title=f"{len(states)} open findings")
+    for rank, s in enumerate(states, 1):
+        trend = " ".join(str(n) for _, n in s.trace_counts[-6:])
+        table.add_row(str(rank), s.finding.id, s.finding.title, s.finding.severity, s.status, trend)
+    out.print(table)
+
+
+@main.command()
+@click.argument("finding_id")
+@click.option("--as", "verdict", required=True, type=click.Choice(["fixed", "false-positive", "duplicate"]))
+@click.option("--of", "of_id", default=None, help="For a duplicate: the finding it duplicates.")
+@click.option("--note", default=None)
+@db_option
+def review(finding_id: str, verdict: str, of_id: str | None, note: str | None, db_path: str | None) -> None:
+    """Record a verdict on a finding: fixed (watched), false-positive (suppressed), duplicate (merged)."""
+    from investigator.history import add_review, finding_states
+
+    store = open_store(db_path)
+    states = finding_states(store)
+    if finding_id not in states:
+        fail(f"no finding {finding_id!r}")
+    if of_id and of_id not in states:
+        fail(f"no finding {of_id!r} to be a duplicate of")
+    try:
+        add_review(store, finding_id, verdict, of_id, note)
+    except ValueError as exc:
+        fail(str(exc))
+    out.print(f"{finding_id}: {verdict}" + (f" of {of_id}" if of_id else ""))
+
+
+@main.command()
+@click.argument("finding_id")
+@click.option("--traces", "max_traces", default=5, show_default=True, type=int)
+@click.option("--to", "path", default="evals/cases_from_prod.yaml", show_default=True)
+@db_option
+def promote(finding_id: str, max_traces: int, path: str, db_path: str | None) -> None:
+    """Write a finding's traces as redacted eval cases (YAML) for your own eval harness."""
+    from investigator.promote import promote_finding
+
+    store = open_store(db_path)
+    try:
+        added, total = promote_finding(store, finding_id, path, max_traces)
+    except LookupError as exc:
+        fail(str(exc))
+    out.print(f"{added} new cases from {finding_id} in {path} ({total} cases in the file)")
+
+
+@main.group()
+def schedule() -> None:
+    """Scheduled runs over consecutive windows of a trace source."""
+
+
+@schedule.command("add")
+@click.argument("name")
+@click.option("--every", required=True, help='hourly, daily, weekly, or a cron expression ("*/15 * * * *").')
+@click.option("--source", required=True, metavar="PATH_OR_GLOB", help="Trace files to ingest for each window.")
+@click.option("--start", default=None, help="Start of the first window (ISO-8601); default: the last boundary.")
+@click.option("--model", default=None, help="Judge model; default: the offline investigator.")
+@click.option("--max-clusters", default=None, type=int)
+@click.option("--budget-usd", default=None, type=float)
+@click.option("--labels", default=None, metavar="PATH")
+@db_option
+def schedule_add(name: str, every: str, source: str, start: str | None, model: str | None,
+                 max_clusters: int | None, budget_usd: float | None, labels: str | None, db_path: str | None) -> None:
+    from investigator.schedule import add_schedule
+
+    options = {k: v for k, v in {"model": model, "max_clusters": max_clusters, "budget_usd": budget_usd,
+                                 "labels": labels}.items() if v is not None}  # fmt: skip
+    try:
+        added = add_schedule(open_store(db_path), name, every, source, options, start)
+    except ValueError as exc:
+        fail(str(exc))
+    out.print(f"schedule {added.name}: {added.every} over {added.source}, first window from {added.watermark}")
+
+
+@schedule.command("list")
+@db_option
+def schedule_list(db_path: str | None) -> None:
+    from investigator.schedule import list_schedules
+
+    table = Table("name", "every", "source", "next window from", "options")
+    for s in list_schedules(open_store(db_path)):
+        table.add_row(s.name, s.every, s.source, s.watermark or "", str(s.options or ""))
+    out.print(table)
+
+
+@schedule.command("remove")
+@click.argument("name")
+@db_option
+def schedule_remove(name: str, db_path: str | None) -> None:
+    from investigator.schedule import remove_schedule
+
+    if not remove_schedule(open_store(db_path), name):
+        fail(f"no schedule {name!r}")
+    out.print(f"removed {name}")
+
+
+@schedule.command("run-due")
+@click.option("--daemon", is_flag=True, help="Keep running due windows in this process.")
+@click.option("--interval", default=60.0, show_default=True, help="Daemon: seconds between checks.")
+@click.option("--now", "now_text", default=None, help="Treat this time as now (ISO-8601), e.g. to backfill.")
+@db_option
+def schedule_run_due(daemon: bool, interval: float, now_text: str | None, db_path: str | None) -> None:
+    """Run every window that has closed since each schedule's watermark."""
+    from investigator.schedule import run_daemon, run_due
+    from investigator.timefmt import parse_iso, to_iso
+
+    store = open_store(db_path)
+    if daemon:
+        run_daemon(store, interval, on_window=lambda w: out.print(f"{w[0]}: window {w[1]} → {w[2]} done"))
+        return
+    now = parse_iso(to_iso(now_text)) if now_text else None
+    windows = run_due(store, now)
+    for name, start, end in windows:
+        out.print(f"{name}: window {start} → {end} done")
+    if not windows:
+        out.print("nothing due")

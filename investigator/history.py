@@ -1,0 +1,149 @@
+"""Finding history across runs: statuses, reviews, and the review queue.
+
+A finding's id is stable across runs (it is derived from the failure family), so its history is the
+runs it appeared in. After each run its findings get a status: `new` (never seen before),
+`recurring`, or `regressed` (marked fixed, and back). A finding absent from the last
+`RESOLVED_AFTER` runs is `resolved`. Reviews feed back: false positives are suppressed in later runs,
+duplicates merge into the finding they duplicate, fixed findings are watched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+
+from investigator.findings import rank_key
+from investigator.models import Finding
+from investigator.store import Store
+from investigator.timefmt import now_iso
+
+RESOLVED_AFTER = 2
+VERDICTS = ("fixed", "false-positive", "duplicate")
+
+
+@dataclass
+class Review:
+    finding_id: str
+    verdict: str
+    of_id: str | None
+    note: str | None
+    reviewed_at: str
+
+
+@dataclass
+class FindingState:
+    finding: Finding  # its latest occurrence
+    status: str
+    review: Review | None
+    trace_counts: list[tuple[str, int]] = field(default_factory=list)  # (run_id, traces) per run it was in
+
+
+def _runs_in_order(store: Store) -> list[str]:
+    return [r[0] for r in store.conn.execute(
+        "SELECT id FROM runs WHERE status = 'completed' OR status = 'running'"
+        " ORDER BY coalesce(window_end, started_at), started_at, id"
+    )]  # fmt: skip
+
+
+def latest_reviews(store: Store) -> dict[str, Review]:
+    reviews: dict[str, Review] = {}
+    for row in store.conn.execute(
+        "SELECT finding_id, verdict, of_id, note, reviewed_at FROM reviews ORDER BY id"
+    ):
+        reviews[row[0]] = Review(*row)
+    return reviews
+
+
+def add_review(store: Store, finding_id: str, verdict: str, of_id: str | None = None, note: str | None = None) -> Review:
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}")
+    if verdict == "duplicate" and not of_id:
+        raise ValueError("a duplicate needs --of FINDING_ID")
+    if of_id == finding_id:
+        raise ValueError("a finding cannot duplicate itself")
+    review = Review(finding_id, verdict, of_id, note, now_iso())
+    with store.conn:
+        store.conn.execute(
+            "INSERT INTO reviews (finding_id, verdict, of_id, note, reviewed_at) VALUES (?, ?, ?, ?, ?)",
+            [finding_id, verdict, of_id, note, review.reviewed_at],
+        )
+    return review
+
+
+def _canonical(finding_id: str, reviews: dict[str, Review]) -> str:
+    """Follow duplicate verdicts to the finding a duplicate was merged into."""
+    seen = set()
+    while finding_id in reviews and reviews[finding_id].verdict == "duplicate" and finding_id not in seen:
+        seen.add(finding_id)
+        finding_id = reviews[finding_id].of_id or finding_id
+    return finding_id
+
+
+def apply_history(store: Store, run_id: str) -> list[Finding]:
+    """Give this run's findings their status, suppress false positives and merge duplicates;
+    rewrite the run's stored findings and return them ranked."""
+    reviews = latest_reviews(store)
+    order = _runs_in_order(store)
+    earlier_runs = order[: order.index(run_id)] if run_id in order else order
+    seen_before: dict[str, str] = {}  # finding id → last earlier run it was in
+    for earlier in earlier_runs:
+        for (fid,) in store.conn.execute("SELECT id FROM findings WHERE run_id = ?", [earlier]):
+            seen_before[_canonical(fid, reviews)] = earlier
+    merged: dict[str, Finding] = {}
+    for (data,) in store.conn.execute("SELECT data FROM findings WHERE run_id = ? ORDER BY id", [run_id]):
+        finding = Finding.model_validate(orjson.loads(data))
+        canonical = _canonical(finding.id, reviews)
+        review = reviews.get(canonical)
+        if review and review.verdict == "false-positive":
+            continue
+        if canonical in merged:
+            kept = merged[canonical]
+            kept.trace_ids = sorted(set(kept.trace_ids) | set(finding.trace_ids))
+            kept.evidence = kept.evidence + [e for e in finding.evidence if e not in kept.evidence]
+            continue
+        finding = finding.model_copy(update={"id": canonical})
+        if canonical not in seen_before:
+            finding.status = "new"
+        elif review and review.verdict == "fixed":
+            finding.status = "regressed"
+        else:
+            finding.status = "recurring"
+        merged[canonical] = finding
+    with store.conn:
+        store.conn.execute("DELETE FROM findings WHERE run_id = ?", [run_id])
+        store.conn.executemany(
+            "INSERT INTO findings (id, run_id, cluster_id, category, severity, data) VALUES (?, ?, ?, ?, ?, ?)",
+            [(f.id, run_id, f.cluster_id, f.category, f.severity, f.model_dump_json()) for f in merged.values()],
+        )
+    return sorted(merged.values(), key=rank_key)
+
+
+def finding_states(store: Store) -> dict[str, FindingState]:
+    """Every finding ever reported, with its latest occurrence, status, review and per-run trend."""
+    reviews = latest_reviews(store)
+    order = _runs_in_order(store)
+    position = {run_id: i for i, run_id in enumerate(order)}
+    states: dict[str, FindingState] = {}
+    last_seen: dict[str, int] = {}
+    for run_id in order:
+        for (data,) in store.conn.execute("SELECT data FROM findings WHERE run_id = ? ORDER BY id", [run_id]):
+            finding = Finding.model_validate(orjson.loads(data))
+            state = states.get(finding.id)
+            counts = (state.trace_counts if state else []) + [(run_id, finding.impact.trace_count)]
+            states[finding.id] = FindingState(finding, finding.status, reviews.get(finding.id), counts)
+            last_seen[finding.id] = position[run_id]
+    for finding_id, state in states.items():
+        if len(order) - 1 - last_seen[finding_id] >= RESOLVED_AFTER:
+            state.status = "resolved"
+    return states
+
+
+def review_queue(store: Store, limit: int = 50) -> list[FindingState]:
+    """Open findings (not reviewed, not resolved), highest impact first."""
+    open_states = [
+        s for s in finding_states(store).values()
+        if s.status in ("new", "recurring", "regressed") and (s.review is None or s.status == "regressed")
+    ]  # fmt: skip
+    open_states.sort(key=lambda s: rank_key(s.finding))
+    return open_states[:limit]
