@@ -10,7 +10,6 @@ from importlib.resources import files
 from pathlib import Path
 
 import jsonschema
-import orjson
 import pytest
 
 from investigator.clustering import Cluster, Cohort
