@@ -34,6 +34,7 @@ from typing import Any, Iterator, NamedTuple, Protocol, Union
 import orjson
 
 from investigator.models import SPAN_KINDS, TraceInfo
+from investigator.timefmt import to_iso
 
 SpanRow = dict[str, Any]
 
@@ -122,6 +123,19 @@ def as_text(value: Any) -> str | None:
     if isinstance(value, str):
         return value
     return orjson.dumps(value, default=str).decode()
+
+
+def time_field(record: dict[str, Any], field: str, required: bool = False) -> str | None:
+    """A record's time field as ISO-8601 UTC; a missing required or unparseable value names the field."""
+    value = record.get(field)
+    if value in (None, ""):
+        if required:
+            raise RecordError(f"field '{field}' is missing")
+        return None
+    try:
+        return to_iso(value)
+    except ValueError as exc:
+        raise RecordError(f"field '{field}': {exc}") from None
 
 
 def as_int(value: Any) -> int | None:

@@ -32,10 +32,10 @@ from investigator.ingest.base import (
     iter_results,
     kind_from,
     span_row,
+    time_field,
 )
 from investigator.ingest.langsmith import lc_message, lc_messages, split_error
 from investigator.models import TraceInfo
-from investigator.timefmt import to_iso
 
 NAME = "langfuse"
 
@@ -52,18 +52,6 @@ def sniff(record: Any) -> bool:
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
-
-
-def _time(record: dict[str, Any], field: str, required: bool = False) -> str | None:
-    value = record.get(field)
-    if value in (None, ""):
-        if required:
-            raise RecordError(f"field '{field}' is missing")
-        return None
-    try:
-        return to_iso(value)
-    except ValueError as exc:
-        raise RecordError(f"field '{field}': {exc}") from None
 
 
 def _messages(value: Any, role: str) -> str | None:
@@ -155,8 +143,8 @@ def _observation(record: dict[str, Any]) -> dict[str, Any]:
         raise RecordError("field 'id' is missing")
     if not record.get("traceId"):
         raise RecordError("field 'traceId' is missing")
-    start, end = _time(record, "startTime", required=True), _time(record, "endTime")
-    _time(record, "completionStartTime")
+    start, end = time_field(record, "startTime", required=True), time_field(record, "endTime")
+    time_field(record, "completionStartTime")
     kind_word = str(record.get("type") or "SPAN").upper()
     kind = _KINDS.get(kind_word) or kind_from(kind_word)
     name = as_text(record.get("name")) or kind_word.lower()
@@ -226,7 +214,7 @@ def _trace(record: dict[str, Any]) -> TraceInfo:
         name=as_text(record.get("name")),
         session_id=as_text(record.get("sessionId")),
         user_id=as_text(record.get("userId")),
-        start_time=_time(record, "timestamp"),
+        start_time=time_field(record, "timestamp"),
         hints=hints,
     )
 

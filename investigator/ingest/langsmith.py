@@ -31,6 +31,7 @@ from investigator.ingest.base import (
     iter_results,
     kind_from,
     span_row,
+    time_field,
 )
 from investigator.timefmt import to_iso
 
@@ -240,18 +241,6 @@ def _first(values: dict[str, Any], *keys: str) -> Any:
     return next((values[k] for k in keys if values.get(k) not in (None, "")), None)
 
 
-def _time(record: dict[str, Any], field: str, required: bool = False) -> str | None:
-    value = record.get(field)
-    if value in (None, ""):
-        if required:
-            raise RecordError(f"field '{field}' is missing")
-        return None
-    try:
-        return to_iso(value)
-    except ValueError as exc:
-        raise RecordError(f"field '{field}': {exc}") from None
-
-
 def _dotted_ids(record: dict[str, Any]) -> list[str]:
     dotted = record.get("dotted_order")
     if not isinstance(dotted, str):
@@ -390,7 +379,7 @@ def _attributes(record: dict[str, Any], metadata: dict[str, Any], params: dict[s
 def _span(record: dict[str, Any]) -> dict[str, Any]:
     if not record.get("id"):
         raise RecordError("field 'id' is missing")
-    start, end = _time(record, "start_time", required=True), _time(record, "end_time")
+    start, end = time_field(record, "start_time", required=True), time_field(record, "end_time")
     trace_id, parent = _trace_and_parent(record)
     run_type = record.get("run_type")
     extra = record.get("extra") if isinstance(record.get("extra"), dict) else {}
