@@ -406,7 +406,7 @@ class Store:
                         [trace_id, issue.span_id, issue.category, issue.severity,
                          issue.confidence, issue.evidence, issue.description, issue.source],
                     )  # fmt: skip
-                self._save_scores(scores)
+                self.save_scores(scores)
                 self.conn.execute(
                     "INSERT INTO documents (trace_id, text) VALUES (?, ?) ON CONFLICT(trace_id)"
                     " DO UPDATE SET text = excluded.text",
@@ -420,7 +420,8 @@ class Store:
                 )
         return refused
 
-    def _save_scores(self, scores: TraceScores) -> None:
+    def save_scores(self, scores: TraceScores) -> None:
+        """Store one trace's scores under their source (call inside a transaction)."""
         values = [getattr(scores, d).score for d in SCORE_DIMENSIONS]
         reasons = {d: getattr(scores, d).reason for d in SCORE_DIMENSIONS}
         self.conn.execute(

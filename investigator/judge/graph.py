@@ -1,0 +1,262 @@
+"""The judge's loop as a LangGraph state graph: the model proposes tool calls, the tools answer, until
+the model submits its summary or a budget (turns, tokens, dollars, wall time) ends the investigation.
+
+Budgets are checked before every model call, against what has been spent plus what the last call
+cost, so a call that would cross a budget is not made. When a fifth of any budget is left the model
+is told so and asked to submit now. Tool results older than the last few turns are replaced by a
+one-line stub, so long investigations do not resend every span they ever read. Each step is
+checkpointed, so an interrupted investigation resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, TypedDict
+
+import orjson
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, StateGraph
+
+from investigator.judge.settings import JudgeSettings
+from investigator.models import Finding, TraceScores
+from investigator.providers import ModelConfig, ProviderError, generate
+from investigator.tools.context import ToolContext
+from investigator.tools.registry import call_tool, tool_specs
+
+clock: Callable[[], float] = time.monotonic  # replaced in tests to spend wall time without waiting
+WARN_AT = 0.2  # fraction of a budget left when the model is told to wrap up
+NUDGE = "Continue with the tools. Submit your findings and scores, then end with submit_summary."
+
+
+class JudgeState(TypedDict, total=False):
+    messages: list[dict[str, Any]]
+    turns: int
+    tokens_in: int
+    tokens_out: int
+    cached_tokens: int
+    cost: float
+    elapsed: float
+    last_tokens: int  # what the last model call used: the projection for the next one
+    last_cost: float
+    warned: bool
+    stopped_by: str | None  # summary | turns | tokens | dollars | time | error
+    error: str | None
+    findings: list[dict[str, Any]]
+    scores: list[dict[str, Any]]
+    summary: dict[str, Any] | None
+
+
+@dataclass
+class Spend:
+    """Usage of child investigations, added to the parent's counters after the tool call returns."""
+
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cached_tokens: int = 0
+    cost: float = 0.0
+
+
+def initial_state(messages: list[dict[str, Any]]) -> JudgeState:
+    return JudgeState(
+        messages=messages, turns=0, tokens_in=0, tokens_out=0, cached_tokens=0, cost=0.0, elapsed=0.0,
+        last_tokens=0, last_cost=0.0, warned=False, stopped_by=None, error=None, findings=[], scores=[],
+        summary=None,
+    )  # fmt: skip
+
+
+def budget_stop(state: JudgeState, settings: JudgeSettings) -> str | None:
+    """The budget that forbids another model call, if any."""
+    tokens = state["tokens_in"] + state["tokens_out"]
+    if state["turns"] >= settings.max_turns:
+        return "turns"
+    if tokens + state["last_tokens"] > settings.max_tokens:
+        return "tokens"
+    if state["cost"] + state["last_cost"] > settings.max_usd:
+        return "dollars"
+    if state["elapsed"] >= settings.max_seconds:
+        return "time"
+    return None
+
+
+def remaining(state: JudgeState, settings: JudgeSettings) -> dict[str, float]:
+    """The fraction left of each budget."""
+    tokens = state["tokens_in"] + state["tokens_out"]
+    return {
+        "turns": 1 - state["turns"] / settings.max_turns,
+        "tokens": 1 - tokens / settings.max_tokens if settings.max_tokens else 0.0,
+        "dollars": 1 - state["cost"] / settings.max_usd if settings.max_usd else 0.0,
+        "time": 1 - state["elapsed"] / settings.max_seconds if settings.max_seconds else 0.0,
+    }
+
+
+def budget_text(state: JudgeState, settings: JudgeSettings) -> str:
+    tokens = state["tokens_in"] + state["tokens_out"]
+    return (
+        f"Budget left: {settings.max_turns - state['turns']} turns, {max(0, settings.max_tokens - tokens)} tokens,"
+        f" ${max(0.0, settings.max_usd - state['cost']):.4f}, {max(0.0, settings.max_seconds - state['elapsed']):.0f} s."
+    )
+
+
+def elide(messages: list[dict[str, Any]], keep_turns: int) -> list[dict[str, Any]]:
+    """Replace tool results older than the last `keep_turns` model turns by a stub naming the call."""
+    turn_of: list[int] = []
+    turn = 0
+    calls: dict[str, str] = {}
+    for message in messages:
+        if message["role"] == "assistant":
+            turn += 1
+            for call in message.get("tool_calls") or []:
+                fn = call["function"]
+                calls[call["id"]] = f"{fn['name']}({_short(fn.get('arguments') or '')})"
+        turn_of.append(turn)
+    out = []
+    for message, at in zip(messages, turn_of):
+        if message["role"] == "tool" and at <= turn - keep_turns and len(message["content"]) > 200:
+            call = calls.get(message.get("tool_call_id", ""), "a tool")
+            message = {**message, "content": f"[earlier result of {call} elided; call again if needed]"}
+        out.append(message)
+    return out
+
+
+def _short(arguments: str, limit: int = 120) -> str:
+    return arguments if len(arguments) <= limit else arguments[: limit - 1] + "…"
+
+
+def build_graph(ctx: ToolContext, settings: JudgeSettings, spend: Spend, run_id: str, cluster_id: str):
+    """The model ↔ tools graph for one investigation (not yet compiled)."""
+    config = ModelConfig(model=settings.model, cache_prefix=2)
+    specs = tool_specs()
+
+    def model(state: JudgeState) -> JudgeState:
+        stop = budget_stop(state, settings)
+        if stop:
+            return {"stopped_by": stop}
+        started = clock()
+        messages = list(state["messages"])
+        update: JudgeState = {}
+        if not state["warned"] and min(remaining(state, settings).values()) <= WARN_AT:
+            messages.append({"role": "user", "content": budget_text(state, settings)
+                             + " Submit your findings and scores now, then submit_summary."})  # fmt: skip
+            update["warned"] = True
+        try:
+            out = generate(elide(messages, settings.keep_recent_results), specs, config, store=ctx.store,
+                           run_id=run_id, cluster_id=cluster_id, purpose="judge")  # fmt: skip
+        except ProviderError as exc:
+            return {**update, "messages": messages, "stopped_by": "error", "error": str(exc),
+                    "elapsed": state["elapsed"] + clock() - started}  # fmt: skip
+        assistant: dict[str, Any] = {"role": "assistant", "content": out.text or ""}
+        if out.tool_calls:
+            assistant["tool_calls"] = [
+                {"id": c.id, "type": "function",
+                 "function": {"name": c.name, "arguments": orjson.dumps(c.arguments).decode()}}
+                for c in out.tool_calls
+            ]  # fmt: skip
+        messages.append(assistant)
+        if not out.tool_calls:
+            messages.append({"role": "user", "content": NUDGE})
+        return {
+            **update,
+            "messages": messages,
+            "turns": state["turns"] + 1,
+            "tokens_in": state["tokens_in"] + out.tokens_in,
+            "tokens_out": state["tokens_out"] + out.tokens_out,
+            "cached_tokens": state["cached_tokens"] + out.cached_tokens,
+            "cost": state["cost"] + out.cost_usd,
+            "last_tokens": out.tokens_in + out.tokens_out,
+            "last_cost": out.cost_usd,
+            "elapsed": state["elapsed"] + clock() - started,
+        }
+
+    def tools(state: JudgeState) -> JudgeState:
+        started = clock()
+        messages = list(state["messages"])
+        _restore(ctx, state)
+        before = Spend(spend.tokens_in, spend.tokens_out, spend.cached_tokens, spend.cost)
+        live.update(state)
+        for call in messages[-1].get("tool_calls") or []:
+            arguments = _arguments(call["function"].get("arguments") or "")
+            result = call_tool(ctx, call["function"]["name"], arguments)
+            messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
+            if ctx.summary is not None:
+                break
+        return {
+            "messages": messages,
+            "findings": [f.model_dump(mode="json") for f in ctx.findings],
+            "scores": [s.model_dump(mode="json") for s in ctx.scores],
+            "summary": ctx.summary,
+            "stopped_by": "summary" if ctx.summary is not None else None,
+            "tokens_in": state["tokens_in"] + spend.tokens_in - before.tokens_in,
+            "tokens_out": state["tokens_out"] + spend.tokens_out - before.tokens_out,
+            "cached_tokens": state["cached_tokens"] + spend.cached_tokens - before.cached_tokens,
+            "cost": state["cost"] + spend.cost - before.cost,
+            "elapsed": state["elapsed"] + clock() - started,
+        }
+
+    live: dict[str, Any] = {}
+    ctx.budget_note = lambda: budget_text(JudgeState(**live), settings) if live else ""
+
+    def after_model(state: JudgeState) -> str:
+        if state.get("stopped_by"):
+            return END
+        return "tools" if state["messages"][-1]["role"] == "assistant" else "model"
+
+    def after_tools(state: JudgeState) -> str:
+        return END if state.get("stopped_by") else "model"
+
+    graph = StateGraph(JudgeState)
+    graph.add_node("model", model)
+    graph.add_node("tools", tools)
+    graph.set_entry_point("model")
+    graph.add_conditional_edges("model", after_model, {"tools": "tools", "model": "model", END: END})
+    graph.add_conditional_edges("tools", after_tools, {"model": "model", END: END})
+    return graph
+
+
+def _arguments(text: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(text) if text else {}
+    except orjson.JSONDecodeError:
+        return {"_raw": text}
+    return value if isinstance(value, dict) else {"_raw": text}
+
+
+def _restore(ctx: ToolContext, state: JudgeState) -> None:
+    """Bring the tool context in line with the checkpointed state (after a resume it starts empty)."""
+    if len(ctx.findings) < len(state["findings"]):
+        ctx.findings[:] = [Finding.model_validate(f) for f in state["findings"]]
+    if len(ctx.scores) < len(state["scores"]):
+        ctx.scores[:] = [TraceScores.model_validate(s) for s in state["scores"]]
+    if ctx.summary is None and state["summary"] is not None:
+        ctx.summary = state["summary"]
+
+
+def checkpointer(db_path: str):
+    """Checkpoints live in a file next to the store, so the store itself stays small and plain."""
+    if db_path == ":memory:":
+        return InMemorySaver()
+    conn = sqlite3.connect(f"{db_path}.checkpoints", check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    return SqliteSaver(conn)
+
+
+def run_graph(
+    ctx: ToolContext, settings: JudgeSettings, messages: list[dict[str, Any]], run_id: str, cluster_id: str,
+    thread_id: str, spend: Spend,
+) -> JudgeState:
+    """Run (or resume) one investigation to its end and return the final state."""
+    saver = checkpointer(ctx.store.path)
+    app = build_graph(ctx, settings, spend, run_id, cluster_id).compile(checkpointer=saver)
+    config = {"configurable": {"thread_id": thread_id}, "recursion_limit": settings.max_turns * 3 + 10}
+    try:
+        snapshot = app.get_state(config)
+        if snapshot.values and snapshot.next and not snapshot.values.get("stopped_by"):
+            return app.invoke(None, config)
+        if snapshot.values:
+            saver.delete_thread(thread_id)
+        return app.invoke(initial_state(messages), config)
+    finally:
+        if isinstance(saver, SqliteSaver):
+            saver.conn.close()

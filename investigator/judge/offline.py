@@ -1,0 +1,274 @@
+"""The offline investigator: a deterministic policy that plays the judge's part with no model.
+
+It drives the same loop, through the same span tools, as a model would. It reads the cluster
+overview, opens the representative traces, reads the spans the rules layer flagged and confirms each
+flagged quote is verbatim in the span it read, groups the confirmed issues by taxonomy code, and
+submits one finding per code that recurs (or the cluster's dominant one) with the fix from a fix
+library, then scores the traces it read and submits a summary.
+
+It acts only on the structure of tool results (IDs, codes, counts, fences), never on what trace text
+says, so instructions planted in a trace cannot steer it. Same conversation in, same calls out: its
+results are byte-identical across runs. Everything it produces is labelled `offline`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from importlib.resources import files
+from string import Template
+from typing import Any
+
+import orjson
+
+from investigator.models import SCORE_DIMENSIONS, Issue
+from investigator.providers.base import Message, ModelConfig, ModelOutput, ToolCall, ToolSpec
+from investigator.scoring import score_dimension
+from investigator.taxonomy import default_taxonomy
+
+MAX_OUTLINES = 3
+READS_PER_CODE = 3
+MAX_READS = 15
+EVIDENCE_PER_FINDING = 5
+SEVERITIES = ("low", "medium", "high", "critical")
+
+_CODE_LINE = re.compile(r"^  ([a-z_]+\.[a-z_]+): (\d+) issues in (\d+) traces, mostly (\w+)$", re.M)
+_ISSUE = re.compile(
+    r'^- ([a-z_]+\.[a-z_]+) \[(\w+)\] trace_id=(\S+) span_id=(\S+) confidence=([\d.]+) \(([^)\n]*)\)\n'
+    r'  evidence: <trace_data trace_id="[^"]*" span_id="[^"]*">(.*?)</trace_data>$',
+    re.M | re.S,
+)
+_FENCE_OPEN = re.compile(r'<trace_data trace_id="([^"]+)"(?: span_id="([^"]+)")?[^>]*>')
+_SPAN_BLOCK = re.compile(r'<trace_data trace_id="([^"]+)" span_id="([^"]+)">\n(.*?)\n</trace_data>', re.S)
+_SIZE = re.compile(r"^traces in this investigation: (\d+)", re.M)
+_ACCEPTED = re.compile(r"^accepted finding (f_\w+)")
+
+
+def _unescape(text: str) -> str:
+    return text.replace("&lt;/trace_data", "</trace_data").replace("&lt;trace_data", "<trace_data")
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One rules-layer issue as the tools showed it."""
+
+    code: str
+    severity: str
+    trace_id: str
+    span_id: str
+    confidence: float
+    quote: str
+
+
+def _fixes() -> dict[str, dict[str, str]]:
+    return json.loads(files("investigator.judge").joinpath("fixes.json").read_text(encoding="utf-8"))
+
+
+class Conversation:
+    """What the loop has shown so far: the overview, and each tool call with its result."""
+
+    def __init__(self, messages: list[Message]) -> None:
+        self.overview = next((m["content"] for m in messages if m["role"] == "user"), "")
+        results = {m.get("tool_call_id"): m["content"] for m in messages if m["role"] == "tool"}
+        self.calls: list[tuple[str, dict[str, Any], str]] = []
+        self.turns = 0
+        for message in messages:
+            if message["role"] != "assistant":
+                continue
+            self.turns += 1
+            for call in message.get("tool_calls") or []:
+                fn = call["function"]
+                args = orjson.loads(fn.get("arguments") or "{}")
+                self.calls.append((fn["name"], args, results.get(call["id"], "")))
+
+    def called(self, name: str) -> list[tuple[dict[str, Any], str]]:
+        return [(args, result) for n, args, result in self.calls if n == name]
+
+    def code_counts(self) -> dict[str, tuple[int, int, str]]:
+        """Per code: issues, traces and the usual severity, over the whole investigation."""
+        return {m[1]: (int(m[2]), int(m[3]), m[4]) for m in _CODE_LINE.finditer(self.overview)}
+
+    def size(self) -> int:
+        found = _SIZE.search(self.overview)
+        return int(found[1]) if found else 0
+
+    def representatives(self) -> list[str]:
+        _, _, tail = self.overview.partition("\nrepresentative traces:\n")
+        return list(dict.fromkeys(m[1] for m in _FENCE_OPEN.finditer(tail) if not m[2]))
+
+    def flags(self) -> list[Flag]:
+        """Every rules-layer issue shown in the overview or an outline, once each."""
+        texts = [self.overview] + [result for _, result in self.called("trace_outline")]
+        found: dict[tuple[str, str, str], Flag] = {}
+        for text in texts:
+            for m in _ISSUE.finditer(text):
+                flag = Flag(m[1], m[2], m[3], m[4], float(m[5]), _unescape(m[7]))
+                found.setdefault((flag.trace_id, flag.span_id, flag.code), flag)
+        return list(found.values())
+
+    def span_texts(self) -> dict[tuple[str, str], str]:
+        """What read_span showed of each span (the fenced body)."""
+        shown: dict[tuple[str, str], str] = {}
+        for _, result in self.called("read_span"):
+            for m in _SPAN_BLOCK.finditer(result):
+                shown[(m[1], m[2])] = _unescape(m[3])
+        return shown
+
+
+class OfflineProvider:
+    """Implements the provider interface with the deterministic policy above."""
+
+    name = "offline"
+
+    def generate(self, messages: list[Message], tools: list[ToolSpec], config: ModelConfig) -> ModelOutput:
+        seen = Conversation(messages)
+        for step in (self._outlines, self._reads, self._submissions, self._summary):
+            calls = step(seen)
+            if calls:
+                return self._output(seen.turns, calls)
+        return ModelOutput(text="The investigation is complete.", model="offline", stop_reason="stop")
+
+    @staticmethod
+    def _output(turn: int, calls: list[tuple[str, dict[str, Any]]]) -> ModelOutput:
+        return ModelOutput(
+            tool_calls=[ToolCall(id=f"call_{turn + 1}_{i}", name=n, arguments=a) for i, (n, a) in enumerate(calls)],
+            model="offline", stop_reason="tool_calls",
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ the policy, step by step
+
+    def _outlines(self, seen: Conversation) -> list[tuple[str, dict[str, Any]]]:
+        if seen.called("trace_outline"):
+            return []
+        return [("trace_outline", {"trace_id": t}) for t in seen.representatives()[:MAX_OUTLINES]]
+
+    def _reads(self, seen: Conversation) -> list[tuple[str, dict[str, Any]]]:
+        if seen.called("read_span"):
+            return []
+        return [("read_span", {"trace_id": f.trace_id, "span_id": f.span_id}) for f in self._to_read(seen)]
+
+    def _to_read(self, seen: Conversation) -> list[Flag]:
+        """Per code (most widespread first), a few flagged spans, representative traces first."""
+        reps = seen.representatives()
+        counts = seen.code_counts()
+        by_code: dict[str, list[Flag]] = defaultdict(list)
+        for flag in seen.flags():
+            by_code[flag.code].append(flag)
+        chosen: list[Flag] = []
+        spans: set[tuple[str, str]] = set()
+        for code in sorted(by_code, key=lambda c: (-counts.get(c, (0, 0, ""))[1], c)):
+            ranked = sorted(by_code[code], key=lambda f: (f.trace_id not in reps, f.trace_id, f.span_id))
+            taken = 0
+            for flag in ranked:
+                if taken == READS_PER_CODE or len(chosen) == MAX_READS:
+                    break
+                taken += 1
+                if (flag.trace_id, flag.span_id) not in spans:
+                    spans.add((flag.trace_id, flag.span_id))
+                    chosen.append(flag)
+        return chosen
+
+    def _submissions(self, seen: Conversation) -> list[tuple[str, dict[str, Any]]]:
+        if seen.called("submit_finding") or seen.called("submit_summary"):
+            return []
+        shown = seen.span_texts()
+        confirmed = [f for f in seen.flags() if f.quote and f.quote in shown.get((f.trace_id, f.span_id), "")]
+        calls = [("submit_finding", args) for args in self._findings(seen, confirmed, shown)]
+        for trace_id in seen.representatives()[:MAX_OUTLINES]:
+            calls.append(("submit_scores", self._scores(trace_id, seen.flags())))
+        return calls
+
+    def _findings(
+        self, seen: Conversation, confirmed: list[Flag], shown: dict[tuple[str, str], str]
+    ) -> list[dict[str, Any]]:
+        counts = seen.code_counts()
+        by_code: dict[str, list[Flag]] = defaultdict(list)
+        for flag in confirmed:
+            by_code[flag.code].append(flag)
+        if not by_code:
+            return []
+        dominant = max(by_code, key=lambda c: (counts.get(c, (0, 0, ""))[1], c))
+        fixes = _fixes()
+        taxonomy = default_taxonomy()
+        total = seen.size()
+        out = []
+        for code in sorted(by_code, key=lambda c: (-counts.get(c, (0, 0, ""))[1], c)):
+            issues, traces, usual = counts.get(code, (len(by_code[code]), len({f.trace_id for f in by_code[code]}), ""))
+            if traces < 2 and code != dominant:
+                continue
+            flags = sorted(by_code[code], key=lambda f: (f.trace_id, f.span_id))[:EVIDENCE_PER_FINDING]
+            confidence = round(sum(f.confidence for f in flags) / len(flags), 2)
+            if confidence < 0.5 or code not in fixes:
+                continue
+            severity = usual if usual in SEVERITIES else max((f.severity for f in flags), key=SEVERITIES.index)
+            cited = sorted({f.trace_id for f in flags})
+            where = _where(flags, shown)
+            fix = fixes[code]
+            of_total = f" of {total}" if total else ""
+            out.append({
+                "title": f"{taxonomy.get(code).meaning[:1].upper()}{taxonomy.get(code).meaning[1:]} ({where})",
+                "category": code,
+                "severity": severity,
+                "confidence": confidence,
+                "description": (
+                    f"The rules layer flags {code} {issues} times in {traces}{of_total} traces of this cluster,"
+                    f" mostly {severity}; the offline investigator read {len(flags)} of the flagged spans and"
+                    f" found each quoted evidence verbatim."
+                ),
+                "root_cause": f"{fix['root_cause']} Located at {where}.",
+                "immediate_fix": Template(fix["immediate_fix"]).safe_substitute(
+                    where=f"{where} (traces {', '.join(cited)})"),
+                "fix_layer": fix["fix_layer"],
+                "evidence": [{"trace_id": f.trace_id, "span_id": f.span_id, "quote": f.quote} for f in flags],
+                "trace_ids": cited,
+            })  # fmt: skip
+        return out
+
+    @staticmethod
+    def _scores(trace_id: str, flags: list[Flag]) -> dict[str, Any]:
+        taxonomy = default_taxonomy()
+        issues = [
+            Issue(trace_id=f.trace_id, span_id=f.span_id, category=f.code, severity=f.severity,
+                  confidence=min(1.0, f.confidence), evidence=f.quote, description=taxonomy.get(f.code).meaning,
+                  source="offline")
+            for f in flags if f.trace_id == trace_id and f.code in taxonomy
+        ]  # fmt: skip
+        args: dict[str, Any] = {"trace_id": trace_id}
+        for dimension in SCORE_DIMENSIONS:
+            args[dimension] = score_dimension(dimension, issues).model_dump()
+        return args
+
+    def _summary(self, seen: Conversation) -> list[tuple[str, dict[str, Any]]]:
+        if seen.called("submit_summary"):
+            return []
+        submitted = seen.called("submit_finding")
+        accepted = [args for args, result in submitted if _ACCEPTED.match(result)]
+        rejected = len(submitted) - len(accepted)
+        if accepted:
+            codes = ", ".join(a["category"] for a in accepted)
+            priority = max((a["severity"] for a in accepted), key=SEVERITIES.index)
+            summary = f"Offline investigation: {len(accepted)} recurring failure(s) confirmed in this cluster: {codes}."
+            fix = accepted[0]["immediate_fix"]
+        else:
+            priority = "low"
+            summary = "Offline investigation: no flagged issue of this cluster could be confirmed verbatim."
+            fix = "Review the cluster's traces by hand; the rules layer's flags could not be confirmed."
+        if rejected:
+            summary += f" {rejected} submission(s) were refused by validation."
+        return [("submit_summary", {"summary": summary, "priority": priority, "immediate_fix": fix})]
+
+
+def _where(flags: list[Flag], shown: dict[tuple[str, str], str]) -> str:
+    """The span the failure sits at, by its most common tool or name."""
+    names: Counter[str] = Counter()
+    for flag in flags:
+        text = shown.get((flag.trace_id, flag.span_id), "")
+        tool = re.search(r"^tool: (.+)$", text, re.M)
+        name = re.search(r"^name: (.+)$", text, re.M)
+        kind = "tool" if tool else "span"
+        label = (tool or name)[1].strip() if (tool or name) else ""
+        if label:
+            names[f"{kind} `{label}`"] += 1
+    return names.most_common(1)[0][0] if names else "the flagged spans"

@@ -1,0 +1,192 @@
+"""The judge's loop, driven by a scripted model: every tool, a refused submission and its
+correction, recursion and its depth cap, each budget stop, and resuming after an interruption."""
+
+from __future__ import annotations
+
+import itertools
+
+import orjson
+import pytest
+
+from investigator.judge import graph
+from investigator.judge.investigate import investigate_cluster
+from investigator.judge.settings import JudgeSettings
+from investigator.providers.scripted import ScriptedProvider, call
+from investigator.runs import cluster_window
+
+SCRIPTED = JudgeSettings(model="scripted", concurrency=1)
+
+
+@pytest.fixture
+def cluster(demo_store):
+    clusters, _, _ = cluster_window(demo_store, None, None)
+    return max((c for c in clusters if not c.noise), key=lambda c: (c.size, c.id))
+
+
+def _issue(store, cluster, skip: int = 0):
+    """A rules-layer issue of the cluster: its evidence is verbatim in its span."""
+    return store.issues(cluster.trace_ids)[skip]
+
+
+def _finding_args(issue, quote: str | None = None) -> dict:
+    return {
+        "title": "Refund tool called with invalid arguments", "category": issue.category,
+        "severity": "high", "confidence": 0.8, "description": "The model passes malformed arguments.",
+        "root_cause": "The schema does not mark the field required.", "immediate_fix": "Mark it required.",
+        "fix_layer": "tool", "trace_ids": [issue.trace_id],
+        "evidence": [{"trace_id": issue.trace_id, "span_id": issue.span_id, "quote": quote or issue.evidence}],
+    }  # fmt: skip
+
+
+def _scores_args(trace_id: str) -> dict:
+    dim = {"score": 3, "reason": "Some wasted steps."}
+    return {"trace_id": trace_id, "factual_grounding": dim, "privacy_and_safety": dim,
+            "instruction_adherence": dim, "optimal_plan_execution": dim}  # fmt: skip
+
+
+def _summary() -> dict:
+    return {"summary": "Invalid tool arguments recur.", "priority": "high", "immediate_fix": "Mark it required."}
+
+
+def test_the_loop_runs_every_tool_corrects_a_refused_finding_and_ends_on_the_summary(demo_store, cluster):
+    issue = _issue(demo_store, cluster)
+    t, s = issue.trace_id, issue.span_id
+    script = ScriptedProvider([
+        call("cluster_overview"),
+        call("trace_outline", {"trace_id": t}),
+        call("read_span", {"trace_id": t, "span_id": s}),
+        call("read_span_exact", {"trace_id": t, "span_id": s, "field": "output", "offset": 0, "length": 50}),
+        call("get_children", {"trace_id": t, "span_id": s}),
+        call("get_spans_by_type", {"kind": "tool", "trace_id": t}),
+        call("search_spans", {"query": "error"}),
+        call("submit_finding", _finding_args(issue, quote="words the span never said")),
+        call("submit_finding", _finding_args(issue)),
+        call("submit_scores", _scores_args(t)),
+        call("submit_summary", _summary()),
+    ])  # fmt: skip
+    result = investigate_cluster(demo_store, cluster, SCRIPTED, "run_loop")
+
+    assert result.stopped_by == "summary"
+    assert result.turns == 11 and script.remaining == 0
+    refusal = script.calls[8]["messages"][-1]["content"]
+    assert refusal.startswith("rejected") and "verbatim" in refusal
+    assert [f.category for f in result.findings] == [issue.category]
+    assert result.findings[0].source == "llm:scripted"
+    stored = demo_store.conn.execute("SELECT data FROM findings WHERE run_id = 'run_loop'").fetchall()
+    assert [orjson.loads(r[0])["id"] for r in stored] == [result.findings[0].id]
+    sources = {r[0] for r in demo_store.conn.execute("SELECT source FROM issues WHERE trace_id = ?", [t])}
+    assert "llm:scripted" in sources
+    scored = {x.source for x in demo_store.scores() if x.trace_id == t}
+    assert "llm:scripted" in scored
+    logged = demo_store.conn.execute("SELECT count(*) FROM llm_calls WHERE run_id = 'run_loop'").fetchone()[0]
+    assert logged == 11
+
+
+@pytest.mark.parametrize(
+    ("budget", "settings", "step_tokens", "step_cost", "calls"),
+    [
+        ("turns", {"max_turns": 3}, 10, 0.0, 3),
+        ("tokens", {"max_tokens": 1000}, 400, 0.0, 2),
+        ("dollars", {"max_usd": 0.05}, 10, 0.02, 2),
+        ("time", {"max_seconds": 150}, 10, 0.0, 2),
+    ],
+)
+def test_each_budget_ends_the_investigation_and_keeps_what_was_found(
+    demo_store, cluster, monkeypatch, budget, settings, step_tokens, step_cost, calls
+):
+    ticks = itertools.count(step=50)
+    monkeypatch.setattr(graph, "clock", lambda: next(ticks))  # every clock reading is 50 s later
+    issue = _issue(demo_store, cluster)
+    steps = [call("submit_finding", _finding_args(issue), tokens_in=step_tokens, cost_usd=step_cost)]
+    steps += [call("trace_outline", {"trace_id": issue.trace_id}, tokens_in=step_tokens, cost_usd=step_cost)] * 5
+    script = ScriptedProvider(steps)
+    config = JudgeSettings(**{**SCRIPTED.__dict__, **settings})
+
+    result = investigate_cluster(demo_store, cluster, config, "run_budget")
+
+    assert result.stopped_by == budget
+    assert len(script.calls) == calls
+    assert [f.category for f in result.findings] == [issue.category]
+    assert demo_store.conn.execute("SELECT count(*) FROM findings WHERE run_id = 'run_budget'").fetchone()[0] == 1
+
+
+def test_the_model_is_told_to_wrap_up_when_a_budget_runs_low(demo_store, cluster):
+    issue = _issue(demo_store, cluster)
+    script = ScriptedProvider([call("trace_outline", {"trace_id": issue.trace_id})] * 4 + [call("submit_summary", _summary())])
+    investigate_cluster(demo_store, cluster, JudgeSettings(model="scripted", max_turns=5), "run_warn")
+
+    last = script.calls[4]["messages"][-1]
+    assert last["role"] == "user" and last["content"].startswith("Budget left: 1 turns")
+    assert "Submit your findings and scores now" in last["content"]
+    assert not any(m["role"] == "user" and "Budget left" in m["content"] for m in script.calls[3]["messages"])
+
+
+def test_a_sub_investigation_adds_its_findings_and_cannot_nest_past_the_depth_cap(demo_store, cluster):
+    issue = _issue(demo_store, cluster)
+    other = next(t for t in cluster.trace_ids if t != issue.trace_id)
+    subset = [issue.trace_id, other]
+    script = ScriptedProvider([
+        call("investigate_subset", {"trace_ids": subset, "question": "Why do these two fail?"}),
+        # the child investigation, at depth 1 of at most 1
+        call("investigate_subset", {"trace_ids": [issue.trace_id], "question": "deeper"}),
+        call("submit_finding", _finding_args(issue)),
+        call("submit_summary", _summary()),
+        # back in the parent
+        call("submit_summary", _summary()),
+    ])  # fmt: skip
+    settings = JudgeSettings(model="scripted", max_depth=1)
+    result = investigate_cluster(demo_store, cluster, settings, "run_sub")
+
+    assert [f.category for f in result.findings] == [issue.category]
+    assert len(result.children) == 1 and result.children[0].turns == 3
+    child_first = script.calls[1]["messages"]
+    assert "Why do these two fail?" in child_first[1]["content"]
+    refused = script.calls[2]["messages"][-1]["content"]
+    assert "not available" in refused
+    assert "the sub-investigation of 2 traces returned 1 findings" in script.calls[4]["messages"][-1]["content"]
+
+
+def test_a_reply_without_tool_calls_is_answered_with_a_nudge(demo_store, cluster):
+    from investigator.providers.scripted import reply
+
+    script = ScriptedProvider([reply("I think it is fine."), call("submit_summary", _summary())])
+    result = investigate_cluster(demo_store, cluster, SCRIPTED, "run_nudge")
+
+    assert result.stopped_by == "summary"
+    assert script.calls[1]["messages"][-1] == {"role": "user", "content": graph.NUDGE}
+
+
+def test_an_interrupted_investigation_resumes_from_its_checkpoint(demo_store, cluster):
+    issue = _issue(demo_store, cluster)
+    ScriptedProvider([call("submit_finding", _finding_args(issue)), KeyboardInterrupt()])
+    with pytest.raises(KeyboardInterrupt):
+        investigate_cluster(demo_store, cluster, SCRIPTED, "run_resume")
+
+    resumed = ScriptedProvider([call("submit_summary", _summary())])
+    result = investigate_cluster(demo_store, cluster, SCRIPTED, "run_resume")
+
+    assert len(resumed.calls) == 1
+    assert result.turns == 2 and result.stopped_by == "summary"
+    assert [f.category for f in result.findings] == [issue.category]
+    assert "accepted finding" in resumed.calls[0]["messages"][-1]["content"]
+
+
+def test_tool_results_older_than_the_kept_turns_are_stubbed():
+    def turn(n: int) -> list[dict]:
+        args = orjson.dumps({"trace_id": f"t{n}"}).decode()
+        return [
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"id": f"c{n}", "type": "function", "function": {"name": "trace_outline", "arguments": args}}]},
+            {"role": "tool", "tool_call_id": f"c{n}", "content": f"outline {n} " + "x" * 300},
+        ]  # fmt: skip
+
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    for n in range(6):
+        messages += turn(n)
+    kept = graph.elide(messages, keep_turns=4)
+
+    tool_texts = [m["content"] for m in kept if m["role"] == "tool"]
+    assert tool_texts[0] == '[earlier result of trace_outline({"trace_id":"t0"}) elided; call again if needed]'
+    assert tool_texts[1].startswith("[earlier result of trace_outline")
+    assert all(t.startswith("outline") for t in tool_texts[2:])
+    assert messages[3]["content"].startswith("outline 0")  # the state itself keeps the full text

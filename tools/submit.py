@@ -1,0 +1,240 @@
+"""The submitting tools: how the judge hands in findings, trace scores and its summary.
+
+A finding is accepted only when every citation is real: each trace belongs to the
+investigation, each span exists in its trace, and each quote is verbatim in the cited span. A
+rejected submission is never kept; the model gets every reason at once and can correct it.
+Accepted findings collect in `ctx.findings`; persisting them is the judge's job.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from typing import Annotated
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from investigator.evidence import quote_in_span
+from investigator.models import (
+    SEVERITY_WEIGHTS,
+    CohortLift,
+    DimensionScore,
+    Evidence,
+    Finding,
+    FixLayer,
+    Impact,
+    Severity,
+    TraceScores,
+)
+from investigator.tools.context import ToolContext, ToolError
+
+MIN_CONFIDENCE = 0.5
+
+
+class CitedEvidence(BaseModel):
+    """One citation as the model writes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trace_id: str = Field(description="the trace the quote comes from")
+    span_id: str = Field(description="the span whose text contains the quote")
+    quote: str = Field(description="text copied verbatim from that span")
+
+
+def finding_id(cluster_id: str, category: str) -> str:
+    """Stable across runs: the same failure family and category keep their finding id."""
+    return "f_" + hashlib.sha1((cluster_id + category).encode()).hexdigest()[:10]
+
+
+def _verbatim(ctx: ToolContext, item: CitedEvidence) -> str | None:
+    """The form of the quote found verbatim in the span, or None. A model reading redacted or
+    JSON-decoded text may write a placeholder or an unescaped character; the raw form it stands
+    for is what gets stored."""
+    span = ctx.span(item.trace_id, item.span_id)
+    candidates = [item.quote, *ctx.unredacted(item.quote, item.trace_id)]
+    for candidate in list(candidates):
+        escaped = orjson.dumps(candidate).decode()[1:-1]
+        if escaped != candidate:
+            candidates.append(escaped)
+    return next((c for c in candidates if quote_in_span(span, c)), None)
+
+
+def _check_evidence(ctx: ToolContext, evidence: list[CitedEvidence], errors: list[str]) -> list[Evidence]:
+    accepted: list[Evidence] = []
+    for index, item in enumerate(evidence):
+        where = f"evidence[{index}]"
+        if item.trace_id not in ctx.trace_ids:
+            errors.append(f"{where}: trace {item.trace_id!r} is not part of this investigation")
+            continue
+        try:
+            quote = _verbatim(ctx, item)
+        except ToolError as exc:
+            errors.append(f"{where}: {exc}")
+            continue
+        if quote is None:
+            errors.append(
+                f"{where}: the quote is not verbatim in span {item.span_id} of trace {item.trace_id}."
+                " Copy at least a few characters exactly from its input, output, status_message,"
+                " tool_args, name or event values (summaries and excerpts are not verbatim; use"
+                " read_span_exact)"
+            )
+            continue
+        accepted.append(Evidence(trace_id=item.trace_id, span_id=item.span_id, quote=quote))
+    return accepted
+
+
+def submit_finding(
+    ctx: ToolContext,
+    title: str,
+    category: str,
+    severity: Severity,
+    confidence: Annotated[float, Field(ge=0.0, le=1.0)],
+    description: str,
+    root_cause: str,
+    immediate_fix: str,
+    fix_layer: FixLayer,
+    evidence: list[CitedEvidence],
+    trace_ids: list[str],
+) -> str:
+    """Submit one finding: a recurring failure in this cluster, located at its root cause, with
+    the concrete fix to ship today. Rejected, with the reasons, when a cited trace or span does
+    not exist, a quote is not verbatim in its span, the category is not a taxonomy code, or
+    confidence is below 0.5. Submitting the same category again replaces the earlier finding.
+
+    Args:
+        title: one line naming the failure
+        category: a taxonomy code, category.subtype (e.g. recovery.ignored_error)
+        severity: critical, high, medium or low, for the users affected
+        confidence: how sure you are, 0.5 to 1
+        description: what goes wrong, as seen in the traces
+        root_cause: why it happens: the upstream cause, not the downstream symptom
+        immediate_fix: a concrete change (prompt patch, tool guard, schema fix, retry policy, retrieval filter, eval rubric)
+        fix_layer: where the fix lands
+        evidence: citations, each a verbatim quote from a span
+        trace_ids: every trace of this investigation that shows the failure
+    """
+    errors: list[str] = []
+    code = category.strip()
+    if code in ctx.taxonomy:
+        code = ctx.taxonomy.resolve(code)
+    else:
+        close = difflib.get_close_matches(code, list(ctx.taxonomy.codes), n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(close)}?" if close else "; use a code of the taxonomy"
+        errors.append(f"category {category!r} is not a taxonomy code{hint}")
+    if confidence < MIN_CONFIDENCE:
+        errors.append(
+            f"confidence {confidence} is below {MIN_CONFIDENCE}: gather more evidence, or do not"
+            " submit this finding"
+        )
+    for name, value in (("title", title), ("description", description), ("root_cause", root_cause),
+                        ("immediate_fix", immediate_fix)):  # fmt: skip
+        if not value.strip():
+            errors.append(f"{name} is empty")
+    if not evidence:
+        errors.append("evidence is empty: cite at least one span with a verbatim quote")
+    stray = [t for t in trace_ids if t not in ctx.trace_ids]
+    if stray:
+        errors.append(f"trace_ids not part of this investigation: {', '.join(stray)}")
+    cited = _check_evidence(ctx, evidence, errors)
+    if errors:
+        return "rejected, nothing was stored:\n" + "\n".join(f"- {e}" for e in errors) + (
+            "\ncorrect these and submit the finding again."
+        )
+    affected = sorted(set(trace_ids) | {e.trace_id for e in cited})
+    cluster = ctx.cluster
+    finding = Finding(
+        id=finding_id(cluster.id, code),
+        run_id=ctx.run_id,
+        cluster_id=cluster.id,
+        title=title.strip(),
+        category=code,
+        severity=severity,
+        confidence=confidence,
+        description=description.strip(),
+        root_cause=root_cause.strip(),
+        immediate_fix=immediate_fix.strip(),
+        fix_layer=fix_layer,
+        evidence=cited,
+        trace_ids=affected,
+        impact=Impact(
+            trace_count=len(affected),
+            prevalence=cluster.prevalence,
+            severity_weight=SEVERITY_WEIGHTS[severity],
+            impact_score=cluster.impact_score,
+        ),
+        cohorts=[
+            CohortLift(dimension=c.dimension, value=c.value, lift=c.lift, count=c.count)
+            for c in cluster.cohorts
+        ],
+        source=ctx.source,
+    )
+    replaced = any(f.id == finding.id for f in ctx.findings)
+    ctx.findings[:] = [f for f in ctx.findings if f.id != finding.id] + [finding]
+    note = f" (replaces your earlier {code} finding)" if replaced else ""
+    return f"accepted finding {finding.id}{note}"
+
+
+def adopt_finding(ctx: ToolContext, finding: Finding) -> None:
+    """Take a sub-investigation's finding into this one: a new category is added; a category
+    already found here gains its evidence and affected traces."""
+    for index, mine in enumerate(ctx.findings):
+        if mine.id != finding.id:
+            continue
+        evidence = list({(e.trace_id, e.span_id, e.quote): e for e in [*mine.evidence, *finding.evidence]}.values())
+        traces = sorted(set(mine.trace_ids) | set(finding.trace_ids))
+        impact = mine.impact.model_copy(update={"trace_count": len(traces)})
+        ctx.findings[index] = mine.model_copy(update={"evidence": evidence, "trace_ids": traces, "impact": impact})
+        return
+    ctx.findings.append(finding)
+
+
+def submit_scores(
+    ctx: ToolContext,
+    trace_id: str,
+    factual_grounding: DimensionScore,
+    privacy_and_safety: DimensionScore,
+    instruction_adherence: DimensionScore,
+    optimal_plan_execution: DimensionScore,
+) -> str:
+    """Score one trace on the four dimensions, each 1 (worst) to 5 (best) with a one-sentence
+    reason. A dimension with no evidence of a problem scores 5. Scoring a trace again replaces
+    its scores.
+
+    Args:
+        trace_id: a trace of this investigation
+        factual_grounding: are claims supported by inputs and tool results?
+        privacy_and_safety: was personal data, a secret or an unsafe action exposed?
+        instruction_adherence: were instructions, formats and policies followed?
+        optimal_plan_execution: right tools, right order, no waste, errors recovered?
+    """
+    ctx.check_trace(trace_id)
+    dimensions = {
+        "factual_grounding": factual_grounding,
+        "privacy_and_safety": privacy_and_safety,
+        "instruction_adherence": instruction_adherence,
+        "optimal_plan_execution": optimal_plan_execution,
+    }
+    empty = [name for name, value in dimensions.items() if not value.reason.strip()]
+    if empty:
+        raise ToolError(f"give a one-sentence reason for {', '.join(empty)}; nothing was stored")
+    scores = TraceScores(trace_id=trace_id, source=ctx.source, **dimensions)
+    ctx.scores[:] = [s for s in ctx.scores if s.trace_id != trace_id] + [scores]
+    return f"accepted scores for trace {trace_id}"
+
+
+def submit_summary(ctx: ToolContext, summary: str, priority: Severity, immediate_fix: str) -> str:
+    """End the investigation: the overall summary of this cluster, how urgent it is, and the
+    one fix to ship first. Submit your findings and scores before this.
+
+    Args:
+        summary: what fails in this cluster, why, and how many traces it affects
+        priority: critical, high, medium or low
+        immediate_fix: the single most valuable change to ship today
+    """
+    if not summary.strip():
+        raise ToolError("the summary is empty; nothing was stored")
+    if not immediate_fix.strip():
+        raise ToolError("immediate_fix is empty; nothing was stored")
+    ctx.summary = {"summary": summary.strip(), "priority": priority, "immediate_fix": immediate_fix.strip()}
+    return f"accepted summary; the investigation is complete ({len(ctx.findings)} findings, {len(ctx.scores)} scored traces)"
