@@ -13,7 +13,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 
 @dataclass
@@ -172,10 +172,11 @@ def anthropic_overloaded() -> Reply:
 
 
 class FakeLLMServer:
-    """Serves scripted replies in order; when the script runs out it answers 500 with a note, so a
-    test that makes an unexpected call fails visibly."""
+    """Serves scripted replies in order; when the script runs out it asks the responder, if any, and
+    otherwise answers 500 with a note, so a test that makes an unexpected call fails visibly."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, responder: "Callable[[Received], Reply] | None" = None) -> None:
+        self.responder = responder  # answers whatever the script does not
         self.replies: list[Reply] = []
         self.received: list[Received] = []
         self._lock = threading.Lock()
@@ -212,6 +213,8 @@ class FakeLLMServer:
             self.received.append(received)
             if self.replies:
                 return self.replies.pop(0)
+        if self.responder is not None:
+            return self.responder(received)
         return Reply(500, {"error": {"message": f"fake server: no scripted reply for {received.path}",
                                      "type": "server_error", "param": None, "code": None}})  # fmt: skip
 

@@ -10,6 +10,11 @@ hold the exact HTTP exchanges those clients make. Re-run it after changing how r
 
 The scenarios (conversation, tools, scripted server replies, expected outcome) are defined here
 and imported by tests/test_record_replay.py, which replays the same calls with no server.
+
+The judge_run cassette holds a whole `investigator run` over the demo corpus with a model reached
+over HTTP. The fake server's replies there come from the offline investigator's policy, so these
+findings are not a language model's: the recording exercises the wire path (requests, tool
+calls, retries, record and replay) end to end, nothing more.
 """
 
 from __future__ import annotations
@@ -147,6 +152,58 @@ def run_scenario(scenario: Scenario, sleep: Callable[[float], None] | None = Non
     return generate(scenario.messages, scenario.tools, config, purpose="judge", sleep=sleep or (lambda s: None))
 
 
+JUDGE_RUN = CASSETTES / "judge_run"
+JUDGE_RUN_MODEL = "openai/gpt-4o-mini"
+JUDGE_RUN_CLUSTERS = 2
+DEMO = Path(__file__).parents[1] / "evals" / "data" / "demo"
+
+
+def judge_run_args(db: str, mode: str) -> list[str]:
+    """The `investigator run` whose model traffic the judge_run cassette holds."""
+    return ["run", "--db", db, str(DEMO / "traces"), "--labels", str(DEMO / "labels.jsonl"),
+            "--model", JUDGE_RUN_MODEL, "--max-clusters", str(JUDGE_RUN_CLUSTERS), "--format", "json",
+            f"--{mode}", str(JUDGE_RUN)]  # fmt: skip
+
+
+def policy_reply(received: fake.Received) -> fake.Reply:
+    """The fake server's answer to a judge request: the tool calls the offline investigator's policy
+    makes for that conversation, in the chat-completions wire format. Token counts are estimated
+    from the request size (about four characters per token)."""
+    import hashlib
+    import json
+
+    from investigator.judge.offline import OfflineProvider
+    from investigator.providers import ModelConfig
+
+    body = received.body
+    out = OfflineProvider().generate(body["messages"], body.get("tools") or [], ModelConfig(model="offline"))
+    calls = [fake.openai_tool_call(c.id, c.name, json.dumps(c.arguments)) for c in out.tool_calls]
+    digest = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:29]
+    return fake.openai_completion(
+        content=out.text, tool_calls=calls or None, prompt_tokens=len(json.dumps(body["messages"])) // 4,
+        completion_tokens=max(1, len(json.dumps([c["function"] for c in calls])) // 4), completion_id=f"chatcmpl-{digest}",
+    )  # fmt: skip
+
+
+def record_judge_run() -> None:
+    """A whole `investigator run` with a model reached over HTTP: litellm talks to the fake server,
+    whose replies come from `policy_reply`."""
+    import tempfile
+
+    from click.testing import CliRunner
+
+    from investigator.cli import main as cli
+
+    with fake.FakeLLMServer(port=RECORDING_PORT, responder=policy_reply) as server:
+        os.environ["OPENAI_BASE_URL"] = f"{server.url}/v1"
+        os.environ["OPENAI_API_KEY"] = RECORDING_KEYS["OPENAI_API_KEY"]
+        with tempfile.TemporaryDirectory() as tmp:
+            result = CliRunner().invoke(cli, judge_run_args(f"{tmp}/run.db", "record"))
+        if result.exit_code != 0:
+            raise SystemExit(f"recording the judge run failed: {result.output}")
+        print(f"judge_run: {len(server.received)} requests; wrote {JUDGE_RUN}")
+
+
 def main() -> None:
     from investigator.providers.base import BREAKER
     from investigator.providers.recording import recording
@@ -164,6 +221,8 @@ def main() -> None:
                     print(f"{cassette}/{scenario.name}: {output.model} in={output.tokens_in} "
                           f"out={output.tokens_out} cached={output.cached_tokens}")  # fmt: skip
             print(f"wrote {CASSETTES / (cassette + '.yaml')}")
+    BREAKER.reset()
+    record_judge_run()
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from langgraph.graph import END, StateGraph
 from investigator.judge.settings import JudgeSettings
 from investigator.models import Finding, TraceScores
 from investigator.providers import ModelConfig, ProviderError, generate
+from investigator.providers.recording import replaying
 from investigator.tools.context import ToolContext
 from investigator.tools.registry import call_tool, tool_specs
 
@@ -93,11 +94,16 @@ def remaining(state: JudgeState, settings: JudgeSettings) -> dict[str, float]:
 
 
 def budget_text(state: JudgeState, settings: JudgeSettings) -> str:
+    """What is left, for the model. Wall time is named only once it runs low: it differs from run to
+    run, and what the model is sent must not, or recorded exchanges could not be replayed."""
     tokens = state["tokens_in"] + state["tokens_out"]
-    return (
+    text = (
         f"Budget left: {settings.max_turns - state['turns']} turns, {max(0, settings.max_tokens - tokens)} tokens,"
-        f" ${max(0.0, settings.max_usd - state['cost']):.4f}, {max(0.0, settings.max_seconds - state['elapsed']):.0f} s."
+        f" ${max(0.0, settings.max_usd - state['cost']):.4f}"
     )
+    if remaining(state, settings)["time"] <= WARN_AT:
+        text += f", {max(0.0, settings.max_seconds - state['elapsed']):.0f} s"
+    return text + "."
 
 
 def elide(messages: list[dict[str, Any]], keep_turns: int) -> list[dict[str, Any]]:
@@ -145,6 +151,8 @@ def build_graph(ctx: ToolContext, settings: JudgeSettings, spend: Spend, run_id:
             out = generate(elide(messages, settings.keep_recent_results), specs, config, store=ctx.store,
                            run_id=run_id, cluster_id=cluster_id, purpose="judge")  # fmt: skip
         except ProviderError as exc:
+            if replaying():
+                raise  # a replay that leaves its cassettes is a broken replay, not a finding
             return {**update, "messages": messages, "stopped_by": "error", "error": str(exc),
                     "elapsed": state["elapsed"] + clock() - started}  # fmt: skip
         assistant: dict[str, Any] = {"role": "assistant", "content": out.text or ""}
