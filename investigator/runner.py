@@ -70,10 +70,12 @@ def execute_run(store: Store, settings: RunSettings, stage: Callable[[str], None
         save_clusters(store, run.id, clusters)
         counts.update(traces=population, suspects=suspects, clusters=sum(not c.noise for c in clusters))
         say("judge")
+        mode = "record" if settings.record else "replay" if settings.replay else None
+        # Recording and replaying go one cluster at a time: the cassette is one shared file.
         judge = JudgeSettings(model=settings.model, summarizer_model=settings.summarizer_model,
                               max_turns=settings.max_turns, max_usd=settings.budget_usd,
-                              max_clusters=settings.max_clusters, concurrency=settings.concurrency)  # fmt: skip
-        mode = "record" if settings.record else "replay" if settings.replay else None
+                              max_clusters=settings.max_clusters,
+                              concurrency=1 if mode else settings.concurrency)  # fmt: skip
         with recording(mode, settings.record or settings.replay):
             investigations = investigate_clusters(store, clusters, judge, run.id)
         counts["investigations"] = [

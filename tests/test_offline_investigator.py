@@ -51,7 +51,8 @@ def test_every_citation_exists_verbatim_in_the_store(demo_store):
             assert span is not None and quote_in_span(span, evidence.quote)
         for trace_id in finding.trace_ids:
             assert demo_store.get_trace(trace_id) is not None
-        assert all(t in finding.immediate_fix for t in finding.trace_ids)
+        assert all(e.trace_id in finding.immediate_fix for e in finding.evidence)
+        assert {e.trace_id for e in finding.evidence} <= set(finding.trace_ids)
 
 
 def test_the_offline_investigation_is_byte_identical_across_runs(demo_db, tmp_path):

@@ -34,7 +34,9 @@ MAX_READS = 15
 EVIDENCE_PER_FINDING = 5
 SEVERITIES = ("low", "medium", "high", "critical")
 
-_CODE_LINE = re.compile(r"^  ([a-z_]+\.[a-z_]+): (\d+) issues in (\d+) traces, mostly (\w+)$", re.M)
+_CODE_LINE = re.compile(
+    r"^  ([a-z_]+\.[a-z_]+): (\d+) issues in (\d+) traces, mostly (\w+)\n    in traces: ([^\n…]*)", re.M
+)
 _ISSUE = re.compile(
     r'^- ([a-z_]+\.[a-z_]+) \[(\w+)\] trace_id=(\S+) span_id=(\S+) confidence=([\d.]+) \(([^)\n]*)\)\n'
     r'  evidence: <trace_data trace_id="[^"]*" span_id="[^"]*">(.*?)</trace_data>$',
@@ -89,6 +91,10 @@ class Conversation:
     def code_counts(self) -> dict[str, tuple[int, int, str]]:
         """Per code: issues, traces and the usual severity, over the whole investigation."""
         return {m[1]: (int(m[2]), int(m[3]), m[4]) for m in _CODE_LINE.finditer(self.overview)}
+
+    def code_traces(self) -> dict[str, list[str]]:
+        """Per code, the traces the overview names as having it (up to its listing limit)."""
+        return {m[1]: [t.strip() for t in m[5].split(",") if t.strip()] for m in _CODE_LINE.finditer(self.overview)}
 
     def size(self) -> int:
         found = _SIZE.search(self.overview)
@@ -204,6 +210,7 @@ class OfflineProvider:
                 continue
             severity = usual if usual in SEVERITIES else max((f.severity for f in flags), key=SEVERITIES.index)
             cited = sorted({f.trace_id for f in flags})
+            affected = sorted(set(cited) | set(seen.code_traces().get(code, [])))
             where = _where(flags, shown)
             fix = fixes[code]
             of_total = f" of {total}" if total else ""
@@ -222,7 +229,7 @@ class OfflineProvider:
                     where=f"{where} (traces {', '.join(cited)})"),
                 "fix_layer": fix["fix_layer"],
                 "evidence": [{"trace_id": f.trace_id, "span_id": f.span_id, "quote": f.quote} for f in flags],
-                "trace_ids": cited,
+                "trace_ids": affected,
             })  # fmt: skip
         return out
 
