@@ -34,3 +34,12 @@ def find_finding(store: Store, finding_id: str, run_id: str | None = None) -> Fi
 def at_or_above(findings: list[Finding], severity: str) -> list[Finding]:
     floor = SEVERITY_ORDER.index(severity)
     return [f for f in findings if SEVERITY_ORDER.index(f.severity) >= floor]
+
+
+def merge(kept: Finding, other: Finding) -> Finding:
+    """One finding from two reports of the same family: `kept`, with the other's evidence and
+    affected traces added."""
+    evidence = list({(e.trace_id, e.span_id, e.quote): e for e in [*kept.evidence, *other.evidence]}.values())
+    traces = sorted(set(kept.trace_ids) | set(other.trace_ids))
+    impact = kept.impact.model_copy(update={"trace_count": len(traces)})
+    return kept.model_copy(update={"evidence": evidence, "trace_ids": traces, "impact": impact})

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from investigator.findings import rank_key
+from investigator.findings import merge, rank_key
 from investigator.models import Finding
 from investigator.store import Store
 from investigator.timefmt import now_iso
@@ -98,9 +98,7 @@ def apply_history(store: Store, run_id: str) -> list[Finding]:
         if review and review.verdict == "false-positive":
             continue
         if canonical in merged:
-            kept = merged[canonical]
-            kept.trace_ids = sorted(set(kept.trace_ids) | set(finding.trace_ids))
-            kept.evidence = kept.evidence + [e for e in finding.evidence if e not in kept.evidence]
+            merged[canonical] = merge(merged[canonical], finding)
             continue
         finding = finding.model_copy(update={"id": canonical})
         if canonical not in seen_before:

@@ -77,7 +77,7 @@ def _finding(**overrides) -> dict:
 
 def test_accepted_finding_gets_a_stable_id_impact_and_cohorts(ctx: ToolContext) -> None:
     reply = call_tool(ctx, "submit_finding", _finding())
-    expected_id = "f_" + hashlib.sha1(b"c_8b21d0recovery.ignored_error").hexdigest()[:10]
+    expected_id = "f_" + hashlib.sha1(b"recovery.ignored_error|").hexdigest()[:10]  # cited span: no tool, no agent
     assert reply == f"accepted finding {expected_id}"
     [finding] = ctx.findings
     assert finding.id == expected_id
@@ -158,12 +158,13 @@ def test_a_quote_with_decoded_json_escapes_is_stored_as_it_appears_in_the_span(c
 def test_submitting_a_category_again_replaces_the_earlier_finding(ctx: ToolContext) -> None:
     call_tool(ctx, "submit_finding", _finding(title="first"))
     reply = call_tool(ctx, "submit_finding", _finding(title="second", confidence=0.9))
-    assert reply.endswith("(replaces your earlier recovery.ignored_error finding)")
+    assert reply.endswith("(replaces your earlier recovery.ignored_error finding at the same place)")
     assert [(f.title, f.confidence) for f in ctx.findings] == [("second", 0.9)]
 
 
-def test_findings_of_a_sub_investigation_merge_into_the_same_category(ctx: ToolContext) -> None:
-    call_tool(ctx, "submit_finding", _finding(trace_ids=[]))
+def test_findings_of_a_sub_investigation_merge_into_the_same_family(ctx: ToolContext) -> None:
+    at_tool = [{"trace_id": TRACE_A, "span_id": TOOL_A, "quote": "rate limit exceeded"}]
+    call_tool(ctx, "submit_finding", _finding(trace_ids=[], evidence=at_tool))
     child = ToolContext(store=ctx.store, run_id=ctx.run_id, cluster=ctx.cluster, trace_ids={TRACE_B}, depth=1)
     call_tool(child, "submit_finding", _finding(
         title="child", evidence=[{"trace_id": TRACE_B, "span_id": TOOL_B, "quote": "rate limit exceeded"}],

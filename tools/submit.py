@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+from collections import Counter
 from typing import Annotated
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from investigator.evidence import quote_in_span
+from investigator.findings import merge
 from investigator.models import (
     SEVERITY_WEIGHTS,
     CohortLift,
@@ -42,9 +44,17 @@ class CitedEvidence(BaseModel):
     quote: str = Field(description="text copied verbatim from that span")
 
 
-def finding_id(cluster_id: str, category: str) -> str:
-    """Stable across runs: the same failure family and category keep their finding id."""
-    return "f_" + hashlib.sha1((cluster_id + category).encode()).hexdigest()[:10]
+def finding_id(category: str, component: str) -> str:
+    """Stable across runs and windows: a failure family is a taxonomy code at a component (the tool
+    or agent it sits in), whichever cluster it turned up in this time."""
+    return "f_" + hashlib.sha1(f"{category}|{component}".encode()).hexdigest()[:10]
+
+
+def component(ctx: ToolContext, cited: list[Evidence]) -> str:
+    """Where the cited spans sit: the tool most of them are, else the agent most of them run in."""
+    spans = [ctx.span(e.trace_id, e.span_id) for e in cited]
+    names = Counter(s.tool_name if s.kind == "tool" and s.tool_name else s.agent or "" for s in spans)
+    return min(names, key=lambda name: (-names[name], name)) if names else ""
 
 
 def _verbatim(ctx: ToolContext, item: CitedEvidence) -> str | None:
@@ -100,7 +110,8 @@ def submit_finding(
     """Submit one finding: a recurring failure in this cluster, located at its root cause, with
     the concrete fix to ship today. Rejected, with the reasons, when a cited trace or span does
     not exist, a quote is not verbatim in its span, the category is not a taxonomy code, or
-    confidence is below 0.5. Submitting the same category again replaces the earlier finding.
+    confidence is below 0.5. Submitting the same category at the same tool or agent again replaces
+    the earlier finding.
 
     Args:
         title: one line naming the failure
@@ -144,7 +155,7 @@ def submit_finding(
     affected = sorted(set(trace_ids) | {e.trace_id for e in cited})
     cluster = ctx.cluster
     finding = Finding(
-        id=finding_id(cluster.id, code),
+        id=finding_id(code, component(ctx, cited)),
         run_id=ctx.run_id,
         cluster_id=cluster.id,
         title=title.strip(),
@@ -171,21 +182,17 @@ def submit_finding(
     )
     replaced = any(f.id == finding.id for f in ctx.findings)
     ctx.findings[:] = [f for f in ctx.findings if f.id != finding.id] + [finding]
-    note = f" (replaces your earlier {code} finding)" if replaced else ""
+    note = f" (replaces your earlier {code} finding at the same place)" if replaced else ""
     return f"accepted finding {finding.id}{note}"
 
 
 def adopt_finding(ctx: ToolContext, finding: Finding) -> None:
-    """Take a sub-investigation's finding into this one: a new category is added; a category
-    already found here gains its evidence and affected traces."""
+    """Take a sub-investigation's finding into this one: a new family is added; a family already
+    found here gains its evidence and affected traces."""
     for index, mine in enumerate(ctx.findings):
-        if mine.id != finding.id:
-            continue
-        evidence = list({(e.trace_id, e.span_id, e.quote): e for e in [*mine.evidence, *finding.evidence]}.values())
-        traces = sorted(set(mine.trace_ids) | set(finding.trace_ids))
-        impact = mine.impact.model_copy(update={"trace_count": len(traces)})
-        ctx.findings[index] = mine.model_copy(update={"evidence": evidence, "trace_ids": traces, "impact": impact})
-        return
+        if mine.id == finding.id:
+            ctx.findings[index] = merge(mine, finding)
+            return
     ctx.findings.append(finding)
 
 

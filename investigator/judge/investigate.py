@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from investigator.clustering import Cluster
+from investigator.findings import merge
 from investigator.judge.graph import Spend, run_graph
 from investigator.judge.settings import JudgeSettings
 from investigator.models import SCORE_DIMENSIONS, DimensionScore, Finding, TraceScores
@@ -131,8 +132,12 @@ def store_results(store: Store, run_id: str, result: Investigation) -> None:
     """Findings into `findings`, their evidence as per-trace issues, and the trace scores, in one
     transaction. Running the same analysis again replaces what it stored before."""
     with store.conn:
-        store.conn.execute("BEGIN")
+        store.conn.execute("BEGIN IMMEDIATE")
         for finding in result.findings:
+            row = store.conn.execute("SELECT data FROM findings WHERE run_id = ? AND id = ?", [run_id, finding.id])
+            earlier = row.fetchone()
+            if earlier:  # the same family, found in another cluster of this run
+                finding = merge(Finding.model_validate(orjson.loads(earlier[0])), finding)
             store.conn.execute(
                 "INSERT OR REPLACE INTO findings (id, run_id, cluster_id, category, severity, data)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
