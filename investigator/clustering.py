@@ -148,18 +148,16 @@ def _labels(vectors: np.ndarray, settings: ClusterSettings) -> np.ndarray:
     with warnings.catch_warnings():
         # hdbscan divides by zero for points far from every cluster; those get no membership.
         warnings.simplefilter("ignore", RuntimeWarning)
-        if sample is None:
-            labels = fitted.copy()
-            soft = hdbscan.all_points_membership_vectors(model)
-        else:
-            labels, _ = hdbscan.approximate_predict(model, vectors)
-            soft = hdbscan.membership_vector(model, vectors[labels < 0]) if (labels < 0).any() else None
+        # Membership vectors only for the noise points: computing them for every point costs
+        # points × clusters and dominates the run at ten thousand traces.
+        labels = fitted.copy() if sample is None else hdbscan.approximate_predict(model, vectors)[0]
+        soft = hdbscan.membership_vector(model, vectors[labels < 0]) if (labels < 0).any() else None
     soft = np.nan_to_num(np.asarray(soft)) if soft is not None else None
     if soft is not None and soft.ndim == 1:
         soft = soft.reshape(-1, 1)
     noise = np.flatnonzero(labels < 0)
     if soft is not None and len(noise):
-        rows = soft[noise] if sample is None else soft
+        rows = soft
         best = rows.argmax(axis=1)
         strong = rows[np.arange(len(rows)), best] >= settings.recover_threshold
         labels[noise[strong]] = best[strong]
@@ -190,10 +188,12 @@ def cluster_traces(
     for index, label in enumerate(labels):
         groups.setdefault(int(label), []).append(index)
     keywords = _class_keywords(texts, labels, settings.keywords)
+    baseline = slice_counts(population, settings.slice_dimensions)
     clusters = [
-        _describe(label, members, traces, vectors, issues, population, keywords.get(label, []), settings)
+        _describe(label, members, traces, vectors, issues, (len(population), baseline), keywords.get(label, []),
+                  settings)
         for label, members in groups.items()
-    ]
+    ]  # fmt: skip
     clusters.sort(key=lambda c: (c.noise, -c.impact_score, -c.size, c.id))
     _deduplicate_ids(clusters)
     return clusters
@@ -244,7 +244,7 @@ def _describe(
     traces: Sequence[Trace],
     vectors: np.ndarray,
     issues: dict[str, list[Issue]],
-    population: Sequence[Trace],
+    population: tuple[int, dict[str, Counter[str]]],
     keywords: list[str],
     settings: ClusterSettings,
 ) -> Cluster:
@@ -257,7 +257,7 @@ def _describe(
     severity = {t: max((SEVERITY_WEIGHTS[i.severity] for i in issues.get(t, [])), default=1) for t in ids}
     severest = sorted(ids, key=lambda t: (-severity[t], t))[:2]
     representatives = list(dict.fromkeys(closest + severest))
-    total = max(len(population), len(traces))
+    total = max(population[0], len(traces))
     prevalence = len(ids) / total
     weighted = sum(severity.values()) / (max(SEVERITY_WEIGHTS.values()) * total)
     keys = Counter(_failure_key(issues.get(t.trace_id, []), t) for t in member_traces)
@@ -286,19 +286,28 @@ def _slice_value(trace: Trace, dimension: str) -> str | None:
     return None if value in (None, "") else str(value)
 
 
-def cohorts(members: Sequence[Trace], population: Sequence[Trace], settings: ClusterSettings) -> list[Cohort]:
-    """Slices over-represented in the cluster: lift = share in cluster / share in the population."""
+def slice_counts(traces: Sequence[Trace], dimensions: Sequence[str]) -> dict[str, Counter[str]]:
+    """How many traces have each value of each slice dimension."""
+    return {d: Counter(v for v in (_slice_value(t, d) for t in traces) if v) for d in dimensions}
+
+
+def cohorts(
+    members: Sequence[Trace], population: tuple[int, dict[str, Counter[str]]], settings: ClusterSettings
+) -> list[Cohort]:
+    """Slices over-represented in the cluster: lift = share in cluster / share in the population
+    (given as its size and its `slice_counts`, counted once for all clusters)."""
+    size, everywhere_by = population
+    inside_by = slice_counts(members, settings.slice_dimensions)
     out: list[Cohort] = []
     for dimension in settings.slice_dimensions:
-        inside = Counter(v for v in (_slice_value(t, dimension) for t in members) if v)
-        everywhere = Counter(v for v in (_slice_value(t, dimension) for t in population) if v)
+        inside, everywhere = inside_by[dimension], everywhere_by[dimension]
         if len(everywhere) < 2:
             continue  # one value everywhere: nothing to compare
         for value, count in inside.items():
             if count < settings.min_support or not everywhere.get(value):
                 continue
             share = count / len(members)
-            baseline = everywhere[value] / len(population)
+            baseline = everywhere[value] / size
             lift = share / baseline
             if lift > 1.0:
                 out.append(Cohort(dimension, value, round(lift, 3), count, round(share, 4), round(baseline, 4)))

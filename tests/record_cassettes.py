@@ -11,10 +11,10 @@ hold the exact HTTP exchanges those clients make. Re-run it after changing how r
 The scenarios (conversation, tools, scripted server replies, expected outcome) are defined here
 and imported by tests/test_record_replay.py, which replays the same calls with no server.
 
-The judge_run cassette holds a whole `investigator run` over the demo corpus with a model reached
-over HTTP. The fake server's replies there come from the offline investigator's policy, so these
-findings are not a language model's: the recording exercises the wire path (requests, tool
-calls, retries, record and replay) end to end, nothing more.
+It also records the judge runs of investigator/evals/judge_runs.py (whole `investigator run`s with
+a model reached over HTTP). The fake server's replies there come from the offline investigator's
+policy, so those findings are not a language model's: the recordings exercise the wire path end
+to end (requests, tool calls, prompt-cache markers and usage, record and replay), nothing more.
 """
 
 from __future__ import annotations
@@ -152,56 +152,116 @@ def run_scenario(scenario: Scenario, sleep: Callable[[float], None] | None = Non
     return generate(scenario.messages, scenario.tools, config, purpose="judge", sleep=sleep or (lambda s: None))
 
 
-JUDGE_RUN = CASSETTES / "judge_run"
-JUDGE_RUN_MODEL = "openai/gpt-4o-mini"
-JUDGE_RUN_CLUSTERS = 2
-DEMO = Path(__file__).parents[1] / "evals" / "data" / "demo"
-
-
-def judge_run_args(db: str, mode: str) -> list[str]:
-    """The `investigator run` whose model traffic the judge_run cassette holds."""
-    return ["run", "--db", db, str(DEMO / "traces"), "--labels", str(DEMO / "labels.jsonl"),
-            "--model", JUDGE_RUN_MODEL, "--max-clusters", str(JUDGE_RUN_CLUSTERS), "--format", "json",
-            f"--{mode}", str(JUDGE_RUN)]  # fmt: skip
-
-
 def policy_reply(received: fake.Received) -> fake.Reply:
-    """The fake server's answer to a judge request: the tool calls the offline investigator's policy
-    makes for that conversation, in the chat-completions wire format. Token counts are estimated
-    from the request size (about four characters per token)."""
+    """The fake server's answer to a judge request in the chat-completions wire format: the tool
+    calls the offline investigator's policy makes for that conversation."""
     import hashlib
     import json
 
-    from investigator.judge.offline import OfflineProvider
-    from investigator.providers import ModelConfig
-
     body = received.body
-    out = OfflineProvider().generate(body["messages"], body.get("tools") or [], ModelConfig(model="offline"))
+    out = _policy(body["messages"])
     calls = [fake.openai_tool_call(c.id, c.name, json.dumps(c.arguments)) for c in out.tool_calls]
     digest = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:29]
     return fake.openai_completion(
-        content=out.text, tool_calls=calls or None, prompt_tokens=len(json.dumps(body["messages"])) // 4,
-        completion_tokens=max(1, len(json.dumps([c["function"] for c in calls])) // 4), completion_id=f"chatcmpl-{digest}",
+        content=out.text, tool_calls=calls or None, prompt_tokens=_tokens(body["messages"]),
+        completion_tokens=_tokens([c["function"] for c in calls]), completion_id=f"chatcmpl-{digest}",
     )  # fmt: skip
 
 
-def record_judge_run() -> None:
-    """A whole `investigator run` with a model reached over HTTP: litellm talks to the fake server,
-    whose replies come from `policy_reply`."""
+def _tokens(value: Any) -> int:
+    import json
+
+    return max(1, len(json.dumps(value)) // 4)
+
+
+def _policy(messages: list[dict[str, Any]]) -> Any:
+    from investigator.judge.offline import OfflineProvider
+    from investigator.providers import ModelConfig
+
+    return OfflineProvider().generate(messages, [], ModelConfig(model="offline"))
+
+
+def _as_chat(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Anthropic messages in the chat-completions shape the policy reads."""
+    import json
+
+    chat: list[dict[str, Any]] = []
+    for message in messages:
+        blocks = message["content"] if isinstance(message["content"], list) else [
+            {"type": "text", "text": message["content"]}]  # fmt: skip
+        texts = [b["text"] for b in blocks if b["type"] == "text"]
+        if message["role"] == "assistant":
+            uses = [b for b in blocks if b["type"] == "tool_use"]
+            chat.append({"role": "assistant", "content": "\n".join(texts), "tool_calls": [
+                {"id": u["id"], "type": "function", "function": {"name": u["name"], "arguments": json.dumps(u["input"])}}
+                for u in uses]})  # fmt: skip
+            continue
+        for block in blocks:
+            if block["type"] == "tool_result":
+                content = block["content"]
+                text = content if isinstance(content, str) else "".join(c.get("text", "") for c in content)
+                chat.append({"role": "tool", "tool_call_id": block["tool_use_id"], "content": text})
+        if texts:
+            chat.append({"role": "user", "content": "\n".join(texts)})
+    return chat
+
+
+def anthropic_policy_reply() -> Callable[[fake.Received], fake.Reply]:
+    """The fake server's answer in the Messages wire format, with Anthropic's prompt caching
+    simulated: the request up to its last cache_control breakpoint (tools, then system, then
+    messages) is a cache read when the same prefix was sent before, else a cache write, and
+    prefixes under 1024 tokens are not cached."""
+    import hashlib
+    import json
+
+    seen: set[str] = set()
+
+    def reply(received: fake.Received) -> fake.Reply:
+        body = received.body
+        parts: list[Any] = list(body.get("tools") or []) + list(body.get("system") or [])
+        for message in body["messages"]:
+            parts.extend(message["content"] if isinstance(message["content"], list) else [message["content"]])
+        marked = [i for i, p in enumerate(parts) if isinstance(p, dict) and "cache_control" in p]
+        prefix = parts[: marked[-1] + 1] if marked else []
+        prefix_tokens = _tokens(prefix) if prefix else 0
+        key = hashlib.sha1(json.dumps(prefix, sort_keys=True).encode()).hexdigest()
+        read = write = 0
+        if prefix_tokens >= 1024:
+            read, write = (prefix_tokens, 0) if key in seen else (0, prefix_tokens)
+            seen.add(key)
+        out = _policy(_as_chat(body["messages"]))
+        uses = [{"id": f"toolu_{hashlib.sha1(c.id.encode()).hexdigest()[:24]}", "name": c.name, "input": c.arguments}
+                for c in out.tool_calls]  # fmt: skip
+        digest = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
+        return fake.anthropic_message(
+            text=out.text, tool_uses=uses, input_tokens=max(1, _tokens(parts) - read - write),
+            output_tokens=_tokens(uses), cache_read_input_tokens=read, cache_creation_input_tokens=write,
+            message_id=f"msg_{digest}",
+        )  # fmt: skip
+
+    return reply
+
+
+def record_judge_run(provider: str) -> None:
+    """A whole `investigator run` with a model reached over HTTP (litellm or the Anthropic SDK
+    talking to the fake server), recorded into evals/data/cassettes/judge_run_<provider>/."""
     import tempfile
 
     from click.testing import CliRunner
 
     from investigator.cli import main as cli
+    from investigator.evals.judge_runs import cassette_dir, judge_run_args
 
-    with fake.FakeLLMServer(port=RECORDING_PORT, responder=policy_reply) as server:
+    responder = policy_reply if provider == "openai" else anthropic_policy_reply()
+    with fake.FakeLLMServer(port=RECORDING_PORT, responder=responder) as server:
         os.environ["OPENAI_BASE_URL"] = f"{server.url}/v1"
-        os.environ["OPENAI_API_KEY"] = RECORDING_KEYS["OPENAI_API_KEY"]
+        os.environ["ANTHROPIC_BASE_URL"] = server.url
+        os.environ.update(RECORDING_KEYS)
         with tempfile.TemporaryDirectory() as tmp:
-            result = CliRunner().invoke(cli, judge_run_args(f"{tmp}/run.db", "record"))
+            result = CliRunner().invoke(cli, judge_run_args(f"{tmp}/run.db", "record", provider))
         if result.exit_code != 0:
-            raise SystemExit(f"recording the judge run failed: {result.output}")
-        print(f"judge_run: {len(server.received)} requests; wrote {JUDGE_RUN}")
+            raise SystemExit(f"recording the {provider} judge run failed: {result.output}")
+        print(f"judge_run_{provider}: {len(server.received)} requests; wrote {cassette_dir(provider)}")
 
 
 def main() -> None:
@@ -221,8 +281,9 @@ def main() -> None:
                     print(f"{cassette}/{scenario.name}: {output.model} in={output.tokens_in} "
                           f"out={output.tokens_out} cached={output.cached_tokens}")  # fmt: skip
             print(f"wrote {CASSETTES / (cassette + '.yaml')}")
-    BREAKER.reset()
-    record_judge_run()
+    for provider in ("openai", "anthropic"):
+        BREAKER.reset()
+        record_judge_run(provider)
 
 
 if __name__ == "__main__":
