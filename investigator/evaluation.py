@@ -9,6 +9,8 @@ the truth issues a rule can see (and, for reference, over all truth issues).
 
 from __future__ import annotations
 
+from collections import Counter
+
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,6 +209,7 @@ def run_eval(store: Any, dataset: Path) -> EvalReport:
     scores = [s for s in store.scores() if s.trace_id in truth]
     report = score_issues(truth, issues, scores, codes)
     report.extra["clusters"] = cluster_quality(store, truth)
+    report.extra["findings"] = finding_quality(store, truth)
     report.extra["ingest"] = ingested.summary()
     report.extra["traces_missing_from_store"] = len(missing)
     return report
@@ -239,4 +242,37 @@ def cluster_quality(store: Any, truth: dict[str, TruthTrace]) -> dict[str, Any]:
         "clean_traces_flagged": sum(1 for t in assigned if t in truth and truth[t].family == "clean"),
         "adjusted_rand_index": round(float(adjusted_rand_score(expected, predicted)), 4),
         "purity": round(pure / in_clusters, 4) if in_clusters else 0.0,
+    }
+
+
+def finding_quality(store: Any, truth: dict[str, TruthTrace], min_traces: int = 3) -> dict[str, Any]:
+    """Investigate every cluster with the offline investigator and compare its findings with the
+    injected faults: how many cited traces and evidence spans really have the finding's category,
+    and how many recurring fault categories (in at least `min_traces` traces) some finding names."""
+    from investigator.evidence import quote_in_span
+    from investigator.judge.investigate import investigate_clusters
+    from investigator.judge.settings import JudgeSettings
+    from investigator.runs import cluster_window, start_run
+
+    clusters, _, _ = cluster_window(store)
+    run = start_run(store, None, None, {"eval": "findings"})
+    investigations = investigate_clusters(store, clusters, JudgeSettings(max_clusters=len(clusters)), run.id)
+    findings = [f for i in investigations for f in i.findings]
+    has = {(t, i.category) for t, row in truth.items() for i in row.issues}
+    at = {(t, i.span_id, i.category) for t, row in truth.items() for i in row.issues}
+    traces = [(t, f.category) for f in findings for t in f.trace_ids]
+    evidence = [(e, f.category) for f in findings for e in f.evidence]
+    verbatim = sum(1 for e, _ in evidence if (s := store.get_span(e.trace_id, e.span_id)) and quote_in_span(s, e.quote))
+    recurring = {c for c, n in Counter(c for _, c in has).items() if n >= min_traces}
+    named = {f.category for f in findings}
+    return {
+        "findings": len(findings),
+        "clusters_investigated": len(investigations),
+        "cited_trace_precision": round(sum(p in has for p in traces) / len(traces), 4) if traces else 0.0,
+        "evidence_span_precision": round(
+            sum((e.trace_id, e.span_id, c) in at for e, c in evidence) / len(evidence), 4) if evidence else 0.0,
+        "evidence_verbatim": round(verbatim / len(evidence), 4) if evidence else 0.0,
+        "recurring_categories": len(recurring),
+        "recurring_category_recall": round(len(recurring & named) / len(recurring), 4) if recurring else 0.0,
+        "recurring_categories_missed": sorted(recurring - named),
     }

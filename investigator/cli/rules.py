@@ -128,6 +128,6 @@ def _print_report(data: dict) -> None:
         f"{k} {'n/a' if v is None else f'{v:.2f}'}" for k, v in data["score_correlation"].items()
     )
     out.print(f"score correlation (Spearman): {correlation}")
-    for key in ("clusters",):
+    for key in ("clusters", "findings"):
         if key in data:
             out.print(f"{key}: {data[key]}")

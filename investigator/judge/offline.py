@@ -197,7 +197,6 @@ class OfflineProvider:
             return []
         dominant = max(by_code, key=lambda c: (counts.get(c, (0, 0, ""))[1], c))
         fixes = _fixes()
-        taxonomy = default_taxonomy()
         total = seen.size()
         out = []
         for code in sorted(by_code, key=lambda c: (-counts.get(c, (0, 0, ""))[1], c)):
@@ -215,7 +214,7 @@ class OfflineProvider:
             fix = fixes[code]
             of_total = f" of {total}" if total else ""
             out.append({
-                "title": f"{taxonomy.get(code).meaning[:1].upper()}{taxonomy.get(code).meaning[1:]} ({where})",
+                "title": f"{fix['title']} at {where}",
                 "category": code,
                 "severity": severity,
                 "confidence": confidence,

@@ -32,15 +32,22 @@ def _cohort(finding: Finding) -> str:
     return f"{top.dimension}={top.value} ×{top.lift:.1f}"
 
 
+def _first_sentence(text: str, limit: int = 130) -> str:
+    head = text.split(". ")[0].rstrip(".") + "."
+    return head if len(head) <= limit else head[: limit - 1] + "…"
+
+
 def to_table(report: Report, width: int = 160) -> str:
-    table = Table("#", "finding", "category", "severity", "conf", "traces", "impact", "cohort", "fix",
+    """One row per finding, most impactful first: what fails, where it is over-represented, and
+    the first step of its fix (`investigator show ID` has the rest)."""
+    table = Table("#", "finding · fix", "category", "severity", "conf", "traces", "over-represented in",
                   title=_headline(report), show_lines=True)  # fmt: skip
     for rank, finding in enumerate(report.findings, 1):
         table.add_row(
-            str(rank), f"{finding.title}\n[dim]{finding.id}[/dim]", finding.category, finding.severity,
-            f"{finding.confidence:.2f}", str(finding.impact.trace_count), f"{finding.impact.impact_score:.4f}",
-            _cohort(finding), finding.immediate_fix,
-        )
+            str(rank), f"{finding.title} [dim]{finding.id}[/dim]\nfix: {_first_sentence(finding.immediate_fix)}",
+            finding.category, finding.severity, f"{finding.confidence:.2f}", str(finding.impact.trace_count),
+            _cohort(finding),
+        )  # fmt: skip
     buffer = io.StringIO()
     Console(file=buffer, width=width, color_system=None, highlight=False).print(table)
     if not report.findings:
