@@ -108,3 +108,17 @@ def test_concurrent_investigations_store_what_sequential_ones_do(demo_db, tmp_pa
             investigate_clusters(store, clusters, JudgeSettings(concurrency=concurrency), "run_offline")
             stored.append(_stored(store))
     assert stored[0] and stored[0] == stored[1]
+
+
+def test_it_ties_a_located_cause_to_the_span_where_it_surfaced(demo_store):
+    import re
+
+    _, investigations = _investigate(demo_store)
+    finding = next(f for i in investigations for f in i.findings if f.category == "reasoning.invalid_tool_arguments")
+    walked = re.search(r"In trace (\S+) the model span (\S+) caused it; it surfaced at span (\S+),", finding.description)
+
+    assert walked, finding.description
+    trace_id, cause, symptom = walked.groups()
+    spans = {s.span_id: s for s in demo_store.spans(trace_id)}
+    assert spans[cause].kind == "llm" and spans[symptom].status == "error"
+    assert spans[symptom].start_time > spans[cause].start_time

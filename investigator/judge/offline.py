@@ -28,7 +28,8 @@ from investigator.providers.base import Message, ModelConfig, ModelOutput, ToolC
 from investigator.scoring import score_dimension
 from investigator.taxonomy import default_taxonomy
 
-MAX_OUTLINES = 3
+MAX_OUTLINES = 3  # representative traces opened and scored
+MAX_TRACES_OPENED = 8
 READS_PER_CODE = 3
 MAX_READS = 15
 EVIDENCE_PER_FINDING = 5
@@ -45,6 +46,12 @@ _ISSUE = re.compile(
 _FENCE_OPEN = re.compile(r'<trace_data trace_id="([^"]+)"(?: span_id="([^"]+)")?[^>]*>')
 _SPAN_BLOCK = re.compile(r'<trace_data trace_id="([^"]+)" span_id="([^"]+)">\n(.*?)\n</trace_data>', re.S)
 _SIZE = re.compile(r"^traces in this investigation: (\d+)", re.M)
+_OUTLINE_LINE = re.compile(r"^[\s│├└─]*(\S+)  (\w+)\s+.*?  (ok|error|unset)  ", re.M)
+_STATUS_MESSAGE = re.compile(r"^status_message: (.+)$", re.M)
+# Where the other end of a failure sits, seen from the model span a code is located at: the span
+# where a model's bad output surfaced later, or the error upstream that the model carried past.
+SURFACES_AFTER = {"reasoning.invalid_tool_arguments", "reasoning.format_violation", "reasoning.wrong_tool"}
+CAUSED_BEFORE = {"recovery.ignored_error", "recovery.failed_recovery", "recovery.no_self_correction"}
 _ACCEPTED = re.compile(r"^accepted finding (f_\w+)")
 
 
@@ -114,6 +121,26 @@ class Conversation:
                 found.setdefault((flag.trace_id, flag.span_id, flag.code), flag)
         return list(found.values())
 
+    def outline(self, trace_id: str) -> list[tuple[str, str, str]]:
+        """(span id, kind, status) in tree order, from the trace's outline, if it was opened."""
+        for args, result in self.called("trace_outline"):
+            if args.get("trace_id") == trace_id:
+                body = result.split("rules-layer issues in this trace:")[0]
+                return [(m[1], m[2], m[3]) for m in _OUTLINE_LINE.finditer(body) if m[1] != "trace"]
+        return []
+
+    def linked(self, flag: Flag) -> str | None:
+        """The span at the other end of the flagged failure: for a model's mistake, the errored span
+        after it where the mistake surfaced; for an error the model carried past, the errored span
+        before it. None when the outline was not opened or shows no such span."""
+        spans = self.outline(flag.trace_id)
+        ids = [s[0] for s in spans]
+        if flag.span_id not in ids or flag.code not in SURFACES_AFTER | CAUSED_BEFORE:
+            return None
+        at = ids.index(flag.span_id)
+        order = spans[at + 1 :] if flag.code in SURFACES_AFTER else reversed(spans[:at])
+        return next((span_id for span_id, _, status in order if status == "error"), None)
+
     def span_texts(self) -> dict[tuple[str, str], str]:
         """What read_span showed of each span (the fenced body)."""
         shown: dict[tuple[str, str], str] = {}
@@ -148,12 +175,20 @@ class OfflineProvider:
     def _outlines(self, seen: Conversation) -> list[tuple[str, dict[str, Any]]]:
         if seen.called("trace_outline"):
             return []
-        return [("trace_outline", {"trace_id": t}) for t in seen.representatives()[:MAX_OUTLINES]]
+        traces = seen.representatives()[:MAX_OUTLINES] + [f.trace_id for f in self._to_read(seen)]
+        return [("trace_outline", {"trace_id": t}) for t in list(dict.fromkeys(traces))[:MAX_TRACES_OPENED]]
 
     def _reads(self, seen: Conversation) -> list[tuple[str, dict[str, Any]]]:
+        """The flagged spans, and the span at the other end of each failure (cause or symptom)."""
         if seen.called("read_span"):
             return []
-        return [("read_span", {"trace_id": f.trace_id, "span_id": f.span_id}) for f in self._to_read(seen)]
+        wanted: list[tuple[str, str]] = []
+        for flag in self._to_read(seen):
+            wanted.append((flag.trace_id, flag.span_id))
+            other = seen.linked(flag)
+            if other:
+                wanted.append((flag.trace_id, other))
+        return [("read_span", {"trace_id": t, "span_id": s}) for t, s in dict.fromkeys(wanted)]
 
     def _to_read(self, seen: Conversation) -> list[Flag]:
         """Per code (most widespread first), a few flagged spans, representative traces first."""
@@ -180,7 +215,8 @@ class OfflineProvider:
         if seen.called("submit_finding") or seen.called("submit_summary"):
             return []
         shown = seen.span_texts()
-        confirmed = [f for f in seen.flags() if f.quote and f.quote in shown.get((f.trace_id, f.span_id), "")]
+        confirmed = [f for f in seen.flags() if f.quote and f.quote in shown.get((f.trace_id, f.span_id), "")
+                     and not _dismissed(seen, f)]  # fmt: skip
         calls = [("submit_finding", args) for args in self._findings(seen, confirmed, shown)]
         for trace_id in seen.representatives()[:MAX_OUTLINES]:
             calls.append(("submit_scores", self._scores(trace_id, seen.flags())))
@@ -221,7 +257,7 @@ class OfflineProvider:
                 "description": (
                     f"The rules layer flags {code} {issues} times in {traces}{of_total} traces of this cluster,"
                     f" mostly {severity}; the offline investigator read {len(flags)} of the flagged spans and"
-                    f" found each quoted evidence verbatim."
+                    f" found each quoted evidence verbatim.{_walk(seen, flags, shown)}"
                 ),
                 "root_cause": f"{fix['root_cause']} Located at {where}.",
                 "immediate_fix": Template(fix["immediate_fix"]).safe_substitute(
@@ -264,6 +300,28 @@ class OfflineProvider:
         if rejected:
             summary += f" {rejected} submission(s) were refused by validation."
         return [("submit_summary", {"summary": summary, "priority": priority, "immediate_fix": fix})]
+
+
+def _dismissed(seen: Conversation, flag: Flag) -> bool:
+    """An error the model supposedly carried past, in an opened trace that shows no error before it."""
+    return flag.code in CAUSED_BEFORE and bool(seen.outline(flag.trace_id)) and seen.linked(flag) is None
+
+
+def _walk(seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str], str]) -> str:
+    """One sentence tying a located cause to its symptom (or an ignored error to its source)."""
+    for flag in flags:
+        other = seen.linked(flag)
+        message = _STATUS_MESSAGE.search(shown.get((flag.trace_id, other), "")) if other else None
+        if not message:
+            continue
+        said = message[1].strip()
+        said = said if len(said) <= 100 else said[:99] + "…"
+        if flag.code in SURFACES_AFTER:
+            return (f" In trace {flag.trace_id} the model span {flag.span_id} caused it; it surfaced at span {other},"
+                    f" which failed with: {said}")  # fmt: skip
+        return (f" In trace {flag.trace_id} span {other} failed first ({said}) and the model span {flag.span_id}"
+                f" carried on.")  # fmt: skip
+    return ""
 
 
 def _where(flags: list[Flag], shown: dict[tuple[str, str], str]) -> str:
