@@ -55,14 +55,15 @@ def preview(span: Span, width: int = 80) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def _duration(span: Span) -> str:
+def duration_text(span: Span) -> str:
     ms = span.duration_ms
     if ms is None:
         return "-"
     return f"{ms / 1000:.2f}s" if ms >= 1000 else f"{ms:.0f}ms"
 
 
-def _label(span: Span) -> str:
+def span_label(span: Span) -> str:
+    """The span's name, with its model or tool when that says more."""
     detail = span.model or span.tool_name
     name = span.name or "(unnamed)"
     return f"{name} [{detail}]" if detail and detail != name else name
@@ -78,7 +79,7 @@ def outline_lines(spans: list[Span], width: int = 80, with_ids: bool = True) -> 
         )
         ident = f"{span.span_id}  " if with_ids else ""
         yield (
-            f"{prefix}{branch}{ident}{span.kind:<9} {_label(span)}  {span.status}  {_duration(span)}"
+            f"{prefix}{branch}{ident}{span.kind:<9} {span_label(span)}  {span.status}  {duration_text(span)}"
             f"{flags}  {preview(span, width)}".rstrip()
         )
         kids = children.get(span.span_id, [])

@@ -25,7 +25,7 @@ import orjson
 from pydantic import Field
 
 from investigator.models import Issue, Span, SpanKind
-from investigator.outline import outline_lines, preview
+from investigator.outline import duration_text, outline_lines, preview, span_label
 from investigator.summarizer import excerpt
 from investigator.tools.context import ToolContext, ToolError, fence
 
@@ -62,19 +62,8 @@ def field_text(span: Span, field: str) -> str:
     return value or ""
 
 
-def _duration(span: Span) -> str:
-    ms = span.duration_ms
-    if ms is None:
-        return "-"
-    return f"{ms / 1000:.2f}s" if ms >= 1000 else f"{ms:.0f}ms"
-
-
 def _span_line(span: Span) -> str:
-    detail = span.model or span.tool_name
-    label = span.name or "(unnamed)"
-    if detail and detail != label:
-        label += f" [{detail}]"
-    return f"{span.span_id}  {span.kind}  {label}  {span.status}  {_duration(span)}  {preview(span, 80)}"
+    return f"{span.span_id}  {span.kind}  {span_label(span)}  {span.status}  {duration_text(span)}  {preview(span, 80)}"
 
 
 def _rule_issues(ctx: ToolContext, trace_ids: list[str]) -> list[Issue]:
@@ -248,7 +237,7 @@ def read_span(ctx: ToolContext, trace_id: str, span_id: str, field: ReadField = 
     span = ctx.span(trace_id, span_id)
     children = sum(1 for s in ctx.spans(trace_id) if s.parent_id == span_id)
     head = (
-        f"span {span_id} of trace {trace_id}: {span.kind}, status {span.status}, {_duration(span)},"
+        f"span {span_id} of trace {trace_id}: {span.kind}, status {span.status}, {duration_text(span)},"
         f" parent {span.parent_id or '-'}, {children} children"
     )
     notes: list[str] = []
