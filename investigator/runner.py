@@ -32,6 +32,7 @@ class RunSettings:
     record: str | None = None
     replay: str | None = None
     min_cluster_size: int = 5
+    embeddings: bool = False
 
 
 @dataclass
@@ -65,7 +66,8 @@ def execute_run(store: Store, settings: RunSettings, stage: Callable[[str], None
     try:
         say("clusters")
         clusters, population, suspects = cluster_window(
-            store, settings.since, settings.until, ClusterSettings(min_cluster_size=settings.min_cluster_size)
+            store, settings.since, settings.until,
+            ClusterSettings(min_cluster_size=settings.min_cluster_size, embeddings=settings.embeddings),
         )
         save_clusters(store, run.id, clusters)
         counts.update(traces=population, suspects=suspects, clusters=sum(not c.noise for c in clusters))

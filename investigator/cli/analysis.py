@@ -15,11 +15,13 @@ from investigator.cli.common import db_option, emit_json, err, fail, open_store,
 @click.option("--run", "run_id", default=None, help="A run id; default: the latest run.")
 @click.option("--new", "fresh", is_flag=True, help="Cluster the stored traces now, as a new run.")
 @click.option("--min-cluster-size", type=int, default=5, show_default=True)
+@click.option("--embeddings", is_flag=True, help="Add sentence embeddings to TF-IDF (extra `embeddings`).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per cluster.")
 @db_option
-def clusters(run_id: str | None, fresh: bool, min_cluster_size: int, as_json: bool, db_path: str | None) -> None:
+def clusters(run_id: str | None, fresh: bool, min_cluster_size: int, embeddings: bool, as_json: bool,
+             db_path: str | None) -> None:  # fmt: skip
     """List the failure clusters of a run (clustering the store now when there is no run yet)."""
-    from investigator.clustering import ClusterSettings
+    from investigator.clustering import ClusterSettings, EmbeddingsUnavailable
     from investigator.runs import cluster_window, finish_run, get_run, load_clusters, save_clusters, start_run
 
     store = open_store(db_path)
@@ -27,9 +29,14 @@ def clusters(run_id: str | None, fresh: bool, min_cluster_size: int, as_json: bo
     if run_id and run is None:
         fail(f"no run {run_id!r} in {store.path}")
     if run is None:
-        settings = ClusterSettings(min_cluster_size=min_cluster_size)
-        run = start_run(store, None, None, {"stage": "clusters", "min_cluster_size": min_cluster_size})
-        found, population, suspects = cluster_window(store, settings=settings)
+        settings = ClusterSettings(min_cluster_size=min_cluster_size, embeddings=embeddings)
+        run = start_run(store, None, None, {"stage": "clusters", "min_cluster_size": min_cluster_size,
+                                            "embeddings": embeddings})  # fmt: skip
+        try:
+            found, population, suspects = cluster_window(store, settings=settings)
+        except EmbeddingsUnavailable as exc:
+            finish_run(store, run, "failed", {})
+            fail(str(exc))
         save_clusters(store, run.id, found)
         finish_run(store, run, "completed", {"traces": population, "suspects": suspects,
                                              "clusters": sum(not c.noise for c in found)})  # fmt: skip
@@ -69,6 +76,7 @@ def _severity_choice() -> click.Choice:
 @click.option("--offline", is_flag=True, help="Use the offline investigator (no model, no key).")
 @click.option("--summarizer-model", default=None, help="Cheaper model for summarising long spans.")
 @click.option("--max-clusters", default=10, show_default=True, type=int)
+@click.option("--embeddings", is_flag=True, help="Cluster with sentence embeddings too (extra `embeddings`).")
 @click.option("--budget-usd", default=2.0, show_default=True, type=float, help="Dollar budget per cluster.")
 @click.option("--max-turns", default=30, show_default=True, type=int)
 @click.option("--record", default=None, metavar="DIR", help="Save provider HTTP exchanges as cassettes.")
@@ -78,9 +86,10 @@ def _severity_choice() -> click.Choice:
 @db_option
 def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str, labels: str | None,
         since: str | None, window: tuple[str, str] | None, model: str | None, offline: bool,
-        summarizer_model: str | None, max_clusters: int, budget_usd: float, max_turns: int, record: str | None,
-        replay: str | None, fail_on: str | None, quiet: bool, db_path: str | None) -> None:
+        summarizer_model: str | None, max_clusters: int, embeddings: bool, budget_usd: float, max_turns: int,
+        record: str | None, replay: str | None, fail_on: str | None, quiet: bool, db_path: str | None) -> None:
     """Run every stage — ingest PATHS (if given), labels, rules, clusters, judge — and report ranked findings."""
+    from investigator.clustering import EmbeddingsUnavailable
     from investigator.findings import at_or_above
     from investigator.ingest.reader import InputError
     from investigator.reports import build_report, render
@@ -98,7 +107,8 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
     settings = RunSettings(
         paths=list(paths), fmt=input_format, labels=labels, since=start, until=end,
         model="offline" if offline or not model else model, summarizer_model=summarizer_model,
-        max_clusters=max_clusters, budget_usd=budget_usd, max_turns=max_turns, record=record, replay=replay,
+        max_clusters=max_clusters, embeddings=embeddings, budget_usd=budget_usd, max_turns=max_turns,
+        record=record, replay=replay,
     )  # fmt: skip
     store = open_store(db_path)
     status = err.status("starting", spinner="dots") if not quiet and err.is_terminal else None
@@ -106,7 +116,7 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
         if status:
             status.start()
         result = execute_run(store, settings, stage=(lambda name: status.update(name)) if status else None)
-    except InputError as exc:
+    except (InputError, EmbeddingsUnavailable) as exc:
         fail(str(exc))
     except Exception as exc:  # provider and replay errors: say what happened, exit 2
         from investigator.providers.base import ProviderError
