@@ -1,0 +1,60 @@
+"""`investigator run` end to end on the shipped demo corpus, offline: ranked findings in every
+format, the same JSON bytes on every run, real citations, and --fail-on for CI and cron."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+import jsonschema
+import orjson
+from click.testing import CliRunner
+
+from investigator.cli import main as cli
+from investigator.evidence import quote_in_span
+from investigator.store import Store
+
+DEMO = Path(str(files("investigator.evals").joinpath("data", "demo")))
+
+
+def _run(db: Path, *extra: str):
+    args = ["run", "--db", str(db), str(DEMO / "traces"), "--labels", str(DEMO / "labels.jsonl"), *extra]
+    return CliRunner().invoke(cli, args)
+
+
+def test_offline_run_reports_ranked_cited_findings_identically_every_time(tmp_path):
+    first = _run(tmp_path / "a.db", "--format", "json")
+    second = _run(tmp_path / "b.db", "--format", "json")
+
+    assert first.exit_code == 0, first.output
+    assert first.stdout == second.stdout
+    report = orjson.loads(first.stdout)
+    schema = orjson.loads(files("investigator.schemas").joinpath("report.schema.json").read_bytes())
+    jsonschema.validate(report, schema)
+    findings = report["findings"]
+    assert len(findings) >= 10
+    keys = [f["impact"]["impact_score"] * f["confidence"] for f in findings]
+    assert keys == sorted(keys, reverse=True)
+    with Store(tmp_path / "a.db") as store:
+        for finding in findings:
+            assert finding["source"] == "offline"
+            for evidence in finding["evidence"]:
+                span = store.get_span(evidence["trace_id"], evidence["span_id"])
+                assert span is not None and quote_in_span(span, evidence["quote"])
+            assert all(store.get_trace(t) for t in finding["trace_ids"])
+
+
+def test_every_format_renders_and_fail_on_exits_one_for_a_severe_finding(tmp_path):
+    db = tmp_path / "r.db"
+    table = _run(db)
+    assert table.exit_code == 0 and "judged by offline investigator" in table.stdout
+    markdown = _run(db, "--format", "md")
+    assert markdown.stdout.startswith("# Trace investigator report")
+    html = tmp_path / "report.html"
+    assert _run(db, "--format", "html", "-o", str(html)).exit_code == 0
+    page = html.read_text()
+    assert "<html" in page and "http://" not in page.replace("http://www.w3.org", "")
+
+    severe = _run(db, "--format", "json", "--fail-on", "critical")
+    assert severe.exit_code == 1
+    assert any(f["severity"] == "critical" for f in orjson.loads(severe.stdout)["findings"])
