@@ -16,7 +16,7 @@ from pathlib import Path
 
 CASSETTES = Path(str(files("investigator.evals").joinpath("data", "cassettes")))
 DEMO = Path(str(files("investigator.evals").joinpath("data", "demo")))
-CLUSTERS = 2
+CLUSTERS = 10
 MODELS = {"openai": "openai/gpt-4o-mini", "anthropic": "anthropic/claude-sonnet-4-6"}
 
 

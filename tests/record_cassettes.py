@@ -208,8 +208,9 @@ def _as_chat(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def anthropic_policy_reply() -> Callable[[fake.Received], fake.Reply]:
     """The fake server's answer in the Messages wire format, with Anthropic's prompt caching
-    simulated: the request up to its last cache_control breakpoint (tools, then system, then
-    messages) is a cache read when the same prefix was sent before, else a cache write, and
+    simulated: the request is read as blocks (tools, then system, then messages); at each
+    cache_control breakpoint the prefix up to it may have been cached by an earlier request. The
+    longest such prefix is a cache read, the rest up to the last breakpoint a cache write, and
     prefixes under 1024 tokens are not cached."""
     import hashlib
     import json
@@ -221,14 +222,13 @@ def anthropic_policy_reply() -> Callable[[fake.Received], fake.Reply]:
         parts: list[Any] = list(body.get("tools") or []) + list(body.get("system") or [])
         for message in body["messages"]:
             parts.extend(message["content"] if isinstance(message["content"], list) else [message["content"]])
-        marked = [i for i, p in enumerate(parts) if isinstance(p, dict) and "cache_control" in p]
-        prefix = parts[: marked[-1] + 1] if marked else []
-        prefix_tokens = _tokens(prefix) if prefix else 0
-        key = hashlib.sha1(json.dumps(prefix, sort_keys=True).encode()).hexdigest()
-        read = write = 0
-        if prefix_tokens >= 1024:
-            read, write = (prefix_tokens, 0) if key in seen else (0, prefix_tokens)
-            seen.add(key)
+        marks = [i for i, p in enumerate(parts) if isinstance(p, dict) and "cache_control" in p]
+        prefixes = [(hashlib.sha1(json.dumps(parts[: i + 1], sort_keys=True).encode()).hexdigest(),
+                     _tokens(parts[: i + 1])) for i in marks]  # fmt: skip
+        prefixes = [(key, tokens) for key, tokens in prefixes if tokens >= 1024]
+        read = max((tokens for key, tokens in prefixes if key in seen), default=0)
+        write = max((tokens for _, tokens in prefixes), default=0) - read
+        seen.update(key for key, _ in prefixes)
         out = _policy(_as_chat(body["messages"]))
         uses = [{"id": f"toolu_{hashlib.sha1(c.id.encode()).hexdigest()[:24]}", "name": c.name, "input": c.arguments}
                 for c in out.tool_calls]  # fmt: skip

@@ -67,7 +67,7 @@ def test_malformed_tool_call_arguments_are_kept_raw(server):
     assert out.tool_calls[0].arguments == {"_raw": broken}
 
 
-def test_anthropic_request_marks_the_stable_prefix_for_caching(server):
+def test_anthropic_request_marks_the_stable_prefix_and_the_newest_turn_for_caching(server):
     server.script(fake.anthropic_message(text="done"))
     conversation = ASK + [
         {"role": "assistant", "content": None, "tool_calls": [
@@ -86,8 +86,11 @@ def test_anthropic_request_marks_the_stable_prefix_for_caching(server):
                                       "cache_control": {"type": "ephemeral"}}]},
         {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "read_span",
                                            "input": {"trace_id": "t1"}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "span text"}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "span text",
+                                      "cache_control": {"type": "ephemeral"}}]},  # the rolling breakpoint
     ]  # fmt: skip
+    marks = sum("cache_control" in b for m in body["messages"] for b in m["content"])
+    assert marks + 2 <= 4  # system and tools: within the API's four breakpoints
 
 
 def test_anthropic_usage_counts_cache_reads_as_cached_tokens(server):

@@ -4,7 +4,8 @@ The investigator speaks OpenAI chat format; this module converts a conversation 
 API shape (system prompt apart, tool calls as `tool_use` blocks, tool results as `tool_result`
 blocks in a user turn) and marks the stable prefix for caching: the system prompt, the tool
 definitions and the last message of the first `config.cache_prefix` messages each get
-`cache_control: {"type": "ephemeral"}`, so a long investigation pays full price for that prefix once.
+`cache_control: {"type": "ephemeral"}`, so a long investigation pays full price for that prefix once;
+a rolling breakpoint on the newest message lets each turn read the previous turns from the cache.
 """
 
 from __future__ import annotations
@@ -115,6 +116,11 @@ def convert_messages(
         system[-1]["cache_control"] = dict(_EPHEMERAL)
     if prefix_mark is not None:
         prefix_mark["cache_control"] = dict(_EPHEMERAL)
+        last = out[-1]["content"][-1] if out and out[-1]["content"] else None
+        if last is not None and last is not prefix_mark:
+            # A rolling breakpoint at the end of the conversation: the next turn reads all of this
+            # turn from the cache and pays only for what it adds (4 breakpoints: the API's limit).
+            last["cache_control"] = dict(_EPHEMERAL)
     return system, out
 
 
