@@ -83,7 +83,7 @@ def execute_run(store: Store, settings: RunSettings, stage: Callable[[str], None
         counts["investigations"] = [
             {"cluster_id": i.cluster_id, "stopped_by": i.stopped_by, "turns": i.turns, "tokens_in": i.tokens_in,
              "tokens_out": i.tokens_out, "cached_tokens": i.cached_tokens, "cost_usd": round(i.cost_usd, 6),
-             "findings": len(i.findings)}
+             "findings": len(i.findings), "error": i.error}
             for i in investigations
         ]  # fmt: skip
         counts["cost_usd"] = round(sum(i.cost_usd for i in investigations), 6)

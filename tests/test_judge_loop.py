@@ -190,3 +190,14 @@ def test_tool_results_older_than_the_kept_turns_are_stubbed():
     assert tool_texts[1].startswith("[earlier result of trace_outline")
     assert all(t.startswith("outline") for t in tool_texts[2:])
     assert messages[3]["content"].startswith("outline 0")  # the state itself keeps the full text
+
+
+def test_a_provider_error_ends_the_investigation_keeping_what_was_found(demo_store, cluster):
+    from investigator.providers import ProviderError
+
+    issue = _issue(demo_store, cluster)
+    ScriptedProvider([call("submit_finding", _finding_args(issue)), ProviderError("HTTP 400: context too long")])
+    result = investigate_cluster(demo_store, cluster, SCRIPTED, "run_error")
+
+    assert result.stopped_by == "error" and result.error == "HTTP 400: context too long"
+    assert [f.category for f in result.findings] == [issue.category]

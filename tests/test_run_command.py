@@ -58,3 +58,13 @@ def test_every_format_renders_and_fail_on_exits_one_for_a_severe_finding(tmp_pat
     severe = _run(db, "--format", "json", "--fail-on", "critical")
     assert severe.exit_code == 1
     assert any(f["severity"] == "critical" for f in orjson.loads(severe.stdout)["findings"])
+
+
+def test_a_model_without_its_key_is_refused_before_anything_runs(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    result = CliRunner().invoke(cli, ["run", "--db", str(tmp_path / "k.db"), "--model", "openai/gpt-4o-mini"])
+
+    assert result.exit_code == 2
+    assert "OPENAI_API_KEY" in result.output and "--offline" in result.output
+    with Store(tmp_path / "k.db") as store:
+        assert store.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0

@@ -104,6 +104,14 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
         start, end = (to_iso(window[0]), to_iso(window[1])) if window else (_since(since), None)
     except ValueError as exc:
         fail(f"bad time: {exc}")
+    if not replay:
+        from investigator.providers import missing_keys
+
+        for chosen in filter(None, (model, summarizer_model)):
+            keys = missing_keys(chosen)
+            if keys:
+                fail(f"{chosen} needs {' and '.join(keys)} in the environment; set it, replay recorded"
+                     " exchanges with --replay DIR, or run with --offline")  # fmt: skip
     settings = RunSettings(
         paths=list(paths), fmt=input_format, labels=labels, since=start, until=end,
         model="offline" if offline or not model else model, summarizer_model=summarizer_model,
@@ -127,6 +135,9 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
     finally:
         if status:
             status.stop()
+    failed = [i for i in result.counts.get("investigations", []) if i.get("error")]
+    for investigation in failed:
+        err.print(f"investigation of {investigation['cluster_id']} failed: {investigation['error']}")
     text = render(build_report(store, result.run.id), fmt)
     if output:
         with open(output, "w", encoding="utf-8") as handle:
@@ -134,6 +145,8 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
         err.print(f"wrote {fmt} report to {output}")
     else:
         click.echo(text, nl=False)
+    if failed and len(failed) == len(result.counts["investigations"]):
+        fail(f"every investigation failed; the first: {failed[0]['error']}")
     if fail_on and at_or_above(result.findings, fail_on):
         sys.exit(1)
 

@@ -13,6 +13,7 @@ Backends are imported only when first asked for, so the offline mode never loads
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 
 from investigator.providers.base import (
@@ -33,7 +34,7 @@ from investigator.providers.base import (
 __all__ = [
     "BREAKER", "CallLog", "CircuitBreaker", "Message", "ModelConfig", "ModelOutput", "Provider",
     "ProviderError", "ToolCall", "ToolSpec", "TransientProviderError", "generate", "get_provider",
-    "register_provider", "unregister_provider",
+    "register_provider", "unregister_provider", "missing_keys",
 ]  # fmt: skip
 
 _registered: dict[str, Provider] = {}
@@ -87,3 +88,17 @@ def get_provider(model: str) -> Provider:
         with _lock:
             _cache.setdefault(model, provider)
     return provider
+
+
+def missing_keys(model: str) -> list[str]:
+    """The API-key environment variables the provider of `model` needs and that are not set, so a
+    run can refuse to start instead of retrying calls that cannot succeed."""
+    if model in ("offline", "scripted") or "/" not in model:
+        return []
+    if model.startswith("anthropic/"):
+        return [] if os.environ.get("ANTHROPIC_API_KEY") else ["ANTHROPIC_API_KEY"]
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    missing = litellm.validate_environment(model).get("missing_keys") or []
+    return [name for name in missing if name.endswith("_KEY")]  # a base URL usually has a default

@@ -19,8 +19,10 @@ def to_json(report: Report) -> str:
 def _headline(report: Report) -> str:
     run = report.run
     source = "offline investigator" if run.model == "offline" else run.model
-    stopped = sorted({s for s in run.stopped_by.values() if s and s != "summary"})
+    stopped = sorted({s for s in run.stopped_by.values() if s and s not in ("summary", "error")})
     budget = f"; budgets that ended an investigation: {', '.join(stopped)}" if stopped else ""
+    failed = sum(1 for s in run.stopped_by.values() if s == "error")
+    budget += f"; {failed} investigation(s) failed on a provider error" if failed else ""
     return (f"{run.id}: {run.findings} findings from {run.clusters} clusters of {run.suspects} suspect traces"
             f" ({run.traces} traces); judged by {source}, cost ${run.cost_usd:.4f}{budget}")  # fmt: skip
 
