@@ -201,3 +201,13 @@ def test_a_provider_error_ends_the_investigation_keeping_what_was_found(demo_sto
 
     assert result.stopped_by == "error" and result.error == "HTTP 400: context too long"
     assert [f.category for f in result.findings] == [issue.category]
+
+
+def test_a_finished_investigation_leaves_no_checkpoint_behind(demo_store, cluster):
+    import sqlite3
+
+    ScriptedProvider([call("submit_summary", _summary())])
+    investigate_cluster(demo_store, cluster, SCRIPTED, "run_clean")
+
+    with sqlite3.connect(f"{demo_store.path}.checkpoints") as conn:
+        assert conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0] == 0

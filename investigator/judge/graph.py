@@ -260,11 +260,14 @@ def run_graph(
     config = {"configurable": {"thread_id": thread_id}, "recursion_limit": settings.max_turns * 3 + 10}
     try:
         snapshot = app.get_state(config)
-        if snapshot.values and snapshot.next and not snapshot.values.get("stopped_by"):
-            return app.invoke(None, config)
-        if snapshot.values:
+        resuming = bool(snapshot.values and snapshot.next and not snapshot.values.get("stopped_by"))
+        if snapshot.values and not resuming:
             saver.delete_thread(thread_id)
-        return app.invoke(initial_state(messages), config)
+        final = app.invoke(None if resuming else initial_state(messages), config)
+        # Checkpoints exist to resume an interrupted investigation; a finished one needs none, and
+        # keeping them would grow the file by every conversation of every scheduled run.
+        saver.delete_thread(thread_id)
+        return final
     finally:
         if isinstance(saver, SqliteSaver):
             saver.conn.close()
