@@ -291,7 +291,7 @@ def test_remote_models_see_redacted_text_and_the_offline_investigator_the_origin
     assert "Reply to <EMAIL_1>" in remote
 
 
-def test_investigate_subset_recurses_and_stops_at_depth_two(ctx: ToolContext) -> None:
+def test_investigate_subset_recurses_only_where_the_judge_allows_it(ctx: ToolContext) -> None:
     assert "not available here" in call_tool(ctx, "investigate_subset",
                                              {"trace_ids": [TRACE_A], "question": "why?"})  # fmt: skip
     asked: list[tuple[list[str], str]] = []
@@ -303,9 +303,6 @@ def test_investigate_subset_recurses_and_stops_at_depth_two(ctx: ToolContext) ->
     assert "must be smaller" in whole
     foreign = call_tool(ctx, "investigate_subset", {"trace_ids": [TRACE_OTHER], "question": "x"})
     assert f"not traces of this investigation: {TRACE_OTHER}" in foreign
-    ctx.depth = 2
-    capped = call_tool(ctx, "investigate_subset", {"trace_ids": [TRACE_B], "question": "deeper"})
-    assert "at most 2 levels deep" in capped
     assert len(asked) == 1
 
 

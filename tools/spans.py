@@ -38,7 +38,6 @@ _OUTLINE_LINES = 25
 _MAX_REP_ISSUES = 15
 _EXAMPLES_PER_CODE = 2
 _MAX_LISTED_SPANS = 40
-_MAX_DEPTH = 2
 
 
 def field_text(span: Span, field: str) -> str:
@@ -401,12 +400,10 @@ def investigate_subset(ctx: ToolContext, trace_ids: list[str], question: str) ->
         trace_ids: the traces to investigate, a proper subset of this investigation's traces
         question: what the sub-investigation should find out
     """
-    if ctx.recurse is None:
-        raise ToolError("investigate_subset is not available here; investigate the traces yourself")
-    if ctx.depth >= _MAX_DEPTH:
+    if ctx.recurse is None:  # the judge offers no recursion at its depth cap
         raise ToolError(
-            f"sub-investigations nest at most {_MAX_DEPTH} levels deep and this one is at depth "
-            f"{ctx.depth}; investigate these traces yourself"
+            f"investigate_subset is not available here (this investigation is at depth {ctx.depth});"
+            " investigate the traces yourself"
         )
     wanted = list(dict.fromkeys(trace_ids))
     unknown = [t for t in wanted if t not in ctx.trace_ids]
