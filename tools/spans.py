@@ -96,7 +96,7 @@ def _outline(ctx: ToolContext, trace_id: str, max_lines: int | None = None) -> s
 def cluster_overview(ctx: ToolContext) -> str:
     """The cluster under investigation: its size, keywords, cohorts, the issues the rules layer
     found (with verbatim evidence and where it sits) and outlines of representative traces.
-    Call this first."""
+    The investigation's first message already holds it; call it to see it again."""
     cluster = ctx.cluster
     ids = sorted(ctx.trace_ids)
     reps = [t for t in cluster.representative_trace_ids if t in ctx.trace_ids] or ids[:3]
