@@ -32,7 +32,8 @@ def _finding_args(issue, quote: str | None = None) -> dict:
     return {
         "title": "Refund tool called with invalid arguments", "category": issue.category,
         "severity": "high", "confidence": 0.8, "description": "The model passes malformed arguments.",
-        "root_cause": "The schema does not mark the field required.", "immediate_fix": "Mark it required.",
+        "root_cause": "The schema does not mark the field required.",
+        "immediate_fix": f"Mark it required; check against trace {issue.trace_id}.",
         "fix_layer": "tool", "trace_ids": [issue.trace_id],
         "evidence": [{"trace_id": issue.trace_id, "span_id": issue.span_id, "quote": quote or issue.evidence}],
     }  # fmt: skip

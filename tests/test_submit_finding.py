@@ -63,7 +63,8 @@ def _finding(**overrides) -> dict:
         "confidence": 0.8,
         "description": "issue_refund returns 429 and the next model turn tells the user it was issued.",
         "root_cause": "The agent prompt never tells the model to check tool status before answering.",
-        "immediate_fix": "Add to the system prompt: if a tool result is an error, say so and do not claim success.",
+        "immediate_fix": f"Add to the system prompt: if a tool result is an error, say so and do not claim success"
+                         f" (see trace {TRACE_A}).",
         "fix_layer": "prompt",
         "evidence": [
             {"trace_id": TRACE_A, "span_id": TOOL_A, "quote": "429 Too Many Requests"},
@@ -168,7 +169,7 @@ def test_findings_of_a_sub_investigation_merge_into_the_same_family(ctx: ToolCon
     child = ToolContext(store=ctx.store, run_id=ctx.run_id, cluster=ctx.cluster, trace_ids={TRACE_B}, depth=1)
     call_tool(child, "submit_finding", _finding(
         title="child", evidence=[{"trace_id": TRACE_B, "span_id": TOOL_B, "quote": "rate limit exceeded"}],
-        trace_ids=[TRACE_B]))  # fmt: skip
+        trace_ids=[TRACE_B], immediate_fix=f"Retry on 429 (trace {TRACE_B})."))  # fmt: skip
     ctx.recurse = lambda ids, question: child.findings
     reply = call_tool(ctx, "investigate_subset", {"trace_ids": [TRACE_B], "question": "same failure?"})
     assert "returned 1 findings" in reply
@@ -211,3 +212,9 @@ def test_summary_is_kept_on_the_context(ctx: ToolContext) -> None:
     }  # fmt: skip
     assert "Input should be" in call_tool(ctx, "submit_summary", {"summary": "x", "priority": "p0",
                                                                    "immediate_fix": "y"})  # fmt: skip
+
+
+def test_a_fix_that_cites_no_trace_is_refused(ctx: ToolContext) -> None:
+    reply = call_tool(ctx, "submit_finding", _finding(immediate_fix="Add a retry."))
+    assert reply.startswith("rejected") and "immediate_fix cites no trace" in reply
+    assert ctx.findings == []

@@ -120,7 +120,7 @@ def submit_finding(
         confidence: how sure you are, 0.5 to 1
         description: what goes wrong, as seen in the traces
         root_cause: why it happens: the upstream cause, not the downstream symptom
-        immediate_fix: a concrete change (prompt patch, tool guard, schema fix, retry policy, retrieval filter, eval rubric)
+        immediate_fix: a concrete change (prompt patch, tool guard, schema fix, retry policy, retrieval filter, eval rubric), naming the trace IDs to check it against
         fix_layer: where the fix lands
         evidence: citations, each a verbatim quote from a span
         trace_ids: every trace of this investigation that shows the failure
@@ -144,6 +144,9 @@ def submit_finding(
             errors.append(f"{name} is empty")
     if not evidence:
         errors.append("evidence is empty: cite at least one span with a verbatim quote")
+    named = set(trace_ids) | {item.trace_id for item in evidence}
+    if immediate_fix.strip() and named and not any(t in immediate_fix for t in named):
+        errors.append("immediate_fix cites no trace: name at least one trace ID it rests on, so the fix can be checked")
     stray = [t for t in trace_ids if t not in ctx.trace_ids]
     if stray:
         errors.append(f"trace_ids not part of this investigation: {', '.join(stray)}")
