@@ -59,6 +59,13 @@ class Spend:
     cached_tokens: int = 0
     cost: float = 0.0
 
+    def drain(self) -> "Spend":
+        """What was spent since the last drain; the counters start again at zero."""
+        spent = Spend(self.tokens_in, self.tokens_out, self.cached_tokens, self.cost)
+        self.tokens_in = self.tokens_out = self.cached_tokens = 0
+        self.cost = 0.0
+        return spent
+
 
 def initial_state(messages: list[dict[str, Any]]) -> JudgeState:
     return JudgeState(
@@ -182,24 +189,23 @@ def build_graph(ctx: ToolContext, settings: JudgeSettings, spend: Spend, run_id:
         started = clock()
         messages = list(state["messages"])
         _restore(ctx, state)
-        before = Spend(spend.tokens_in, spend.tokens_out, spend.cached_tokens, spend.cost)
         live.update(state)
         for call in messages[-1].get("tool_calls") or []:
-            arguments = _arguments(call["function"].get("arguments") or "")
-            result = call_tool(ctx, call["function"]["name"], arguments)
+            result = call_tool(ctx, call["function"]["name"], call["function"].get("arguments"))
             messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
             if ctx.summary is not None:
                 break
+        children = spend.drain()
         return {
             "messages": messages,
             "findings": [f.model_dump(mode="json") for f in ctx.findings],
             "scores": [s.model_dump(mode="json") for s in ctx.scores],
             "summary": ctx.summary,
             "stopped_by": "summary" if ctx.summary is not None else None,
-            "tokens_in": state["tokens_in"] + spend.tokens_in - before.tokens_in,
-            "tokens_out": state["tokens_out"] + spend.tokens_out - before.tokens_out,
-            "cached_tokens": state["cached_tokens"] + spend.cached_tokens - before.cached_tokens,
-            "cost": state["cost"] + spend.cost - before.cost,
+            "tokens_in": state["tokens_in"] + children.tokens_in,
+            "tokens_out": state["tokens_out"] + children.tokens_out,
+            "cached_tokens": state["cached_tokens"] + children.cached_tokens,
+            "cost": state["cost"] + children.cost,
             "elapsed": state["elapsed"] + clock() - started,
         }
 
@@ -221,14 +227,6 @@ def build_graph(ctx: ToolContext, settings: JudgeSettings, spend: Spend, run_id:
     graph.add_conditional_edges("model", after_model, {"tools": "tools", "model": "model", END: END})
     graph.add_conditional_edges("tools", after_tools, {"model": "model", END: END})
     return graph
-
-
-def _arguments(text: str) -> dict[str, Any]:
-    try:
-        value = orjson.loads(text) if text else {}
-    except orjson.JSONDecodeError:
-        return {"_raw": text}
-    return value if isinstance(value, dict) else {"_raw": text}
 
 
 def _restore(ctx: ToolContext, state: JudgeState) -> None:
