@@ -15,6 +15,14 @@ def rank_key(finding: Finding) -> tuple:
     return (-(finding.impact.impact_score * finding.confidence), -SEVERITY_WEIGHTS[finding.severity], finding.id)
 
 
+def save_finding(store: Store, run_id: str, finding: Finding) -> None:
+    """Store (or replace) one finding of a run (call inside a transaction)."""
+    store.conn.execute(
+        "INSERT OR REPLACE INTO findings (id, run_id, cluster_id, category, severity, data) VALUES (?, ?, ?, ?, ?, ?)",
+        [finding.id, run_id, finding.cluster_id, finding.category, finding.severity, finding.model_dump_json()],
+    )
+
+
 def load_findings(store: Store, run_id: str) -> list[Finding]:
     rows = store.conn.execute("SELECT data FROM findings WHERE run_id = ?", [run_id]).fetchall()
     return sorted((Finding.model_validate(orjson.loads(r[0])) for r in rows), key=rank_key)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from investigator.findings import merge, rank_key
+from investigator.findings import merge, rank_key, save_finding
 from investigator.models import Finding
 from investigator.store import Store
 from investigator.timefmt import now_iso
@@ -110,10 +110,8 @@ def apply_history(store: Store, run_id: str) -> list[Finding]:
         merged[canonical] = finding
     with store.conn:
         store.conn.execute("DELETE FROM findings WHERE run_id = ?", [run_id])
-        store.conn.executemany(
-            "INSERT INTO findings (id, run_id, cluster_id, category, severity, data) VALUES (?, ?, ?, ?, ?, ?)",
-            [(f.id, run_id, f.cluster_id, f.category, f.severity, f.model_dump_json()) for f in merged.values()],
-        )
+        for finding in merged.values():
+            save_finding(store, run_id, finding)
     return sorted(merged.values(), key=rank_key)
 
 

@@ -400,12 +400,7 @@ class Store:
                     if issue.trace_id != trace_id or span is None or not quote_in_span(span, issue.evidence):
                         refused.append(issue)
                         continue
-                    self.conn.execute(
-                        "INSERT INTO issues (trace_id, span_id, category, severity, confidence,"
-                        " evidence, description, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        [trace_id, issue.span_id, issue.category, issue.severity,
-                         issue.confidence, issue.evidence, issue.description, issue.source],
-                    )  # fmt: skip
+                    self.add_issue(issue)
                 self.save_scores(scores)
                 self.conn.execute(
                     "INSERT INTO documents (trace_id, text) VALUES (?, ?) ON CONFLICT(trace_id)"
@@ -419,6 +414,15 @@ class Store:
                     [trace_id, rules_version, now],
                 )
         return refused
+
+    def add_issue(self, issue: Issue) -> None:
+        """Store one per-trace issue (call inside a transaction; the caller vouches for its quote)."""
+        self.conn.execute(
+            "INSERT INTO issues (trace_id, span_id, category, severity, confidence, evidence, description,"
+            " source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [issue.trace_id, issue.span_id, issue.category, issue.severity, issue.confidence, issue.evidence,
+             issue.description, issue.source],
+        )  # fmt: skip
 
     def save_scores(self, scores: TraceScores) -> None:
         """Store one trace's scores under their source (call inside a transaction)."""

@@ -9,13 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 
 from investigator.clustering import Cluster
-from investigator.findings import merge
+from investigator.findings import merge, save_finding
 from investigator.judge.graph import Spend, run_graph
 from investigator.judge.settings import JudgeSettings
-from investigator.models import SCORE_DIMENSIONS, DimensionScore, Finding, TraceScores
+from investigator.models import SCORE_DIMENSIONS, DimensionScore, Finding, Issue, TraceScores
 from investigator.prompts import load_prompt
 from investigator.providers import ModelConfig
 from investigator.store import Store
@@ -40,11 +39,6 @@ class Investigation:
     source: str
     error: str | None = None
     children: list["Investigation"] = field(default_factory=list)
-
-
-def source_of(model: str) -> str:
-    """How a result is labelled: the offline investigator is never presented as a model."""
-    return "offline" if model == "offline" else f"llm:{model}"
 
 
 def system_prompt(settings: JudgeSettings) -> str:
@@ -102,7 +96,7 @@ def investigate_cluster(
         cluster_id=cluster.id, findings=findings, scores=scores, summary=state["summary"],
         stopped_by=state["stopped_by"], turns=state["turns"], tokens_in=state["tokens_in"],
         tokens_out=state["tokens_out"], cached_tokens=state["cached_tokens"], cost_usd=state["cost"],
-        source=source_of(settings.model), error=state.get("error"), children=children,
+        source=ctx.source, error=state.get("error"), children=children,
     )  # fmt: skip
     if spend is not None:
         spend.tokens_in += result.tokens_in
@@ -137,24 +131,17 @@ def store_results(store: Store, run_id: str, result: Investigation) -> None:
             row = store.conn.execute("SELECT data FROM findings WHERE run_id = ? AND id = ?", [run_id, finding.id])
             earlier = row.fetchone()
             if earlier:  # the same family, found in another cluster of this run
-                finding = merge(Finding.model_validate(orjson.loads(earlier[0])), finding)
-            store.conn.execute(
-                "INSERT OR REPLACE INTO findings (id, run_id, cluster_id, category, severity, data)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [finding.id, run_id, finding.cluster_id, finding.category, finding.severity,
-                 orjson.dumps(finding.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS).decode()],
-            )  # fmt: skip
+                finding = merge(Finding.model_validate_json(earlier[0]), finding)
+            save_finding(store, run_id, finding)
             for evidence in finding.evidence:
-                row = [evidence.trace_id, evidence.span_id, finding.category, result.source]
+                issue = Issue(trace_id=evidence.trace_id, span_id=evidence.span_id, category=finding.category,
+                              severity=finding.severity, confidence=finding.confidence, evidence=evidence.quote,
+                              description=finding.title, source=result.source)  # fmt: skip
                 store.conn.execute(
-                    "DELETE FROM issues WHERE trace_id = ? AND span_id = ? AND category = ? AND source = ?", row
+                    "DELETE FROM issues WHERE trace_id = ? AND span_id = ? AND category = ? AND source = ?",
+                    [issue.trace_id, issue.span_id, issue.category, issue.source],
                 )
-                store.conn.execute(
-                    "INSERT INTO issues (trace_id, span_id, category, severity, confidence, evidence,"
-                    " description, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [evidence.trace_id, evidence.span_id, finding.category, finding.severity,
-                     finding.confidence, evidence.quote, finding.title, result.source],
-                )  # fmt: skip
+                store.add_issue(issue)
         for scores in result.scores:
             store.save_scores(scores)
 
