@@ -17,6 +17,7 @@ import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from functools import cache, cached_property
 from importlib.resources import files
 from string import Template
 from typing import Any
@@ -71,6 +72,7 @@ class Flag:
     quote: str
 
 
+@cache
 def _fixes() -> dict[str, dict[str, str]]:
     return json.loads(files("investigator.judge").joinpath("fixes.json").read_text(encoding="utf-8"))
 
@@ -95,10 +97,12 @@ class Conversation:
     def called(self, name: str) -> list[tuple[dict[str, Any], str]]:
         return [(args, result) for n, args, result in self.calls if n == name]
 
+    @cached_property
     def code_counts(self) -> dict[str, tuple[int, int, str]]:
         """Per code: issues, traces and the usual severity, over the whole investigation."""
         return {m[1]: (int(m[2]), int(m[3]), m[4]) for m in _CODE_LINE.finditer(self.overview)}
 
+    @cached_property
     def code_traces(self) -> dict[str, list[str]]:
         """Per code, the traces the overview names as having it (up to its listing limit)."""
         return {m[1]: [t.strip() for t in m[5].split(",") if t.strip()] for m in _CODE_LINE.finditer(self.overview)}
@@ -111,6 +115,7 @@ class Conversation:
         _, _, tail = self.overview.partition("\nrepresentative traces:\n")
         return list(dict.fromkeys(m[1] for m in _FENCE_OPEN.finditer(tail) if not m[2]))
 
+    @cached_property
     def flags(self) -> list[Flag]:
         """Every rules-layer issue shown in the overview or an outline, once each."""
         texts = [self.overview] + [result for _, result in self.called("trace_outline")]
@@ -121,19 +126,21 @@ class Conversation:
                 found.setdefault((flag.trace_id, flag.span_id, flag.code), flag)
         return list(found.values())
 
-    def outline(self, trace_id: str) -> list[tuple[str, str, str]]:
-        """(span id, kind, status) in tree order, from the trace's outline, if it was opened."""
+    @cached_property
+    def outlines(self) -> dict[str, list[tuple[str, str, str]]]:
+        """Per opened trace, (span id, kind, status) in tree order, from its outline."""
+        found: dict[str, list[tuple[str, str, str]]] = {}
         for args, result in self.called("trace_outline"):
-            if args.get("trace_id") == trace_id:
-                body = result.split("rules-layer issues in this trace:")[0]
-                return [(m[1], m[2], m[3]) for m in _OUTLINE_LINE.finditer(body) if m[1] != "trace"]
-        return []
+            body = result.split("rules-layer issues in this trace:")[0]
+            found.setdefault(args.get("trace_id", ""), [
+                (m[1], m[2], m[3]) for m in _OUTLINE_LINE.finditer(body) if m[1] != "trace"])  # fmt: skip
+        return found
 
     def linked(self, flag: Flag) -> str | None:
         """The span at the other end of the flagged failure: for a model's mistake, the errored span
         after it where the mistake surfaced; for an error the model carried past, the errored span
         before it. None when the outline was not opened or shows no such span."""
-        spans = self.outline(flag.trace_id)
+        spans = self.outlines.get(flag.trace_id, [])
         ids = [s[0] for s in spans]
         if flag.span_id not in ids or flag.code not in SURFACES_AFTER | CAUSED_BEFORE:
             return None
@@ -141,6 +148,7 @@ class Conversation:
         order = spans[at + 1 :] if flag.code in SURFACES_AFTER else reversed(spans[:at])
         return next((span_id for span_id, _, status in order if status == "error"), None)
 
+    @cached_property
     def span_texts(self) -> dict[tuple[str, str], str]:
         """What read_span showed of each span (the fenced body)."""
         shown: dict[tuple[str, str], str] = {}
@@ -193,9 +201,9 @@ class OfflineProvider:
     def _to_read(self, seen: Conversation) -> list[Flag]:
         """Per code (most widespread first), a few flagged spans, representative traces first."""
         reps = seen.representatives()
-        counts = seen.code_counts()
+        counts = seen.code_counts
         by_code: dict[str, list[Flag]] = defaultdict(list)
-        for flag in seen.flags():
+        for flag in seen.flags:
             by_code[flag.code].append(flag)
         chosen: list[Flag] = []
         spans: set[tuple[str, str]] = set()
@@ -214,18 +222,18 @@ class OfflineProvider:
     def _submissions(self, seen: Conversation) -> list[tuple[str, dict[str, Any]]]:
         if seen.called("submit_finding") or seen.called("submit_summary"):
             return []
-        shown = seen.span_texts()
-        confirmed = [f for f in seen.flags() if f.quote and f.quote in shown.get((f.trace_id, f.span_id), "")
+        shown = seen.span_texts
+        confirmed = [f for f in seen.flags if f.quote and f.quote in shown.get((f.trace_id, f.span_id), "")
                      and not _dismissed(seen, f)]  # fmt: skip
         calls = [("submit_finding", args) for args in self._findings(seen, confirmed, shown)]
         for trace_id in seen.representatives()[:MAX_OUTLINES]:
-            calls.append(("submit_scores", self._scores(trace_id, seen.flags())))
+            calls.append(("submit_scores", self._scores(trace_id, seen.flags)))
         return calls
 
     def _findings(
         self, seen: Conversation, confirmed: list[Flag], shown: dict[tuple[str, str], str]
     ) -> list[dict[str, Any]]:
-        counts = seen.code_counts()
+        counts = seen.code_counts
         by_code: dict[str, list[Flag]] = defaultdict(list)
         for flag in confirmed:
             by_code[flag.code].append(flag)
@@ -245,7 +253,7 @@ class OfflineProvider:
                 continue
             severity = usual if usual in SEVERITIES else max((f.severity for f in flags), key=SEVERITIES.index)
             cited = sorted({f.trace_id for f in flags})
-            affected = sorted(set(cited) | set(seen.code_traces().get(code, [])))
+            affected = sorted(set(cited) | set(seen.code_traces.get(code, [])))
             where = _where(flags, shown)
             fix = fixes[code]
             of_total = f" of {total}" if total else ""
@@ -304,7 +312,7 @@ class OfflineProvider:
 
 def _dismissed(seen: Conversation, flag: Flag) -> bool:
     """An error the model supposedly carried past, in an opened trace that shows no error before it."""
-    return flag.code in CAUSED_BEFORE and bool(seen.outline(flag.trace_id)) and seen.linked(flag) is None
+    return flag.code in CAUSED_BEFORE and bool(seen.outlines.get(flag.trace_id)) and seen.linked(flag) is None
 
 
 def _walk(seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str], str]) -> str:
