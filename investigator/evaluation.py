@@ -208,21 +208,21 @@ def run_eval(store: Any, dataset: Path) -> EvalReport:
     issues = store.issues(truth)
     scores = [s for s in store.scores() if s.trace_id in truth]
     report = score_issues(truth, issues, scores, codes)
-    report.extra["clusters"] = cluster_quality(store, truth)
-    report.extra["findings"] = finding_quality(store, truth)
+    from investigator.runs import cluster_window
+
+    clusters, _, suspects = cluster_window(store)
+    report.extra["clusters"] = cluster_quality(clusters, suspects, truth)
+    report.extra["findings"] = finding_quality(store, clusters, truth)
     report.extra["ingest"] = ingested.summary()
     report.extra["traces_missing_from_store"] = len(missing)
     return report
 
 
-def cluster_quality(store: Any, truth: dict[str, TruthTrace]) -> dict[str, Any]:
-    """Cluster the dataset's suspect traces and compare with the injected fault families:
+def cluster_quality(clusters: list[Any], suspects: int, truth: dict[str, TruthTrace]) -> dict[str, Any]:
+    """Compare the clusters of the dataset's suspect traces with the injected fault families:
     adjusted Rand index and purity over the faulty traces that were clustered."""
     from sklearn.metrics import adjusted_rand_score
 
-    from investigator.runs import cluster_window
-
-    clusters, population, suspects = cluster_window(store)
     assigned = {t: c.id for c in clusters for t in c.trace_ids}
     faulty = [t for t, row in truth.items() if row.family not in ("clean", "") and t in assigned]
     if not faulty:
@@ -245,16 +245,17 @@ def cluster_quality(store: Any, truth: dict[str, TruthTrace]) -> dict[str, Any]:
     }
 
 
-def finding_quality(store: Any, truth: dict[str, TruthTrace], min_traces: int = 3) -> dict[str, Any]:
+def finding_quality(
+    store: Any, clusters: list[Any], truth: dict[str, TruthTrace], min_traces: int = 3
+) -> dict[str, Any]:
     """Investigate every cluster with the offline investigator and compare its findings with the
     injected faults: how many cited traces and evidence spans really have the finding's category,
     and how many recurring fault categories (in at least `min_traces` traces) some finding names."""
     from investigator.evidence import quote_in_span
     from investigator.judge.investigate import investigate_clusters
     from investigator.judge.settings import JudgeSettings
-    from investigator.runs import cluster_window, start_run
+    from investigator.runs import start_run
 
-    clusters, _, _ = cluster_window(store)
     run = start_run(store, None, None, {"eval": "findings"})
     investigations = investigate_clusters(store, clusters, JudgeSettings(max_clusters=len(clusters)), run.id)
     findings = [f for i in investigations for f in i.findings]
