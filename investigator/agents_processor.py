@@ -58,6 +58,11 @@ class InvestigatorTracingProcessor(TracingProcessor):
             self.mode = "store"
             self._store = path_or_store
 
+    def _flush_file(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.flush()
+
     # ---- TracingProcessor callbacks ----
 
     def on_trace_start(self, trace: Trace) -> None:
@@ -67,9 +72,7 @@ class InvestigatorTracingProcessor(TracingProcessor):
     def on_trace_end(self, trace: Trace) -> None:
         try:
             if self.mode == "jsonl":
-                with self._lock:
-                    if self._file is not None:
-                        self._file.flush()
+                self._flush_file()
             else:
                 self._ingest([trace.trace_id])
         except Exception:
@@ -86,9 +89,7 @@ class InvestigatorTracingProcessor(TracingProcessor):
     def force_flush(self) -> None:
         try:
             if self.mode == "jsonl":
-                with self._lock:
-                    if self._file is not None:
-                        self._file.flush()
+                self._flush_file()
             else:
                 with self._lock:
                     pending = list(self._buffers)
