@@ -110,7 +110,8 @@ def investigate_cluster(
 
 def finding_scores(finding: Finding, scores: list[TraceScores]) -> dict[str, DimensionScore]:
     """Per dimension, the median score of the finding's scored traces, with the worst trace's reason."""
-    mine = [s for s in scores if s.trace_id in set(finding.trace_ids)]
+    cited = set(finding.trace_ids)
+    mine = [s for s in scores if s.trace_id in cited]
     if not mine:
         return {}
     out: dict[str, DimensionScore] = {}
