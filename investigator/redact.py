@@ -6,8 +6,10 @@ Every text sent to an LLM provider or written into a promoted eval case goes thr
 meaning. Detectors use `Redactor.find` to spot PII and secret exposure with the same recognisers.
 
 Recognisers are compiled once, into one alternation per family, and a text is scanned left to
-right once per family: the numeric family (cards, phones, IPv4, SSNs, DNIs) only inside the digit
-runs of the text, the others only when the text holds their trigger ("@", "eyJ", "sk-", ...).
+right once per family, with only the recognisers that may match it (`investigator.prefilter`
+decides which, in one pass): the numeric family (cards, phones, IPv4, SSNs, DNIs) only inside the
+digit runs of the text, the others only when the text holds their trigger ("@", "eyJ", "sk-", ...).
+The built-in recognisers use ASCII classes: `\\d` is 0-9 and `\\w` is [A-Za-z0-9_].
 A shape that looks right but fails its checksum or structural check (Luhn for cards, mod-97 for
 IBANs, SSN area rules, a JWT header that must decode to JSON with "alg") is not a match, so
 order numbers, tracking numbers and random digit runs survive.
@@ -37,6 +39,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import orjson
+
+from investigator.prefilter import Prefilter
 
 PII_KINDS: frozenset[str] = frozenset({"EMAIL", "PHONE", "CARD", "NATIONAL_ID", "IP", "IBAN"})
 SECRET_KINDS: frozenset[str] = frozenset({"API_KEY", "JWT", "BEARER_TOKEN", "PRIVATE_KEY"})
@@ -319,14 +323,15 @@ class _Recogniser:
 class _Scanner:
     """Several recognisers compiled into one alternation, scanned left to right."""
 
-    def __init__(self, recognisers: list[_Recogniser], sources: list[str]) -> None:
+    def __init__(self, recognisers: list[_Recogniser]) -> None:
         self.recognisers = recognisers
         parts: list[str] = []
         offset = 0
-        for index, (rec, pattern) in enumerate(zip(recognisers, sources)):
+        for index, rec in enumerate(recognisers):
             # Backreferences are numbered per pattern; renumber them for the combined regex.
-            shifted = re.sub(r"\\(\d)", lambda m, base=offset + 1: "\\" + str(int(m.group(1)) + base), pattern)
-            parts.append(f"(?P<r{index}>{shifted.replace('(?P<V>', f'(?P<v{index}>')})")
+            shifted = re.sub(r"\\(\d)", lambda m, base=offset + 1: "\\" + str(int(m.group(1)) + base), rec.pattern.pattern)
+            scope = "?a:" if rec.pattern.flags & re.ASCII else "?:"
+            parts.append(f"(?P<r{index}>({scope}{shifted.replace('(?P<V>', f'(?P<v{index}>')}))")
             offset += rec.pattern.groups + 1
         self.combined = re.compile("|".join(parts))
 
@@ -377,7 +382,7 @@ class Redactor:
     with <NAME_1>. Custom patterns run on every text, ahead of the built-in ones."""
 
     def __init__(self, custom_patterns: dict[str, str] | None = None) -> None:
-        specs: list[tuple[str, str, Validator | None, Any]] = []
+        specs: list[tuple[str, str, Validator | None, Any, int]] = []
         for name, pattern in (custom_patterns or {}).items():
             kind = name.upper()
             if not _CUSTOM_NAME.match(kind):
@@ -386,38 +391,40 @@ class Redactor:
                 re.compile(pattern)
             except re.error as exc:
                 raise ValueError(f"custom pattern {name!r} is not a valid regex: {exc}") from None
-            specs.append((kind, pattern, None, None))
-        specs.extend(_RECOGNISERS)
+            specs.append((kind, pattern, None, None, 0))  # the user's own regex keeps Unicode classes
+        specs.extend((*spec, re.ASCII) for spec in _RECOGNISERS)
         recs = [
-            _Recogniser(kind, "V" if "(?P<V>" in pattern else "", re.compile(pattern), validate, gate)
-            for kind, pattern, validate, gate in specs
+            _Recogniser(kind, "V" if "(?P<V>" in pattern else "", re.compile(pattern, flags), validate, gate)
+            for kind, pattern, validate, gate, flags in specs
         ]
-        self._sources = {id(rec): spec[1] for rec, spec in zip(recs, specs)}
-        self._main = [r for r in recs if r.gate != _DIGITS]
-        numeric = [r for r in recs if r.gate == _DIGITS]
-        self._numeric = _Scanner(numeric, [self._sources[id(r)] for r in numeric])
+        self._prefilter = Prefilter([rec.pattern for rec in recs])
+        self._main = [(i, r) for i, r in enumerate(recs) if r.gate != _DIGITS]
+        self._numeric_ids = frozenset(i for i, r in enumerate(recs) if r.gate == _DIGITS)
+        self._numeric = _Scanner([r for r in recs if r.gate == _DIGITS])
         self._scanners: dict[tuple[int, ...], _Scanner] = {}
 
-    def _main_scanner(self, text: str) -> _Scanner | None:
-        active = tuple(i for i, rec in enumerate(self._main) if _gate_open(rec.gate, text))
+    def _main_scanner(self, text: str, candidates: frozenset[int]) -> _Scanner | None:
+        active = tuple(i for i, rec in self._main if i in candidates and _gate_open(rec.gate, text))
         if not active:
             return None
         scanner = self._scanners.get(active)
         if scanner is None:
-            recs = [self._main[i] for i in active]
-            scanner = self._scanners[active] = _Scanner(recs, [self._sources[id(r)] for r in recs])
+            scanner = self._scanners[active] = _Scanner([rec for i, rec in self._main if i in active])
         return scanner
 
     def find(self, text: str) -> list[Match]:
         """Every PII or secret value in `text`, left to right, never overlapping."""
         if not text:
             return []
+        candidates = self._prefilter.candidates(text)
+        if not candidates:
+            return []
         found: list[Match] = []
-        main = self._main_scanner(text)
+        main = self._main_scanner(text, candidates)
         if main is not None:
             main.scan(text, 0, len(text), found)
         numeric: list[Match] = []
-        for region in _NUMERIC_REGION.finditer(text):
+        for region in _NUMERIC_REGION.finditer(text) if candidates & self._numeric_ids else ():
             self._numeric.scan(
                 text,
                 max(0, region.start() - _REGION_BEFORE),

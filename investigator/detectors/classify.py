@@ -14,13 +14,15 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from investigator.prefilter import Prefilter
+
 # An HTTP status named as such: "HTTP 503", "status 429", "status_code=404", "Error code: 401",
 # "429 Too Many Requests", "HTTP/1.1 502 Bad Gateway".
 _HTTP_STATUS = re.compile(
     r"(?:\bHTTP(?:/\d(?:\.\d)?)?|\bstatus(?:[ _]?code)?|\berror[ _]code|\bresponse code|\bcode)\W{0,3}([45]\d\d)\b"
     r"|\b([45]\d\d)\s+(?:Too Many Requests|Unauthori[sz]ed|Forbidden|Not Found|Request Timeout|Internal Server Error"
     r"|Bad Gateway|Service Unavailable|Gateway Time-?out|Bad Request|Conflict|Unprocessable)",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
 
 _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -30,46 +32,51 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"|max(?:imum)? iterations|budget\s?(?:exceeded|exhausted|limit)|\bbudget\b.{0,40}\b(?:exhausted|exceeded|reached)"
         r"|exceeded (?:the |your )?budget"
         r"|out of memory|\bOOM\b|MemoryError|max_output_tokens|prompt is too long|request too large",
-        re.IGNORECASE)),
+        re.IGNORECASE | re.ASCII)),
     ("execution.rate_limited", re.compile(
         r"rate[_ ]?limit|too many requests|RateLimitError|quota exceeded|exceeded (?:your )?(?:current )?quota"
-        r"|insufficient_quota|throttl|RESOURCE_EXHAUSTED|TooManyRequests", re.IGNORECASE)),
+        r"|insufficient_quota|throttl|RESOURCE_EXHAUSTED|TooManyRequests", re.IGNORECASE | re.ASCII)),
     ("execution.timeout", re.compile(
         r"timed? ?out|TimeoutError|Timeout\b|deadline exceeded|DEADLINE_EXCEEDED|ReadTimeout|ConnectTimeout",
-        re.IGNORECASE)),
+        re.IGNORECASE | re.ASCII)),
     ("execution.auth_failed", re.compile(
         r"unauthori[sz]ed|forbidden|AuthenticationError|PermissionDeniedError|invalid[_ ]api[_ ]key"
         r"|incorrect api key|(?:expired|invalid|missing) (?:access |auth |bearer )?(?:token|credentials?)"
         r"|token (?:has )?expired|not authenticated|authentication failed|access denied|UNAUTHENTICATED",
-        re.IGNORECASE)),
+        re.IGNORECASE | re.ASCII)),
     ("reasoning.invalid_tool_arguments", re.compile(
         r"invalid (?:JSON )?(?:input|arguments?) for (?:tool|function)|validation errors? for \w*(?:args|input|arguments)"
         r"|missing (?:\d+ )?required (?:positional |keyword )?argument|unexpected keyword argument"
         r"|invalid (?:tool |function )?arguments|arguments? (?:is|are) (?:invalid|malformed)"
         r"|ToolInputValidation|tool input validation|ValidationError|is not of type '|Field required"
-        r"|Input should be (?:a )?valid", re.IGNORECASE)),
+        r"|Input should be (?:a )?valid", re.IGNORECASE | re.ASCII)),
     ("reasoning.format_violation", re.compile(
         r"OutputParserException|OutputParserError|could not parse|couldn't parse|failed to parse|unable to parse"
         r"|parse error|parsing error|JSONDecodeError|Expecting (?:value|property name)|Unterminated string"
         r"|invalid json|not valid json|ModelBehaviorError|output validation|does not match (?:the )?(?:output )?schema",
-        re.IGNORECASE)),
+        re.IGNORECASE | re.ASCII)),
     ("execution.environment_error", re.compile(
         r"ModuleNotFoundError|ImportError|No module named|not installed|command not found|PermissionError"
         r"|permission denied|EACCES|environment variable|missing (?:config|setting|configuration)|EnvironmentError"
-        r"|disk (?:is )?full|No space left", re.IGNORECASE)),
+        r"|disk (?:is )?full|No space left", re.IGNORECASE | re.ASCII)),
     ("execution.not_found", re.compile(
         r"not found|NotFoundError|FileNotFoundError|no such file|does not exist|doesn't exist|no such (?:record|key|table)"
-        r"|NoSuchKey|ENOENT|unknown (?:order|user|customer|record|id)", re.IGNORECASE)),
+        r"|NoSuchKey|ENOENT|unknown (?:order|user|customer|record|id)", re.IGNORECASE | re.ASCII)),
     ("execution.service_error", re.compile(
         r"internal server error|bad gateway|service unavailable|upstream|ConnectionError|connection (?:refused|reset|error)"
         r"|APIError|ServerError|InternalServerError|ServiceUnavailable|crash|segmentation fault|traceback",
-        re.IGNORECASE)),
+        re.IGNORECASE | re.ASCII)),
 )
 
 
 # A call that does not fit the function's signature: the tool's declared schema and its
 # implementation disagree (frameworks validate arguments against the schema before calling).
-_SIGNATURE = re.compile(r"\w\(\) got an unexpected keyword argument|\w\(\) missing \d+ required (?:positional|keyword)")
+_SIGNATURE = re.compile(r"\w\(\) got an unexpected keyword argument|\w\(\) missing \d+ required (?:positional|keyword)", re.ASCII)
+
+# Every wording rule, the signature mismatch and the HTTP status, matched against a text at once.
+_WORDING = Prefilter([pattern for _, pattern in _RULES] + [_SIGNATURE, _HTTP_STATUS])
+_SIGNATURE_RULE, _STATUS_RULE = len(_RULES), len(_RULES) + 1
+_PRECISE_RULES = (0, 4)  # execution.resource_exhausted, reasoning.invalid_tool_arguments
 
 
 class Classified(NamedTuple):
@@ -104,27 +111,24 @@ def code_for_status(status: int) -> str:
 
 def classify_error(text: str, exc_type: str | None = None) -> Classified:
     """The taxonomy code an error most likely belongs to, with how sure the wording makes us."""
-    exc_type = exc_type or ""
-    if _SIGNATURE.search(text):
+    said = _WORDING.matching(text)
+    if _SIGNATURE_RULE in said:
         return Classified("execution.tool_misconfigured", 0.7, None)
-    for code, pattern in _RULES[:1] + _RULES[4:5]:
-        # Exhausted limits and rejected arguments are named precisely in the message, whatever
-        # generic exception type carries them (BadRequestError, ModelBehaviorError).
-        if pattern.search(text):
-            return Classified(code, 0.9, http_status(text))
-    for code, pattern in _RULES:
-        if exc_type and pattern.search(exc_type):
-            return Classified(code, 0.95, http_status(text))
-    status = http_status(text)
+    status = http_status(text) if _STATUS_RULE in said else None
+    # Exhausted limits and rejected arguments are named precisely in the message, whatever
+    # generic exception type carries them (BadRequestError, ModelBehaviorError); wording also
+    # names a limit more precisely than a generic 400/500 status does.
+    for rule in _PRECISE_RULES:
+        if rule in said:
+            return Classified(_RULES[rule][0], 0.9, status)
+    typed = _WORDING.matching(exc_type) if exc_type else frozenset()
+    for rule, (code, _) in enumerate(_RULES):
+        if rule in typed:
+            return Classified(code, 0.95, status)
     if status is not None:
-        code = code_for_status(status)
-        # Wording can name a limit more precisely than a generic 400/500 status does.
-        for special, pattern in _RULES[:1]:
-            if pattern.search(text):
-                return Classified(special, 0.9, status)
-        return Classified(code, 0.9 if status not in (400, 422) else 0.6, status)
-    for code, pattern in _RULES:
-        if pattern.search(text):
+        return Classified(code_for_status(status), 0.9 if status not in (400, 422) else 0.6, status)
+    for rule, (code, _) in enumerate(_RULES):
+        if rule in said:
             return Classified(code, 0.8, None)
     return Classified("execution.service_error", 0.6, None)
 

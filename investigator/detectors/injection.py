@@ -15,6 +15,7 @@ from typing import Iterable, NamedTuple
 from investigator.detectors import detector, make_issue
 from investigator.detectors.view import TraceView, find_quote
 from investigator.models import Issue, Span
+from investigator.prefilter import Prefilter
 
 _INJECTION = re.compile(
     r"ignore (?:all |any )?(?:of )?(?:the |your )?(?:previous|prior|above|earlier|preceding|former) "
@@ -37,8 +38,9 @@ _INJECTION = re.compile(
     # Text addressed to machine readers rather than to people.
     r"|\b(?:attention|note|notice|message)\b[^.\n]{0,12}\b(?:automated|ai|llm|machine|bot)s? "
     r"(?:readers?|agents?|assistants?|systems?|models?|crawlers?)\b",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
+_MAY_INJECT = Prefilter([_INJECTION])
 _URL = re.compile(r"https?://[^\s\"'<>)\]\\]+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Specific values an instruction can dictate: amounts, account or record numbers, identifiers.
@@ -59,7 +61,7 @@ def _sources(view: TraceView) -> list[Injection]:
     for span in view.spans:
         if span.kind not in ("tool", "retriever") or not span.output:
             continue
-        match = _INJECTION.search(span.output)
+        match = _INJECTION.search(span.output) if _MAY_INJECT.candidates(span.output) else None
         if match:
             found.append(Injection(span, span.output[match.start() : match.start() + 600]))
     return found
