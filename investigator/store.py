@@ -18,6 +18,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import orjson
 from sqlite_utils import Database
 
+from investigator.detectors.population import Timing
 from investigator.ingest.base import SpanRow
 from investigator.migrations import migrations
 from investigator.evidence import quote_in_span
@@ -31,7 +32,7 @@ from investigator.models import (
     TraceScores,
 )
 from investigator.rollup import rollup, tree_updates
-from investigator.timefmt import now_iso
+from investigator.timefmt import duration_ms, now_iso
 
 SPAN_COLUMNS: tuple[str, ...] = (
     "trace_id", "span_id", "parent_id", "name", "kind", "start_time", "end_time", "status",
@@ -65,13 +66,6 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-_EMPTY_SPAN: dict[str, Any] = {
-    "parent_id": None, "status": "unset", "status_message": None, "input": None, "output": None,
-    "attributes": {}, "tool_args": None, "cost": None, "events": [], "agent": None, "source_format": "",
-    "service": None, "session_id": None, "user_id": None, "hints": {}, "orphan": False, "cycle_broken": False,
-}  # fmt: skip
-
-
 _SPAN_FIELDS = frozenset(Span.model_fields)
 
 
@@ -84,6 +78,15 @@ def _trusted_span(row: dict[str, Any]) -> Span:
     object.__setattr__(span, "__pydantic_extra__", None)
     object.__setattr__(span, "__pydantic_private__", None)
     return span
+
+
+_START = SPAN_COLUMNS.index("start_time")
+
+
+def _start_order(record: Sequence[Any]) -> tuple[bool, str, int]:
+    """SQLite's `ORDER BY start_time, rowid`: spans without a start first."""
+    start = record[_START]
+    return (start is not None, start or "", record[-1])
 
 
 def _digest(values: tuple[Any, ...]) -> bytes:
@@ -391,13 +394,12 @@ class Store:
         with self.db.conn:
             self.conn.execute("BEGIN")
             for trace_id, issues, scores, document in results:
-                spans = {s.span_id: s for s in self.spans(trace_id)}
                 self.conn.execute(
                     "DELETE FROM issues WHERE trace_id = ? AND source LIKE 'rule:%'", [trace_id]
                 )
                 for issue in issues:
-                    span = spans.get(issue.span_id)
-                    if issue.trace_id != trace_id or span is None or not quote_in_span(span, issue.evidence):
+                    span = self.get_span(trace_id, issue.span_id) if issue.trace_id == trace_id else None
+                    if span is None or not quote_in_span(span, issue.evidence):
                         refused.append(issue)
                         continue
                     self.add_issue(issue)
@@ -561,30 +563,24 @@ class Store:
 
     def spans_of(self, trace_ids: Sequence[str]) -> dict[str, list[Span]]:
         """The spans of many traces at once (one query per chunk), each list in start order."""
-        out: dict[str, list[Span]] = {t: [] for t in trace_ids}
+        records: dict[str, list[Sequence[Any]]] = {t: [] for t in trace_ids}
         cols = ", ".join(SPAN_COLUMNS)
         for chunk in _chunks(list(trace_ids)):
             marks = ", ".join("?" * len(chunk))
+            # Sorted here rather than by SQLite, which would copy every row, text and all, into a sorter.
             for record in self.conn.execute(
-                f"SELECT {cols}, orphan, cycle_broken FROM spans WHERE trace_id IN ({marks})"
-                " ORDER BY trace_id, start_time, rowid",
-                list(chunk),
+                f"SELECT {cols}, orphan, cycle_broken, rowid FROM spans WHERE trace_id IN ({marks})", list(chunk)
             ):
-                out[record[0]].append(self._span(record))
-        return out
+                records[record[0]].append(record)
+        return {t: [self._span(r[:-1]) for r in sorted(rows, key=_start_order)] for t, rows in records.items()}
 
-    def span_timings(self) -> Iterator[Span]:
-        """Every span with only its kind, names, model, times and tokens: enough for population
-        statistics without reading span text."""
-        for row in self.conn.execute(
-            "SELECT trace_id, span_id, kind, name, model, tool_name, start_time, end_time,"
-            " tokens_in, tokens_out FROM spans"
+    def span_timings(self) -> Iterator[Timing]:
+        """Every span's peer group, duration and tokens: enough for population statistics
+        without reading span text."""
+        for kind, name, tool_name, model, start, end, tokens_in, tokens_out in self.conn.execute(
+            "SELECT kind, name, tool_name, model, start_time, end_time, tokens_in, tokens_out FROM spans"
         ):
-            yield _trusted_span({
-                **_EMPTY_SPAN, "trace_id": row[0], "span_id": row[1], "kind": row[2], "name": row[3],
-                "model": row[4], "tool_name": row[5], "start_time": row[6], "end_time": row[7],
-                "tokens_in": row[8], "tokens_out": row[9],
-            })  # fmt: skip
+            yield Timing(kind, name, tool_name, model, duration_ms(start, end), tokens_in, tokens_out)
 
     def get_span(self, trace_id: str, span_id: str) -> Span | None:
         cols = ", ".join(SPAN_COLUMNS)

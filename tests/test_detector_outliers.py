@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 from investigator.detectors.outliers import detect_outliers
-from investigator.detectors.population import PopulationStats
+from investigator.detectors.population import PopulationStats, Timing
 from investigator.models import Span
 from span_builders import llm, tool, view
 
@@ -16,20 +16,20 @@ def peers(count: int = 40) -> list[Span]:
 
 def test_call_far_slower_than_its_peers_is_a_low_severity_outlier() -> None:
     slow = tool("5e1a9c0b3d7f2a64", 1.0, 31.0, "track_shipment", '{"tracking_number": "1Z999AA1"}', '{"status": "in_transit"}')
-    population = PopulationStats.build([*peers(), slow])
+    population = PopulationStats.build(Timing.of(s) for s in [*peers(), slow])
     issues = list(detect_outliers(view(slow, population=population)))
     assert [(i.span_id, i.category, i.severity) for i in issues] == [("5e1a9c0b3d7f2a64", "execution.timeout", "low")]
 
 
 def test_call_within_the_normal_spread_is_not_an_outlier() -> None:
     normal = tool("5e1a9c0b3d7f2a64", 1.0, 1.95, "track_shipment", '{"tracking_number": "1Z999AA1"}', '{"status": "in_transit"}')
-    population = PopulationStats.build([*peers(), normal])
+    population = PopulationStats.build(Timing.of(s) for s in [*peers(), normal])
     assert list(detect_outliers(view(normal, population=population))) == []
 
 
 def test_small_groups_are_not_judged() -> None:
     slow = tool("5e1a9c0b3d7f2a64", 1.0, 31.0, "track_shipment", '{"tracking_number": "1Z999AA1"}', '{"status": "in_transit"}')
-    population = PopulationStats.build([*peers(5), slow])
+    population = PopulationStats.build(Timing.of(s) for s in [*peers(5), slow])
     assert list(detect_outliers(view(slow, population=population))) == []
 
 
@@ -43,6 +43,6 @@ def test_token_hungry_model_call_is_an_outlier() -> None:
                  tokens_in=1200 + n * 10, tokens_out=150) for n in range(30)]
     bloated = llm("5e1a9c0b3d7f2a64", 1.0, 2.0, [{"role": "user", "content": "hi"}], [{"role": "assistant", "content": "hello"}],
                   tokens_in=96000, tokens_out=150)
-    population = PopulationStats.build([*calls, bloated])
+    population = PopulationStats.build(Timing.of(s) for s in [*calls, bloated])
     issues = list(detect_outliers(view(bloated, population=population)))
     assert [(i.category, i.severity) for i in issues] == [("planning.redundant_steps", "low")]

@@ -10,6 +10,7 @@ dependency. Exception type names are the strongest signal (they are the same acr
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import orjson
@@ -138,6 +139,7 @@ _STATUS_KEYS = ("status", "status_code", "statusCode", "code", "http_status", "h
 _FAILED_STATES = {"error", "failed", "failure", "fail", "fatal"}
 
 
+@lru_cache(maxsize=4096)  # several detectors ask about the same tool result
 def error_payload(text: str | None) -> str | None:
     """The error a tool result carries in its payload, as text to classify; None for a normal result.
 

@@ -17,14 +17,16 @@ from investigator.detectors.errors import status_failure
 from investigator.detectors.schemas import validate
 from investigator.detectors.view import ToolCall, TraceView, exception_events, find_quote
 from investigator.models import Issue, Span
+from investigator.prefilter import Prefilter
 
 # Reports of a model output that could not be parsed, strong enough to trust in a result that
 # is not marked as an error (frameworks feed parse errors back as observations).
 _PARSE_REPORT = re.compile(
     r"OutputParserException|could not parse (?:the )?(?:llm|model|agent)? ?output|Invalid Format"
     r"|ModelBehaviorError|failed to parse (?:the )?(?:llm|model) (?:output|response)",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
+_MAY_REPORT = Prefilter([_PARSE_REPORT])
 _HOSTED_CALL = re.compile(r"^\w+_call$")
 
 
@@ -88,7 +90,7 @@ def _parse_report(span: Span) -> str | None:
             return failure.evidence  # an output model that failed validation
         return None
     text = (span.output or "")[:400]
-    if span.kind != "llm" and _PARSE_REPORT.search(text):
+    if span.kind != "llm" and _MAY_REPORT.matching(text):
         return text
     return None
 

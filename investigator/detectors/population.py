@@ -7,7 +7,7 @@ named step. Medians and MADs resist the outliers they are meant to find.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 import numpy as np
 
@@ -31,7 +31,7 @@ class Spread:
         return (value - self.median) / scale
 
 
-def group_key(span: Span) -> str | None:
+def group_key(span: Span | "Timing") -> str | None:
     """The peer group a span is compared within; None for spans not worth comparing."""
     if span.kind == "tool":
         return f"tool:{span.tool_name or span.name}"
@@ -42,7 +42,23 @@ def group_key(span: Span) -> str | None:
     return None
 
 
-def total_tokens(span: Span) -> int | None:
+class Timing(NamedTuple):
+    """What the population statistics read of a span: its peer group, duration and tokens."""
+
+    kind: str
+    name: str
+    tool_name: str | None
+    model: str | None
+    duration_ms: float | None
+    tokens_in: int | None
+    tokens_out: int | None
+
+    @classmethod
+    def of(cls, span: Span) -> "Timing":
+        return cls(span.kind, span.name, span.tool_name, span.model, span.duration_ms, span.tokens_in, span.tokens_out)
+
+
+def total_tokens(span: Span | Timing) -> int | None:
     if span.tokens_in is None and span.tokens_out is None:
         return None
     return (span.tokens_in or 0) + (span.tokens_out or 0)
@@ -55,7 +71,7 @@ class PopulationStats:
     spreads: dict[tuple[str, str], Spread] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, spans: Iterable[Span]) -> "PopulationStats":
+    def build(cls, spans: Iterable[Timing]) -> "PopulationStats":
         values: dict[tuple[str, str], list[float]] = {}
         for span in spans:
             key = group_key(span)
