@@ -58,15 +58,17 @@ def run_rules(
     report.skipped = len(wanted) - len(todo)
     if not todo:
         return report
-    population = PopulationStats.build(store.span_timings())
     chunks = [todo[i : i + CHUNK_TRACES] for i in range(0, len(todo), CHUNK_TRACES)]
     workers = _workers() if len(todo) >= PARALLEL_MIN_TRACES and store.path != ":memory:" else 1
     if workers > 1:
         context = multiprocessing.get_context("spawn")
-        with context.Pool(workers, initializer=_init_worker, initargs=(store.path, population, redactor)) as pool:
-            for results in pool.imap(_analyse_in_worker, chunks):
+        # The workers start up while this process reads the population statistics.
+        with context.Pool(workers, initializer=_init_worker, initargs=(store.path, redactor)) as pool:
+            population = PopulationStats.build(store.span_timings())
+            for results in pool.imap(_analyse_in_worker, [(chunk, population) for chunk in chunks]):
                 _save(store, results, version, report, on_progress)
     else:
+        population = PopulationStats.build(store.span_timings())
         redactor = redactor or Redactor()
         for chunk in chunks:
             _save(store, analyse(store, chunk, population, redactor), version, report, on_progress)
@@ -108,9 +110,10 @@ def _workers() -> int:
 _worker_state: dict[str, object] = {}
 
 
-def _init_worker(path: str, population: PopulationStats, redactor: Redactor | None) -> None:
-    _worker_state.update(store=Store(path), population=population, redactor=redactor or Redactor())
+def _init_worker(path: str, redactor: Redactor | None) -> None:
+    _worker_state.update(store=Store(path), redactor=redactor or Redactor())
 
 
-def _analyse_in_worker(trace_ids: list[str]) -> list[Result]:
-    return analyse(_worker_state["store"], trace_ids, _worker_state["population"], _worker_state["redactor"])  # type: ignore[arg-type]
+def _analyse_in_worker(task: tuple[list[str], PopulationStats]) -> list[Result]:
+    trace_ids, population = task
+    return analyse(_worker_state["store"], trace_ids, population, _worker_state["redactor"])  # type: ignore[arg-type]

@@ -126,3 +126,17 @@ def test_rules_layer_is_the_same_without_the_prefilter(monkeypatch: pytest.Monke
     assert sum(len(r[1]) for r in filtered) > 250
     _all_off(monkeypatch)
     assert analyse(demo_store, ids, population, Redactor()) == filtered
+
+
+@needs_hyperscan
+def test_compiled_databases_are_cached_on_disk_and_a_bad_cache_is_recompiled(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    key = tuple((p.pattern, p.flags) for p in PATTERNS)
+    database, unfiltered = prefilter._compile.__wrapped__(key)
+    [cached] = (tmp_path / "trace-investigator" / "prefilter").glob("*.hsdb")
+    assert prefilter._load(cached)[1] == unfiltered == {3}
+    cached.write_bytes(b"[3]\nnot a database")
+    assert prefilter._load(cached) is None
+    database, unfiltered = prefilter._compile.__wrapped__(key)  # recompiles and rewrites the cache
+    assert prefilter._load(cached) is not None
+    assert unfiltered == {3}
