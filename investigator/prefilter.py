@@ -20,8 +20,8 @@ import os
 import platform
 import re
 import threading
-from pathlib import Path
 from functools import cached_property, lru_cache
+from pathlib import Path
 from typing import Any, Sequence
 
 import orjson

@@ -553,13 +553,7 @@ class Store:
 
     def spans(self, trace_id: str) -> list[Span]:
         """All spans of a trace, in start order."""
-        cols = ", ".join(SPAN_COLUMNS)
-        rows = self.conn.execute(
-            f"SELECT {cols}, orphan, cycle_broken FROM spans WHERE trace_id = ?"
-            " ORDER BY start_time, rowid",
-            [trace_id],
-        ).fetchall()
-        return [self._span(r) for r in rows]
+        return self.spans_of([trace_id])[trace_id]
 
     def spans_of(self, trace_ids: Sequence[str]) -> dict[str, list[Span]]:
         """The spans of many traces at once (one query per chunk), each list in start order."""

@@ -31,7 +31,7 @@ class Spread:
         return (value - self.median) / scale
 
 
-def group_key(span: Span | "Timing") -> str | None:
+def group_key(span: Span | Timing) -> str | None:
     """The peer group a span is compared within; None for spans not worth comparing."""
     if span.kind == "tool":
         return f"tool:{span.tool_name or span.name}"
