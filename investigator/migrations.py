@@ -262,3 +262,12 @@ def m006_history(db: Database) -> None:
         );
         """
     )
+
+
+@migrations()
+def m007_span_timings_index(db: Database) -> None:
+    # Covers Store.span_timings, so population statistics are read without touching span text.
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS spans_timing"
+        " ON spans (kind, name, tool_name, model, start_time, end_time, tokens_in, tokens_out)"
+    )

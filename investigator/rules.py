@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -60,15 +61,12 @@ def run_rules(
         return report
     chunks = [todo[i : i + CHUNK_TRACES] for i in range(0, len(todo), CHUNK_TRACES)]
     workers = _workers() if len(todo) >= PARALLEL_MIN_TRACES and store.path != ":memory:" else 1
+    population = PopulationStats.build(store.span_timings())
     if workers > 1:
-        context = multiprocessing.get_context("spawn")
-        # The workers start up while this process reads the population statistics.
-        with context.Pool(workers, initializer=_init_worker, initargs=(store.path, redactor)) as pool:
-            population = PopulationStats.build(store.span_timings())
-            for results in pool.imap(_analyse_in_worker, [(chunk, population) for chunk in chunks]):
+        with _context().Pool(workers, initializer=_init_worker, initargs=(store.path, redactor, population)) as pool:
+            for results in pool.imap(_analyse_in_worker, chunks):
                 _save(store, results, version, report, on_progress)
     else:
-        population = PopulationStats.build(store.span_timings())
         redactor = redactor or Redactor()
         for chunk in chunks:
             _save(store, analyse(store, chunk, population, redactor), version, report, on_progress)
@@ -107,13 +105,22 @@ def _workers() -> int:
     return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
 
 
+def _context() -> multiprocessing.context.BaseContext:
+    """Forked workers start at once, with everything this process imported and compiled; forking
+    is only safe while this process runs a single thread, else they are spawned afresh."""
+    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
 _worker_state: dict[str, object] = {}
 
 
-def _init_worker(path: str, redactor: Redactor | None) -> None:
-    _worker_state.update(store=Store(path), redactor=redactor or Redactor())
+def _init_worker(path: str, redactor: Redactor | None, population: PopulationStats) -> None:
+    # A forked worker opens its own connection: the parent's must not be used across a fork.
+    _worker_state.update(store=Store(path), redactor=redactor or Redactor(), population=population)
 
 
-def _analyse_in_worker(task: tuple[list[str], PopulationStats]) -> list[Result]:
-    trace_ids, population = task
-    return analyse(_worker_state["store"], trace_ids, population, _worker_state["redactor"])  # type: ignore[arg-type]
+def _analyse_in_worker(trace_ids: list[str]) -> list[Result]:
+    state = _worker_state
+    return analyse(state["store"], trace_ids, state["population"], state["redactor"])  # type: ignore[arg-type]

@@ -46,8 +46,11 @@ def test_detect_is_incremental_and_reanalyses_changed_traces(demo_store: Store, 
     assert run_rules(demo_store).analysed == 1
 
 
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
 def test_worker_processes_give_the_same_analysis(demo_store: Store, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                                 monkeypatch: pytest.MonkeyPatch, start_method: str) -> None:
+    import multiprocessing
+
     import investigator.rules as rules
 
     copy = tmp_path / "copy.db"
@@ -57,6 +60,7 @@ def test_worker_processes_give_the_same_analysis(demo_store: Store, tmp_path: Pa
     monkeypatch.setattr(rules, "PARALLEL_MIN_TRACES", 1)
     monkeypatch.setattr(rules, "CHUNK_TRACES", 40)
     monkeypatch.setattr(rules, "_workers", lambda: 2)
+    monkeypatch.setattr(rules, "_context", lambda: multiprocessing.get_context(start_method))
     parallel = Store(copy)
     run_rules(parallel)
     assert parallel.issues() == demo_store.issues()
@@ -77,3 +81,19 @@ def test_detect_and_export_commands(demo_store: Store, tmp_path: Path) -> None:
     assert len(rows) == demo_store.counts()["traces"]
     assert all(1 <= rows[0][d] <= 5 for d in ("factual_grounding", "privacy_and_safety",
                                               "instruction_adherence", "optimal_plan_execution"))  # fmt: skip
+
+
+def test_workers_are_forked_only_from_a_single_threaded_process() -> None:
+    import threading
+
+    from investigator.rules import _context
+
+    assert _context().get_start_method() == "fork"
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert _context().get_start_method() == "spawn"
+    finally:
+        stop.set()
+        thread.join()

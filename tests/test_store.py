@@ -133,6 +133,17 @@ def test_migrations_apply_once(tmp_path) -> None:
     assert first[:3] == ["m001_spans_and_traces", "m002_span_text_index", "m003_rules_layer"]
 
 
+def test_span_timings_are_read_from_an_index_not_the_span_rows(tmp_path) -> None:
+    store = Store(tmp_path / "t.db")
+    store.write_batch([span_row(trace_id="t1", span_id="a", kind="tool", name="lookup", tool_name="lookup",
+                                start_time="2026-01-01T00:00:00.000000Z", end_time="2026-01-01T00:00:01.500000Z",
+                                output="x" * 50_000)])  # fmt: skip
+    timings = list(store.span_timings())
+    assert [(t.kind, t.tool_name, t.duration_ms) for t in timings] == [("tool", "lookup", 1500.0)]
+    plan = " ".join(str(r) for r in store.conn.execute(f"EXPLAIN QUERY PLAN {store.SPAN_TIMINGS_SQL}"))
+    assert "COVERING INDEX" in plan
+
+
 def _scores(trace_id: str) -> TraceScores:
     ok = {"score": 5, "reason": "no problem seen"}
     return TraceScores(trace_id=trace_id, source="rules", factual_grounding=ok,
