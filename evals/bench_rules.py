@@ -1,11 +1,13 @@
 """Rules-layer benchmark: traces per second through detectors, scores and compact documents.
 
-    python -m investigator.evals.bench_rules [--traces 5000] [--db existing.db]
+    python -m investigator.evals.bench_rules [--traces 5000] [--db existing.db] [--repeat 3]
 
 Uses 20-span traces (the ingest benchmark's support-agent shape: an agent, LLM steps with KBs of
 messages, tool calls, 5% tool errors), or the traces of an existing store (`--db`, e.g. a
 generated corpus after `investigator ingest`).
-The rules layer runs in a fresh child process, so the peak memory printed is its own.
+The rules layer runs in a fresh child process, so the peak memory printed is its own (and its
+largest worker's). Each repeat is a fresh process; on a shared machine the runs vary, so every run
+is printed along with the median.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import resource
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,8 @@ def _run(db: str, queue: Any) -> None:
     report = run_rules(store, force=True)
     elapsed = time.perf_counter() - start
     spans = store.counts()["spans"]
-    queue.put((elapsed, report.summary(), spans, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+    peaks = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    queue.put((elapsed, report.summary(), spans, peaks))
 
 
 def main() -> None:
@@ -39,6 +43,7 @@ def main() -> None:
     parser.add_argument("--traces", type=int, default=5000)
     parser.add_argument("--dir", default="/tmp/investigator-bench-rules")
     parser.add_argument("--db", default=None, help="Benchmark on this store's traces instead.")
+    parser.add_argument("--repeat", type=int, default=3, help="Runs, each in a fresh process.")
     args = parser.parse_args()
     if args.db:
         db = Path(args.db)
@@ -52,15 +57,20 @@ def main() -> None:
         if not db.exists():
             ingest_paths(Store(str(db)), [str(data)])
     context = mp.get_context("spawn")
-    queue = context.Queue()
-    child = context.Process(target=_run, args=(str(db), queue))
-    child.start()
-    elapsed, summary, spans, rss = queue.get()
-    child.join()
-    traces = summary["analysed"]
-    print(f"{traces} traces ({spans} spans, {spans / max(traces, 1):.0f} per trace): rules layer {elapsed:.2f} s, {traces / elapsed:,.0f} traces/s,"
-          f" {spans / elapsed:,.0f} spans/s, peak {rss / 1024:.0f} MB")
+    rates = []
+    for _ in range(max(1, args.repeat)):
+        queue = context.Queue()
+        child = context.Process(target=_run, args=(str(db), queue))
+        child.start()
+        elapsed, summary, spans, (rss, worker_rss) = queue.get()
+        child.join()
+        traces = summary["analysed"]
+        rates.append(traces / elapsed)
+        print(f"{traces} traces ({spans} spans, {spans / max(traces, 1):.0f} per trace): rules layer {elapsed:.2f} s,"
+              f" {traces / elapsed:,.0f} traces/s, {spans / elapsed:,.0f} spans/s,"
+              f" peak {rss / 1024:.0f} MB (largest worker {worker_rss / 1024:.0f} MB)")  # fmt: skip
     print(f"  {summary['issues']} issues in {summary['traces_with_issues']} traces; {summary['refused']} refused")
+    print(f"  median {statistics.median(rates):,.0f} traces/s, best {max(rates):,.0f} over {len(rates)} runs")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Incremental: a trace already analysed by the same detector versions is skipped unless its spans
 changed since (ingest forgets the analysis of every trace it changes). Population statistics for
 the outlier detectors are computed over every stored span, from timings only. Large backlogs are
-analysed by worker processes, one chunk of traces each; this process writes the results.
+analysed by worker processes, one chunk of traces each, and each worker stores what it finds
+(one transaction per chunk; SQLite serialises the writers).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import multiprocessing
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 from investigator.detectors import PopulationStats, TraceView, rules_version, run_detectors
 from investigator.documents import build_document
@@ -63,14 +64,14 @@ def run_rules(
     workers = _workers() if len(todo) >= PARALLEL_MIN_TRACES and store.path != ":memory:" else 1
     population = PopulationStats.build(store.span_timings())
     if workers > 1:
-        with _context().Pool(workers, initializer=_init_worker, initargs=(store.path, redactor, population)) as pool:
-            for results in pool.imap(_analyse_in_worker, chunks):
-                _save(store, results, version, report, on_progress)
+        initargs = (store.path, redactor, population, version)
+        with _context().Pool(workers, initializer=_init_worker, initargs=initargs) as pool:
+            saved = pool.imap(_analyse_in_worker, chunks)
+            _tally(saved, report, on_progress)
     else:
         redactor = redactor or Redactor()
-        for chunk in chunks:
-            _save(store, analyse(store, chunk, population, redactor), version, report, on_progress)
-    report.issues -= len(report.refused)
+        saved = (_analyse_and_save(store, chunk, population, redactor, version) for chunk in chunks)
+        _tally(saved, report, on_progress)
     return report
 
 
@@ -91,14 +92,31 @@ def analyse(store: Store, trace_ids: list[str], population: PopulationStats, red
     return results
 
 
-def _save(store: Store, results: list[Result], version: str, report: RulesReport,
-          on_progress: Callable[[int], None] | None) -> None:
-    report.refused.extend(store.save_analysis(results, version))
-    report.analysed += len(results)
-    report.issues += sum(len(r[1]) for r in results)
-    report.traces_with_issues += sum(1 for r in results if r[1])
-    if on_progress:
-        on_progress(len(results))
+class Saved(NamedTuple):
+    """What analysing one chunk stored."""
+
+    analysed: int
+    issues: int
+    traces_with_issues: int
+    refused: list[Issue]
+
+
+def _analyse_and_save(store: Store, trace_ids: list[str], population: PopulationStats, redactor: Redactor,
+                      version: str) -> Saved:  # fmt: skip
+    results = analyse(store, trace_ids, population, redactor)
+    refused = store.save_analysis(results, version)
+    issues = sum(len(r[1]) for r in results) - len(refused)
+    return Saved(len(results), issues, sum(1 for r in results if r[1]), refused)
+
+
+def _tally(saved: Iterable[Saved], report: RulesReport, on_progress: Callable[[int], None] | None) -> None:
+    for chunk in saved:
+        report.analysed += chunk.analysed
+        report.issues += chunk.issues
+        report.traces_with_issues += chunk.traces_with_issues
+        report.refused.extend(chunk.refused)
+        if on_progress:
+            on_progress(chunk.analysed)
 
 
 def _workers() -> int:
@@ -116,11 +134,12 @@ def _context() -> multiprocessing.context.BaseContext:
 _worker_state: dict[str, object] = {}
 
 
-def _init_worker(path: str, redactor: Redactor | None, population: PopulationStats) -> None:
+def _init_worker(path: str, redactor: Redactor | None, population: PopulationStats, version: str) -> None:
     # A forked worker opens its own connection: the parent's must not be used across a fork.
-    _worker_state.update(store=Store(path), redactor=redactor or Redactor(), population=population)
+    _worker_state.update(store=Store(path), redactor=redactor or Redactor(), population=population, version=version)
 
 
-def _analyse_in_worker(trace_ids: list[str]) -> list[Result]:
+def _analyse_in_worker(trace_ids: list[str]) -> Saved:
+    """Each worker stores its own chunks: results never travel back through this process."""
     state = _worker_state
-    return analyse(state["store"], trace_ids, state["population"], state["redactor"])  # type: ignore[arg-type]
+    return _analyse_and_save(state["store"], trace_ids, state["population"], state["redactor"], state["version"])  # type: ignore[arg-type]

@@ -132,7 +132,6 @@ class Store:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute("PRAGMA cache_size=-65536")
-        conn.execute("PRAGMA mmap_size=1073741824")  # reads of big span rows skip a copy per page
         self.db = Database(conn)
         self.conn = conn
         migrations.apply(self.db)
@@ -396,7 +395,7 @@ class Store:
         refused: list[Issue] = []
         now = now_iso()
         with self.db.conn:
-            self.conn.execute("BEGIN")
+            self.conn.execute("BEGIN IMMEDIATE")  # rules workers write side by side: wait for the lock up front
             for trace_id, issues, scores, document in results:
                 self.conn.execute(
                     "DELETE FROM issues WHERE trace_id = ? AND source LIKE 'rule:%'", [trace_id]

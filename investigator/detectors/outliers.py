@@ -11,7 +11,7 @@ from typing import Iterable
 
 from investigator.detectors import detector, make_issue
 from investigator.detectors.errors import status_failure
-from investigator.detectors.population import total_tokens
+from investigator.detectors.population import Spread, total_tokens
 from investigator.detectors.view import TraceView, find_quote
 from investigator.models import Issue, Span
 
@@ -39,9 +39,9 @@ def detect_outliers(view: TraceView) -> Iterable[Issue]:
     # A run that hit its token or turn limit is reported as such; its heavy steps are symptoms.
     exhausted = any((f := status_failure(s)) is not None and f.code == "execution.resource_exhausted" for s in view.spans)
     for span in view.spans:
-        duration = span.duration_ms
         spread = population.spread("duration_ms", span)
-        if duration is not None and spread is not None and _outlier(duration, spread.median, spread.robust_z(duration), MIN_EXTRA_MS):
+        duration = span.duration_ms if spread is not None else None
+        if duration is not None and spread is not None and _outlier(duration, spread, MIN_EXTRA_MS):
             evidence = _evidence(span)
             if evidence:
                 yield make_issue(
@@ -52,7 +52,7 @@ def detect_outliers(view: TraceView) -> Iterable[Issue]:
                 )  # fmt: skip
         tokens = total_tokens(span)
         spread = population.spread("tokens", span)
-        if not exhausted and tokens is not None and spread is not None and _outlier(tokens, spread.median, spread.robust_z(tokens), MIN_EXTRA_TOKENS):
+        if not exhausted and tokens is not None and spread is not None and _outlier(tokens, spread, MIN_EXTRA_TOKENS):
             evidence = _evidence(span)
             if evidence:
                 yield make_issue(
@@ -63,5 +63,6 @@ def detect_outliers(view: TraceView) -> Iterable[Issue]:
                 )  # fmt: skip
 
 
-def _outlier(value: float, median: float, z: float, min_extra: float) -> bool:
-    return z >= Z_THRESHOLD and value >= RATIO * median and value - median >= min_extra
+def _outlier(value: float, spread: Spread, min_extra: float) -> bool:
+    median = spread.median
+    return value >= RATIO * median and value - median >= min_extra and spread.robust_z(value) >= Z_THRESHOLD

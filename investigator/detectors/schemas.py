@@ -64,6 +64,10 @@ def tool_schemas(spans: Iterable[Span]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for span in spans:
         for key, value in span.attributes.items():
+            if isinstance(value, str) and value.lstrip()[:1] not in ("{", "["):
+                continue  # a plain string is never a definition, nor holds one
+            if not isinstance(value, (str, dict, list)):
+                continue
             lowered = key.lower()
             if "tool" in lowered or "function" in lowered or lowered.endswith("invocation_params"):
                 _walk(value, 0, out)

@@ -54,6 +54,8 @@ def content_text(message: dict[str, Any]) -> str:
 
 def exception_events(span: Span) -> list[dict[str, Any]]:
     """The attributes of a span's exception events."""
+    if not span.events:
+        return []
     found = []
     for event in span.events:
         attrs = event.get("attributes") or {}
@@ -124,6 +126,7 @@ class TraceView:
             if span.parent_id and span.parent_id in self.by_id:
                 self._children.setdefault(span.parent_id, []).append(span)
         self._messages: dict[tuple[str, str], list[dict[str, Any]] | None] = {}
+        self._said: dict[tuple[str, str], str] = {}
 
     @property
     def trace_id(self) -> str:
@@ -207,17 +210,23 @@ class TraceView:
 
     def assistant_text(self, span: Span) -> str:
         """What the model said (not the calls it made) in an LLM span's output."""
-        messages = self.messages(span, "output")
-        if messages is None:
-            return span.output or ""
-        return "\n".join(content_text(m) for m in messages if m.get("role") in ("assistant", "model", "ai"))
+        return self._text_of(span, "output", ("assistant", "model", "ai"))
 
     def user_text(self, span: Span) -> str:
         """The user and system turns an LLM span was given (what the caller asked for)."""
-        messages = self.messages(span, "input")
-        if messages is None:
-            return span.input or ""
-        return "\n".join(content_text(m) for m in messages if m.get("role") in ("user", "system", "developer", "human"))
+        return self._text_of(span, "input", ("user", "system", "developer", "human"))
+
+    def _text_of(self, span: Span, field: str, roles: tuple[str, ...]) -> str:
+        key = (span.span_id, field)
+        text = self._said.get(key)
+        if text is None:
+            messages = self.messages(span, field)
+            if messages is None:
+                text = getattr(span, field) or ""
+            else:
+                text = "\n".join(content_text(m) for m in messages if m.get("role") in roles)
+            self._said[key] = text
+        return text
 
     def tool_calls(self, span: Span) -> list[ToolCall]:
         """The tool calls the model requested in an LLM span's output."""
