@@ -9,6 +9,7 @@ analysed by worker processes, one chunk of traces each, and each worker stores w
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import threading
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, NamedTuple
 
 from investigator.detectors import PopulationStats, TraceView, rules_version, run_detectors
+from investigator.detectors.population import Samples, samples
 from investigator.documents import build_document
 from investigator.models import Issue, TraceScores
 from investigator.redact import Redactor
@@ -25,6 +27,7 @@ from investigator.store import Store
 CHUNK_TRACES = 500
 PARALLEL_MIN_TRACES = 2000  # below this, worker start-up costs more than it saves
 MAX_WORKERS = 4
+WORKER_GC_THRESHOLDS = (50_000, 20, 20)  # Python's defaults are (700, 10, 10)
 
 
 @dataclass
@@ -62,13 +65,14 @@ def run_rules(
         return report
     chunks = [todo[i : i + CHUNK_TRACES] for i in range(0, len(todo), CHUNK_TRACES)]
     workers = _workers() if len(todo) >= PARALLEL_MIN_TRACES and store.path != ":memory:" else 1
-    population = PopulationStats.build(store.span_timings())
     if workers > 1:
-        initargs = (store.path, redactor, population, version)
-        with _context().Pool(workers, initializer=_init_worker, initargs=initargs) as pool:
-            saved = pool.imap(_analyse_in_worker, chunks)
+        with _context().Pool(workers, initializer=_init_worker, initargs=(store.path, redactor, version)) as pool:
+            # The workers read a share of the span timings each, then analyse chunks.
+            population = PopulationStats.from_samples(pool.map(_samples_in_worker, [(k, workers) for k in range(workers)]))
+            saved = pool.imap(_analyse_in_worker, [(chunk, population) for chunk in chunks])
             _tally(saved, report, on_progress)
     else:
+        population = PopulationStats.build(store.span_timings())
         redactor = redactor or Redactor()
         saved = (_analyse_and_save(store, chunk, population, redactor, version) for chunk in chunks)
         _tally(saved, report, on_progress)
@@ -134,12 +138,21 @@ def _context() -> multiprocessing.context.BaseContext:
 _worker_state: dict[str, object] = {}
 
 
-def _init_worker(path: str, redactor: Redactor | None, population: PopulationStats, version: str) -> None:
+def _init_worker(path: str, redactor: Redactor | None, version: str) -> None:
     # A forked worker opens its own connection: the parent's must not be used across a fork.
-    _worker_state.update(store=Store(path), redactor=redactor or Redactor(), population=population, version=version)
+    _worker_state.update(store=Store(path), redactor=redactor or Redactor(), version=version)
+    # Analysis allocates many short-lived containers and few cycles: what the worker starts with
+    # is never collected (nor touched, so forked memory stays shared), and collections run rarer.
+    gc.freeze()
+    gc.set_threshold(*WORKER_GC_THRESHOLDS)
 
 
-def _analyse_in_worker(trace_ids: list[str]) -> Saved:
+def _samples_in_worker(share: tuple[int, int]) -> Samples:
+    return samples(_worker_state["store"].span_timings(*share))  # type: ignore[attr-defined]
+
+
+def _analyse_in_worker(task: tuple[list[str], PopulationStats]) -> Saved:
     """Each worker stores its own chunks: results never travel back through this process."""
+    trace_ids, population = task
     state = _worker_state
-    return _analyse_and_save(state["store"], trace_ids, state["population"], state["redactor"], state["version"])  # type: ignore[arg-type]
+    return _analyse_and_save(state["store"], trace_ids, population, state["redactor"], state["version"])  # type: ignore[arg-type]

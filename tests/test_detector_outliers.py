@@ -46,3 +46,12 @@ def test_token_hungry_model_call_is_an_outlier() -> None:
     population = PopulationStats.build(Timing.of(s) for s in [*calls, bloated])
     issues = list(detect_outliers(view(bloated, population=population)))
     assert [(i.category, i.severity) for i in issues] == [("planning.redundant_steps", "low")]
+
+
+def test_population_read_in_shares_equals_population_read_whole(demo_store) -> None:
+    from investigator.detectors.population import samples
+
+    whole = PopulationStats.build(demo_store.span_timings())
+    shared = PopulationStats.from_samples(samples(demo_store.span_timings(k, 3)) for k in range(3))
+    assert whole.spreads and shared == whole
+    assert sum(len(list(demo_store.span_timings(k, 3))) for k in range(3)) == demo_store.counts()["spans"]

@@ -64,6 +64,25 @@ def total_tokens(span: Span | Timing) -> int | None:
     return (span.tokens_in or 0) + (span.tokens_out or 0)
 
 
+Samples = dict[tuple[str, str], list[float]]
+
+
+def samples(spans: Iterable[Timing]) -> Samples:
+    """The values each (metric, group) spread is computed from."""
+    values: Samples = {}
+    for span in spans:
+        key = group_key(span)
+        if key is None:
+            continue
+        duration = span.duration_ms
+        if duration is not None and duration >= 0:
+            values.setdefault(("duration_ms", key), []).append(duration)
+        tokens = total_tokens(span)
+        if tokens is not None:
+            values.setdefault(("tokens", key), []).append(float(tokens))
+    return values
+
+
 @dataclass
 class PopulationStats:
     """Per (metric, group) spreads, built from the spans of the traces being analysed together."""
@@ -72,17 +91,15 @@ class PopulationStats:
 
     @classmethod
     def build(cls, spans: Iterable[Timing]) -> "PopulationStats":
-        values: dict[tuple[str, str], list[float]] = {}
-        for span in spans:
-            key = group_key(span)
-            if key is None:
-                continue
-            duration = span.duration_ms
-            if duration is not None and duration >= 0:
-                values.setdefault(("duration_ms", key), []).append(duration)
-            tokens = total_tokens(span)
-            if tokens is not None:
-                values.setdefault(("tokens", key), []).append(float(tokens))
+        return cls.from_samples([samples(spans)])
+
+    @classmethod
+    def from_samples(cls, parts: Iterable[Samples]) -> "PopulationStats":
+        """The spreads of several parts' samples taken together (read in parallel, say)."""
+        values: Samples = {}
+        for part in parts:
+            for key, items in part.items():
+                values.setdefault(key, []).extend(items)
         spreads = {}
         for key, items in values.items():
             array = np.asarray(items, dtype=float)
