@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from investigator.timefmt import duration_ms
+
 SpanKind = Literal[
     "llm",
     "tool",
@@ -66,8 +68,6 @@ class Span(BaseModel):
 
     @property
     def duration_ms(self) -> float | None:
-        from investigator.timefmt import duration_ms
-
         return duration_ms(self.start_time, self.end_time)
 
 

@@ -166,8 +166,7 @@ def error_payload(text: str | None) -> str | None:
 
 def _dict_error(value: dict[str, Any]) -> str | None:
     for key in _ERROR_KEYS:
-        item = value.get(key)
-        if item not in (None, "", False, [], {}, 0):
+        if value.get(key):  # a JSON value: empty, false, zero and null are all falsy
             return orjson.dumps(value).decode()[:400]
     for key in _STATUS_KEYS:
         item = value.get(key)

@@ -8,6 +8,7 @@ response), or as a run that ended normally with a message saying it gave up at a
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Iterable
 
 from investigator.detectors import detector, make_issue
@@ -29,12 +30,16 @@ _LENGTH_REASONS = {"length", "max_tokens", "max_output_tokens", "model_length", 
 def _finish_reasons(span: Span) -> list[str]:
     reasons: list[str] = []
     for key, value in span.attributes.items():
-        lowered = key.lower()
-        if "finish_reason" in lowered or "stop_reason" in lowered:
-            reasons.extend(_strings(value))
-        elif lowered in ("response_status", "incomplete_details.reason", "incomplete_details"):
+        if _names_finish_reason(key):
             reasons.extend(_strings(value))
     return [r.lower() for r in reasons]
+
+
+@lru_cache(maxsize=4096)  # attribute names repeat across spans
+def _names_finish_reason(key: str) -> bool:
+    lowered = key.lower()
+    return ("finish_reason" in lowered or "stop_reason" in lowered
+            or lowered in ("response_status", "incomplete_details.reason", "incomplete_details"))  # fmt: skip
 
 
 def _strings(value: Any) -> list[str]:

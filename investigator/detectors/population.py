@@ -7,6 +7,7 @@ named step. Medians and MADs resist the outliers they are meant to find.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable, NamedTuple
 
 import numpy as np
@@ -33,12 +34,17 @@ class Spread:
 
 def group_key(span: Span | Timing) -> str | None:
     """The peer group a span is compared within; None for spans not worth comparing."""
-    if span.kind == "tool":
-        return f"tool:{span.tool_name or span.name}"
-    if span.kind == "llm":
-        return f"llm:{span.model or span.name}"
-    if span.kind in ("retriever", "embedding", "reranker"):
-        return f"{span.kind}:{span.name}"
+    return _group_key(span.kind, span.name, span.tool_name, span.model)
+
+
+@lru_cache(maxsize=4096)  # a few hundred distinct groups, asked about for every span
+def _group_key(kind: str, name: str, tool_name: str | None, model: str | None) -> str | None:
+    if kind == "tool":
+        return f"tool:{tool_name or name}"
+    if kind == "llm":
+        return f"llm:{model or name}"
+    if kind in ("retriever", "embedding", "reranker"):
+        return f"{kind}:{name}"
     return None
 
 

@@ -127,6 +127,7 @@ class TraceView:
                 self._children.setdefault(span.parent_id, []).append(span)
         self._messages: dict[tuple[str, str], list[dict[str, Any]] | None] = {}
         self._said: dict[tuple[str, str], str] = {}
+        self._calls: dict[str, list[ToolCall]] = {}
 
     @property
     def trace_id(self) -> str:
@@ -230,6 +231,12 @@ class TraceView:
 
     def tool_calls(self, span: Span) -> list[ToolCall]:
         """The tool calls the model requested in an LLM span's output."""
+        calls = self._calls.get(span.span_id)
+        if calls is None:
+            calls = self._calls[span.span_id] = self._requested(span)
+        return calls
+
+    def _requested(self, span: Span) -> list[ToolCall]:
         messages = self.messages(span, "output") or []
         calls = []
         for message in messages:
