@@ -111,6 +111,26 @@ def merge_span(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+_ISSUE_SQL = (
+    "INSERT INTO issues (trace_id, span_id, category, severity, confidence, evidence, description, source)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SCORES_SQL = (
+    f"INSERT OR REPLACE INTO trace_scores (trace_id, source, {', '.join(SCORE_DIMENSIONS)}, reasons)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _issue_values(issue: Issue) -> list[Any]:
+    return [issue.trace_id, issue.span_id, issue.category, issue.severity, issue.confidence, issue.evidence,
+            issue.description, issue.source]  # fmt: skip
+
+
+def _score_values(scores: TraceScores) -> list[Any]:
+    reasons = {d: getattr(scores, d).reason for d in SCORE_DIMENSIONS}
+    return [scores.trace_id, scores.source, *(getattr(scores, d).score for d in SCORE_DIMENSIONS), _dumps(reasons)]
+
+
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -393,51 +413,39 @@ class Store:
         """Replace the rules-layer issues, scores and document of each trace in one transaction.
         An issue whose span or evidence quote is not in the store is refused and returned."""
         refused: list[Issue] = []
+        kept: list[Issue] = []
+        for trace_id, issues, _, _ in results:
+            for issue in issues:
+                span = self.get_span(trace_id, issue.span_id) if issue.trace_id == trace_id else None
+                (kept if span is not None and quote_in_span(span, issue.evidence) else refused).append(issue)
         now = now_iso()
         with self.db.conn:
             self.conn.execute("BEGIN IMMEDIATE")  # rules workers write side by side: wait for the lock up front
-            for trace_id, issues, scores, document in results:
-                self.conn.execute(
-                    "DELETE FROM issues WHERE trace_id = ? AND source LIKE 'rule:%'", [trace_id]
-                )
-                for issue in issues:
-                    span = self.get_span(trace_id, issue.span_id) if issue.trace_id == trace_id else None
-                    if span is None or not quote_in_span(span, issue.evidence):
-                        refused.append(issue)
-                        continue
-                    self.add_issue(issue)
-                self.save_scores(scores)
-                self.conn.execute(
-                    "INSERT INTO documents (trace_id, text) VALUES (?, ?) ON CONFLICT(trace_id)"
-                    " DO UPDATE SET text = excluded.text",
-                    [trace_id, document],
-                )
-                self.conn.execute(
-                    "INSERT INTO analysis (trace_id, rules_version, analysed_at) VALUES (?, ?, ?)"
-                    " ON CONFLICT(trace_id) DO UPDATE SET rules_version = excluded.rules_version,"
-                    " analysed_at = excluded.analysed_at",
-                    [trace_id, rules_version, now],
-                )
+            self.conn.executemany(
+                "DELETE FROM issues WHERE trace_id = ? AND source LIKE 'rule:%'", [[r[0]] for r in results]
+            )
+            self.conn.executemany(_ISSUE_SQL, [_issue_values(i) for i in kept])
+            self.conn.executemany(_SCORES_SQL, [_score_values(r[2]) for r in results])
+            self.conn.executemany(
+                "INSERT INTO documents (trace_id, text) VALUES (?, ?) ON CONFLICT(trace_id)"
+                " DO UPDATE SET text = excluded.text",
+                [[r[0], r[3]] for r in results],
+            )
+            self.conn.executemany(
+                "INSERT INTO analysis (trace_id, rules_version, analysed_at) VALUES (?, ?, ?)"
+                " ON CONFLICT(trace_id) DO UPDATE SET rules_version = excluded.rules_version,"
+                " analysed_at = excluded.analysed_at",
+                [[r[0], rules_version, now] for r in results],
+            )
         return refused
 
     def add_issue(self, issue: Issue) -> None:
         """Store one per-trace issue (call inside a transaction; the caller vouches for its quote)."""
-        self.conn.execute(
-            "INSERT INTO issues (trace_id, span_id, category, severity, confidence, evidence, description,"
-            " source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [issue.trace_id, issue.span_id, issue.category, issue.severity, issue.confidence, issue.evidence,
-             issue.description, issue.source],
-        )  # fmt: skip
+        self.conn.execute(_ISSUE_SQL, _issue_values(issue))
 
     def save_scores(self, scores: TraceScores) -> None:
         """Store one trace's scores under their source (call inside a transaction)."""
-        values = [getattr(scores, d).score for d in SCORE_DIMENSIONS]
-        reasons = {d: getattr(scores, d).reason for d in SCORE_DIMENSIONS}
-        self.conn.execute(
-            f"INSERT OR REPLACE INTO trace_scores (trace_id, source, {', '.join(SCORE_DIMENSIONS)},"
-            " reasons) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [scores.trace_id, scores.source, *values, _dumps(reasons)],
-        )
+        self.conn.execute(_SCORES_SQL, _score_values(scores))
 
     def issues(self, trace_ids: Iterable[str] | None = None) -> list[Issue]:
         """Stored per-trace issues (all, or of these traces), in trace and span order."""
