@@ -26,16 +26,21 @@ LINE_CHARS = 220  # no single line may crowd out the rest
 MESSAGE_CHARS = 160
 MAX_TOOL_RUNS = 14
 
-_NORMALISERS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<uuid>"),
-    (re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?"), "<ts>"),
-    (re.compile(r"\b\d{4}-\d{2}-\d{2}\b"), "<date>"),
-    (re.compile(r"\b(?:0x)?(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"), "<hex>"),
+_DIGIT = re.compile(r"\d")
+_DATE_START = re.compile(r"\d{4}-")
+# (pattern, token, gate): the gate is a cheap pattern every match of the pattern contains, so a
+# text without it is not scanned. Tokens carry no digits, so a gate stays true to the text as
+# the patterns rewrite it.
+_NORMALISERS: list[tuple[re.Pattern[str], str, re.Pattern[str]]] = [
+    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<uuid>", re.compile("-")),
+    (re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?"), "<ts>", _DATE_START),
+    (re.compile(r"\b\d{4}-\d{2}-\d{2}\b"), "<date>", _DATE_START),
+    (re.compile(r"\b(?:0x)?(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"), "<hex>", _DIGIT),
     # Prefixed identifiers: call_a1B2c3, req_8f2K, ORD-2024-88123, span-17
-    (re.compile(r"\b[A-Za-z]{2,12}[_-](?=[A-Za-z0-9_-]*\d)[A-Za-z0-9][A-Za-z0-9_-]{3,}\b"), "<id>"),
-    (re.compile(r"\b[A-Za-z0-9]*\d[A-Za-z0-9]*(?:[-_][A-Za-z0-9]*\d[A-Za-z0-9]*)+\b"), "<id>"),
+    (re.compile(r"\b[A-Za-z]{2,12}[_-](?=[A-Za-z0-9_-]*\d)[A-Za-z0-9][A-Za-z0-9_-]{3,}\b"), "<id>", _DIGIT),
+    (re.compile(r"\b[A-Za-z0-9]*\d[A-Za-z0-9]*(?:[-_][A-Za-z0-9]*\d[A-Za-z0-9]*)+\b"), "<id>", _DIGIT),
     # HTTP statuses (404, 429, 503) tell failures apart; every other number is noise.
-    (re.compile(r"(?<![\w.])(?![45]\d\d(?![\w.]))\d+(?:[.,]\d+)*"), "<n>"),
+    (re.compile(r"(?<![\w.])(?![45]\d\d(?![\w.]))\d+(?:[.,]\d+)*"), "<n>", _DIGIT),
 ]
 _SPACE = re.compile(r"\s+")
 
@@ -44,8 +49,9 @@ def normalise_message(text: str, limit: int = MESSAGE_CHARS) -> str:
     """An error message reduced to its shape, so "order 8812 not found" and "order 9921 not
     found" read the same. Apply after redaction: digits are gone afterwards."""
     text = strip_placeholder_numbers(text)
-    for pattern, token in _NORMALISERS:
-        text = pattern.sub(token, text)
+    for pattern, token, gate in _NORMALISERS:
+        if gate.search(text):
+            text = pattern.sub(token, text)
     text = _SPACE.sub(" ", text).strip()
     return _clip(text, limit)
 

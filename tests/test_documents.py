@@ -145,3 +145,26 @@ def test_tool_sequence_collapses_consecutive_calls() -> None:
 def test_normalise_message_keeps_http_statuses_and_strips_ids() -> None:
     message = "503 Service Unavailable: upstream 7f3e9c2a-1b4d-4e8f-9a6b-2c5d8e1f0a3b after 30000 ms, trace 4bf92f3577b34da6"
     assert normalise_message(message) == "503 Service Unavailable: upstream <uuid> after <n> ms, trace <hex>"
+
+
+def test_normalise_message_skips_only_patterns_that_cannot_match(demo_store) -> None:
+    """The gates are an optimisation: every text normalises as if each pattern always ran."""
+    import re
+
+    from investigator.documents import _NORMALISERS, _SPACE, _clip, normalise_message
+    from investigator.redact import strip_placeholder_numbers
+
+    def ungated(text: str) -> str:
+        text = strip_placeholder_numbers(text)
+        for pattern, token, _ in _NORMALISERS:
+            text = pattern.sub(token, text)
+        return _clip(_SPACE.sub(" ", text).strip(), 160)
+
+    rows = demo_store.conn.execute("SELECT status_message, output, input FROM spans").fetchall()
+    texts = [t[:600] for row in rows for t in row if t]
+    texts += ["id 3f2a9c1e-0b1d-4c3e-9f00-1234567890ab at 2026-01-02T03:04:05Z", "abcdefab-abcd-abcd-abcd-abcdefabcdef",
+              "order ORD-55121 failed", "٣٤٥ items", "no digits here - at all", "2026-01-02", "0xdeadbeef1"]  # fmt: skip
+    assert len(texts) > 1000
+    assert [normalise_message(t) for t in texts] == [ungated(t) for t in texts]
+    assert any(normalise_message(t) != _clip(_SPACE.sub(" ", t).strip(), 160) for t in texts)
+    assert re.search(r"<uuid>", normalise_message(texts[-6]))
