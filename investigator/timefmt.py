@@ -71,7 +71,7 @@ def parse_iso(value: str) -> datetime:
 def duration_ms(start: str | None, end: str | None) -> float | None:
     if not start or not end:
         return None
-    return round((parse_iso(end) - parse_iso(start)).total_seconds() * 1000.0, 3)
+    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() * 1000.0, 3)
 
 
 def now_iso() -> str:

@@ -36,8 +36,6 @@ def detect_outliers(view: TraceView) -> Iterable[Issue]:
     population = view.population
     if population is None:
         return
-    # A run that hit its token or turn limit is reported as such; its heavy steps are symptoms.
-    exhausted = any((f := status_failure(s)) is not None and f.code == "execution.resource_exhausted" for s in view.spans)
     for span in view.spans:
         spread = population.spread("duration_ms", span)
         duration = span.duration_ms if spread is not None else None
@@ -52,7 +50,7 @@ def detect_outliers(view: TraceView) -> Iterable[Issue]:
                 )  # fmt: skip
         tokens = total_tokens(span)
         spread = population.spread("tokens", span)
-        if not exhausted and tokens is not None and spread is not None and _outlier(tokens, spread, MIN_EXTRA_TOKENS):
+        if tokens is not None and spread is not None and _outlier(tokens, spread, MIN_EXTRA_TOKENS) and not _exhausted(view):
             evidence = _evidence(span)
             if evidence:
                 yield make_issue(
@@ -61,6 +59,11 @@ def detect_outliers(view: TraceView) -> Iterable[Issue]:
                     f" the median of {spread.count} peers",
                     0.5, "low",
                 )  # fmt: skip
+
+
+def _exhausted(view: TraceView) -> bool:
+    """The run hit its token or turn limit: that is reported as such, its heavy steps are symptoms."""
+    return any((f := status_failure(s)) is not None and f.code == "execution.resource_exhausted" for s in view.spans)
 
 
 def _outlier(value: float, spread: Spread, min_extra: float) -> bool:
