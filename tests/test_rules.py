@@ -83,17 +83,10 @@ def test_detect_and_export_commands(demo_store: Store, tmp_path: Path) -> None:
                                               "instruction_adherence", "optimal_plan_execution"))  # fmt: skip
 
 
-def test_workers_are_forked_only_from_a_single_threaded_process() -> None:
-    import threading
+def test_workers_are_forked_only_from_a_single_threaded_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    import investigator.rules as rules
 
-    from investigator.rules import _context
-
-    assert _context().get_start_method() == "fork"
-    stop = threading.Event()
-    thread = threading.Thread(target=stop.wait)
-    thread.start()
-    try:
-        assert _context().get_start_method() == "spawn"
-    finally:
-        stop.set()
-        thread.join()
+    monkeypatch.setattr(rules.threading, "active_count", lambda: 1)
+    assert rules._context().get_start_method() == "fork"
+    monkeypatch.setattr(rules.threading, "active_count", lambda: 2)
+    assert rules._context().get_start_method() == "spawn"
