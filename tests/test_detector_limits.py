@@ -48,3 +48,17 @@ def test_run_that_stopped_at_an_iteration_limit_without_an_error_is_exhaustion()
     executor = span("a1c2e3f4a5b6c7d8", "chain", "AgentExecutor", 1.0, 60.0,
                     output=json.dumps({"output": "Agent stopped due to iteration limit or time limit."}))
     assert [i.span_id for i in detect_resource_exhausted(view(executor))] == ["a1c2e3f4a5b6c7d8"]
+
+
+def test_limit_phrases_are_found_exactly_where_the_full_search_finds_them(demo_store) -> None:
+    """The word gate in front of the search only skips texts the search would not match."""
+    from investigator.detectors.limits import _STOPPED_AT_LIMIT, stopped_at_limit
+
+    phrases = ["Agent stopped due to iteration limit", "MAX TURNS (25) EXCEEDED", "Maximum number of turns reached",
+               "recursion limit of 25 reached", "This model's maximum context length is 8192", "Context Window is full",
+               "spending budget exhausted", "we ran out of tokens", "maximum turns reached in the run",
+               "the agent stopped. no limit", "budget approved", "Maximum context length — ιnfo ıs here"]  # fmt: skip
+    texts = phrases + [t[:2000] for row in demo_store.conn.execute("SELECT output, status_message FROM spans") for t in row if t]
+    found = [m.span() if (m := stopped_at_limit(t)) else None for t in texts]
+    assert found == [m.span() if (m := _STOPPED_AT_LIMIT.search(t)) else None for t in texts]
+    assert [bool(f) for f in found[: len(phrases)]] == [True] * 9 + [False, False, True]

@@ -24,7 +24,20 @@ _STOPPED_AT_LIMIT = re.compile(
     r"|(?:token|cost|spend(?:ing)?) budget (?:exceeded|exhausted|reached)|ran out of (?:tokens|budget|context)",
     re.IGNORECASE,
 )
-_LENGTH_REASONS = {"length", "max_tokens", "max_output_tokens", "model_length", "token_limit"}
+# Every phrase above contains one of these. In ASCII text, where case-insensitive matching is plain
+# ASCII case, a text with none of them is not searched (the search is slow: no literal to skip to).
+_LIMIT_WORDS = ("stopped due to", "max", "recursion limit", "context window", "budget", "ran out of")
+# Finish reasons of a model step cut off at its output-token limit.
+_CUT_OFF = frozenset({"length", "max_tokens", "max_output_tokens", "model_length", "token_limit", "incomplete"})
+
+
+def stopped_at_limit(text: str) -> re.Match[str] | None:
+    """Where `text` says a run stopped at a limit, if it does."""
+    if text.isascii():
+        lowered = text.lower()
+        if not any(word in lowered for word in _LIMIT_WORDS):
+            return None
+    return _STOPPED_AT_LIMIT.search(text)
 
 
 def _finish_reasons(span: Span) -> list[str]:
@@ -71,8 +84,7 @@ def detect_resource_exhausted(view: TraceView) -> Iterable[Issue]:
             continue
         if failure is not None or exception_events(span):
             continue
-        reasons = set(_finish_reasons(span)) if span.kind == "llm" else set()
-        if reasons & (_LENGTH_REASONS | {"incomplete"}):
+        if span.kind == "llm" and any(reason in _CUT_OFF for reason in _finish_reasons(span)):
             text = view.assistant_text(span).strip() or (span.output or "").strip()
             evidence = find_quote(span, text[-120:]) if text else None
             if evidence:
@@ -82,7 +94,7 @@ def detect_resource_exhausted(view: TraceView) -> Iterable[Issue]:
                 )  # fmt: skip
             continue
         if span.kind in ("agent", "chain", "unknown", "conversation") and span.output:
-            match = _STOPPED_AT_LIMIT.search(span.output[:2000])
+            match = stopped_at_limit(span.output[:2000])
             if match and not _has_limited_descendant(view, span):
                 evidence = find_quote(span, span.output[max(0, match.start() - 40) : match.end() + 40])
                 if evidence:
@@ -92,6 +104,6 @@ def detect_resource_exhausted(view: TraceView) -> Iterable[Issue]:
 
 def _has_limited_descendant(view: TraceView, span: Span) -> bool:
     for child in view.descendants(span):
-        if child.output and child.kind != "llm" and _STOPPED_AT_LIMIT.search(child.output[:2000]):
+        if child.output and child.kind != "llm" and stopped_at_limit(child.output[:2000]):
             return True
     return False
