@@ -68,10 +68,14 @@ def parse_iso(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def duration_ms(start: str | None, end: str | None) -> float | None:
+    """Milliseconds from `start` to `end`, to the microsecond: the float nearest the exact value."""
     if not start or not end:
         return None
-    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() * 1000.0, 3)
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)) // _MICROSECOND / 1000
 
 
 def now_iso() -> str:
