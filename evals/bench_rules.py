@@ -68,7 +68,7 @@ def main() -> None:
         rates.append(traces / elapsed)
         print(f"{traces} traces ({spans} spans, {spans / max(traces, 1):.0f} per trace): rules layer {elapsed:.2f} s,"
               f" {traces / elapsed:,.0f} traces/s, {spans / elapsed:,.0f} spans/s,"
-              f" peak {rss / 1024:.0f} MB (largest worker {worker_rss / 1024:.0f} MB)")  # fmt: skip
+              f" peak {rss / 1024:.0f} MB" + (f" (largest worker {worker_rss / 1024:.0f} MB)" if worker_rss else " (one process)"))  # fmt: skip
     print(f"  {summary['issues']} issues in {summary['traces_with_issues']} traces; {summary['refused']} refused")
     print(f"  median {statistics.median(rates):,.0f} traces/s, best {max(rates):,.0f} over {len(rates)} runs")
 
