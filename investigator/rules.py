@@ -85,9 +85,10 @@ Result = tuple[str, list[Issue], TraceScores, str]
 def analyse(store: Store, trace_ids: list[str], population: PopulationStats, redactor: Redactor) -> list[Result]:
     """Issues, scores and the compact document of each trace."""
     spans = store.spans_of(trace_ids)
+    traces = store.traces_of(trace_ids)
     results = []
     for trace_id in trace_ids:
-        trace = store.get_trace(trace_id)
+        trace = traces.get(trace_id)
         if trace is None or not spans[trace_id]:
             continue
         view = TraceView(trace, spans[trace_id], population)

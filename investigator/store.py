@@ -527,10 +527,19 @@ class Store:
         }
 
     def get_trace(self, trace_id: str) -> Trace | None:
-        row = self.conn.execute(
-            f"SELECT {', '.join(_TRACE_COLUMNS)} FROM traces WHERE trace_id = ?", [trace_id]
-        ).fetchone()
-        return _trace_from_row(row) if row else None
+        return self.traces_of([trace_id]).get(trace_id)
+
+    def traces_of(self, trace_ids: Sequence[str]) -> dict[str, Trace]:
+        """The stored traces among `trace_ids` (one query per chunk)."""
+        found: dict[str, Trace] = {}
+        for chunk in _chunks(list(trace_ids)):
+            marks = ", ".join("?" * len(chunk))
+            for row in self.conn.execute(
+                f"SELECT {', '.join(_TRACE_COLUMNS)} FROM traces WHERE trace_id IN ({marks})", list(chunk)
+            ):
+                trace = _trace_from_row(row)
+                found[trace.trace_id] = trace
+        return found
 
     def list_traces(
         self,
