@@ -45,10 +45,11 @@ def at_or_above(findings: list[Finding], severity: str) -> list[Finding]:
 
 
 def merge(kept: Finding, other: Finding) -> Finding:
-    """One finding from two reports of the same family: one of them, with the other's evidence and
-    affected traces added. Which one is kept does not depend on which was reported first (clusters
-    are investigated concurrently), so a run stores the same finding whatever order they finish in."""
-    kept, other = sorted((kept, other), key=lambda f: f.model_dump_json())
+    """One finding from two reports of the same family: the report that ranks higher (impact ×
+    confidence), with the other's evidence and affected traces added. Which is kept does not depend
+    on which was reported first (clusters are investigated concurrently), so a run stores the same
+    finding whatever order they finish in."""
+    kept, other = sorted((kept, other), key=lambda f: (-f.impact.impact_score * f.confidence, f.model_dump_json()))
     by_citation = {(e.trace_id, e.span_id, e.quote): e for e in [*kept.evidence, *other.evidence]}
     evidence = [by_citation[k] for k in sorted(by_citation)]
     traces = sorted(set(kept.trace_ids) | set(other.trace_ids))
