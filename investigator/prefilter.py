@@ -53,7 +53,8 @@ class Prefilter:
         except UnicodeEncodeError:  # a lone surrogate: not UTF-8, so Hyperscan cannot read it
             return frozenset(range(len(self.patterns)))
         found = set(always)
-        database.scan(data, match_event_handler=_collect, context=found, scratch=_scratch(database))
+        # Positional arguments: the binding parses keywords slowly, and this runs for every text.
+        database.scan(data, _collect, 0, found, _scratch(database))
         return frozenset(found)
 
     @property

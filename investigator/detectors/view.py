@@ -115,10 +115,8 @@ class TraceView:
     def __init__(self, trace: Trace, spans: list[Span], population: PopulationStats | None = None) -> None:
         self.trace = trace
         self.population = population
-        order = {id(s): i for i, s in enumerate(spans)}
-        self.spans: list[Span] = sorted(
-            spans, key=lambda s: (s.start_time is None, s.start_time or "", order[id(s)])
-        )
+        # Start order; the sort is stable, so spans that start together keep their given order.
+        self.spans: list[Span] = sorted(spans, key=lambda s: (s.start_time is None, s.start_time or ""))
         self._index = {s.span_id: i for i, s in enumerate(self.spans)}
         self.by_id: dict[str, Span] = {s.span_id: s for s in self.spans}
         self._children: dict[str, list[Span]] = {}
