@@ -13,12 +13,11 @@ placeholders lose their numbers. Documents are deterministic: the same trace giv
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
-from investigator.models import SEVERITY_WEIGHTS, Issue, Span, Trace
+from investigator.models import SEVERITY_WEIGHTS, Issue, Span, Trace, in_start_order
 from investigator.redact import RedactionContext, Redactor, strip_placeholder_numbers
 
 DEFAULT_MAX_CHARS = 2000
@@ -58,14 +57,6 @@ def normalise_message(text: str, limit: int = MESSAGE_CHARS) -> str:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def _ordered(spans: Iterable[Span]) -> list[Span]:
-    """Spans in start order; ties keep their given order (never the span id, which differs
-    between otherwise identical traces)."""
-    indexed = list(enumerate(spans))
-    indexed.sort(key=lambda pair: (pair[1].start_time is None, pair[1].start_time or "", pair[0]))
-    return [span for _, span in indexed]
 
 
 def _tool_label(span: Span) -> str:
@@ -172,7 +163,7 @@ def build_document(
     def redact(text: str) -> str:
         return redactor.redact(text, ctx)
 
-    ordered = _ordered(spans)
+    ordered = in_start_order(spans)
     by_id = {s.span_id: s for s in ordered}
     root = by_id.get(trace.root_span_id or "") or next((s for s in ordered if s.parent_id is None), None)
     sections: list[tuple[int, list[str]]] = []  # (priority: lower is dropped first, lines)

@@ -6,6 +6,7 @@ Ingest adapters map every supported export format onto these shapes; everything 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -69,6 +70,12 @@ class Span(BaseModel):
     @property
     def duration_ms(self) -> float | None:
         return duration_ms(self.start_time, self.end_time)
+
+
+def in_start_order(spans: Iterable[Span]) -> list[Span]:
+    """Spans by start time, those without one last. Spans that start together keep their given
+    order (the sort is stable), never the span id's, which differs between otherwise identical traces."""
+    return sorted(spans, key=lambda s: (s.start_time is None, s.start_time or ""))
 
 
 class Trace(BaseModel):

@@ -15,7 +15,7 @@ import orjson
 
 from investigator.detectors.population import PopulationStats
 from investigator.detectors.schemas import tool_schemas
-from investigator.models import Span, Trace
+from investigator.models import Span, Trace, in_start_order
 
 QUOTE_FIELDS = ("output", "input", "status_message", "tool_args")
 MAX_QUOTE = 200
@@ -115,8 +115,7 @@ class TraceView:
     def __init__(self, trace: Trace, spans: list[Span], population: PopulationStats | None = None) -> None:
         self.trace = trace
         self.population = population
-        # Start order; the sort is stable, so spans that start together keep their given order.
-        self.spans: list[Span] = sorted(spans, key=lambda s: (s.start_time is None, s.start_time or ""))
+        self.spans: list[Span] = in_start_order(spans)
         self._index = {s.span_id: i for i, s in enumerate(self.spans)}
         self.by_id: dict[str, Span] = {s.span_id: s for s in self.spans}
         self._children: dict[str, list[Span]] = {}
