@@ -64,8 +64,8 @@ def to_iso(value: object) -> str | None:
     raise ValueError(f"not a timestamp: {value!r}")
 
 
-def parse_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value)
+# A stored timestamp as a datetime. Bound directly, without a wrapper: durations parse two per span.
+parse_iso = datetime.fromisoformat
 
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -75,7 +75,7 @@ def duration_ms(start: str | None, end: str | None) -> float | None:
     """Milliseconds from `start` to `end`, to the microsecond: the float nearest the exact value."""
     if not start or not end:
         return None
-    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)) // _MICROSECOND / 1000
+    return (parse_iso(end) - parse_iso(start)) // _MICROSECOND / 1000
 
 
 def now_iso() -> str:
