@@ -38,8 +38,8 @@ def detect_outliers(view: TraceView) -> Iterable[Issue]:
         return
     for span in view.spans:
         spread = population.spread("duration_ms", span)
-        duration = span.duration_ms if spread is not None else None
-        if duration is not None and spread is not None and _outlier(duration, spread, MIN_EXTRA_MS):
+        # The duration is parsed only for spans with peers to compare with.
+        if spread is not None and (duration := span.duration_ms) is not None and _outlier(duration, spread, MIN_EXTRA_MS):
             evidence = _evidence(span)
             if evidence:
                 yield make_issue(
