@@ -4,7 +4,7 @@
 
 Documents are compact-document-shaped texts drawn from 24 failure families with varied ids,
 numbers and word order, plus 10% unrelated one-offs. Each size runs in a fresh child process so
-the peak memory printed (ru_maxrss) is that run's own. Purity against the generating family is
+the peak memory printed is that run's own. Purity against the generating family is
 printed so a fast-but-wrong result is visible.
 """
 
@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import random
-import resource
 import time
 from collections import Counter
+
+from investigator.evals.memory import peak_mb
 
 _TOOLS = ["lookup_order", "issue_refund", "web_search", "browse", "read_file", "run_code", "get_policy",
           "escalate", "transfer_to_billing", "send_email", "update_address", "check_stock"]  # fmt: skip
@@ -73,7 +74,7 @@ def _run(n: int, queue: "mp.Queue[dict]") -> None:
         "suspects": n, "seconds": round(elapsed, 2), "traces_per_s": round(n / elapsed),
         "clusters": sum(not c.noise for c in clusters), "noise": n - clustered,
         "purity": round(pure / clustered, 3) if clustered else 0.0,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": round(peak_mb()),
     })  # fmt: skip
 
 

@@ -4,7 +4,7 @@
 
 The file is Phoenix-style flattened JSONL with OpenInference attributes; a third of the spans are
 LLM spans carrying KBs of chat messages. Each phase runs in a fresh child process so the peak
-memory printed is that phase's own (ru_maxrss).
+memory printed is that phase's own (see evals/memory.py).
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ import argparse
 import json
 import multiprocessing as mp
 import random
-import resource
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from investigator.evals.memory import peak_mb
 
 _WORDS = (
     "order refund policy shipping customer account invoice delivery warehouse tracking status "
@@ -109,7 +110,7 @@ def _run_ingest(path: str, db: str, queue: Any) -> None:
     start = time.perf_counter()
     store.index_text()  # deferred: built when the text is first searched
     phases["index_text (deferred)"] = time.perf_counter() - start
-    queue.put((elapsed, report.summary(), phases, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+    queue.put((elapsed, report.summary(), phases, peak_mb()))
 
 
 def _run_parse_only(path: str, queue: Any) -> None:
@@ -122,7 +123,7 @@ def _run_parse_only(path: str, queue: Any) -> None:
     for record in iter_records(Path(path)):
         if isinstance(record, Record):
             n += sum(1 for _ in adapter.parse(record.data))
-    queue.put((time.perf_counter() - start, n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+    queue.put((time.perf_counter() - start, n, peak_mb()))
 
 
 def _in_child(target: Any, *args: Any) -> Any:
@@ -156,9 +157,9 @@ def main() -> None:
     n = summary["ingested"]
     print(f"file: {data} ({mb:.0f} MB, {parsed} spans)")
     print(f"parse only (read + JSON + normalise): {parse_s:.2f} s  {parsed / parse_s:,.0f} spans/s  "
-          f"{mb / parse_s:.0f} MB/s  peak {parse_rss / 1024:.0f} MB")
+          f"{mb / parse_s:.0f} MB/s  peak {parse_rss:.0f} MB")
     print(f"ingest into a new store:              {elapsed:.2f} s  {n / elapsed:,.0f} spans/s  "
-          f"{mb / elapsed:.0f} MB/s  peak {rss / 1024:.0f} MB")
+          f"{mb / elapsed:.0f} MB/s  peak {rss:.0f} MB")
     in_ingest = phases["write_batch"] + phases["refresh_traces"]
     print(f"  of which: write_batch {phases['write_batch']:.2f} s, refresh_traces {phases['refresh_traces']:.2f} s,"
           f" read+parse+normalise ~{elapsed - in_ingest:.2f} s")

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import resource
 import statistics
 import time
 from pathlib import Path
 from typing import Any
+
+from investigator.evals.memory import children_peak_mb, peak_mb
 
 
 def _run(db: str, queue: Any) -> None:
@@ -30,7 +31,7 @@ def _run(db: str, queue: Any) -> None:
     report = run_rules(store, force=True)
     elapsed = time.perf_counter() - start
     spans = store.counts()["spans"]
-    peaks = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    peaks = (peak_mb(), children_peak_mb())
     queue.put((elapsed, report.summary(), spans, peaks))
 
 
@@ -68,7 +69,7 @@ def main() -> None:
         rates.append(traces / elapsed)
         print(f"{traces} traces ({spans} spans, {spans / max(traces, 1):.0f} per trace): rules layer {elapsed:.2f} s,"
               f" {traces / elapsed:,.0f} traces/s, {spans / elapsed:,.0f} spans/s,"
-              f" peak {rss / 1024:.0f} MB" + (f" (largest worker {worker_rss / 1024:.0f} MB)" if worker_rss else " (one process)"))  # fmt: skip
+              f" peak {rss:.0f} MB" + (f" (largest worker {worker_rss:.0f} MB)" if worker_rss else " (one process)"))  # fmt: skip
     print(f"  {summary['issues']} issues in {summary['traces_with_issues']} traces; {summary['refused']} refused")
     print(f"  median {statistics.median(rates):,.0f} traces/s, best {max(rates):,.0f} over {len(rates)} runs")
 

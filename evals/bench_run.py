@@ -3,8 +3,8 @@
     python -m investigator.evals.bench_run [--sizes 500 10000] [--max-clusters 10]
 
 For each size a corpus is generated (seed 7, all six export formats), then one fresh child process
-runs every stage into a new store, so the peak memory printed (ru_maxrss of the process and of its
-ingest workers) is that run's own. Prints seconds per stage, traces per second overall, findings
+runs every stage into a new store, so the peak memory printed (of the process and of its workers)
+is that run's own. Prints seconds per stage, traces per second overall, findings
 and clusters.
 """
 
@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import resource
 import tempfile
 import time
 from pathlib import Path
+
+from investigator.evals.memory import children_peak_mb, peak_mb
 
 
 def _run(corpus: str, db: str, max_clusters: int, queue: "mp.Queue[dict]") -> None:
@@ -37,8 +38,8 @@ def _run(corpus: str, db: str, max_clusters: int, queue: "mp.Queue[dict]") -> No
         "traces_per_s": round(traces / (finished - started)), "stages": stages,
         "suspects": result.counts["suspects"], "clusters": result.counts["clusters"],
         "investigated": len(result.counts["investigations"]), "findings": len(result.findings),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "peak_worker_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+        "peak_rss_mb": round(peak_mb()),
+        "peak_worker_rss_mb": round(children_peak_mb()),
     })  # fmt: skip
 
 

@@ -1,0 +1,29 @@
+"""Peak resident memory, as the benchmarks report it (in MB).
+
+Each benchmark phase runs in a fresh (spawned) child process so that its figure is its own. Linux
+carries `ru_maxrss` across exec, though, so a child spawned by a parent that had grown larger (by
+generating or ingesting the data, say) would report the parent's peak. `VmHWM` starts afresh with
+each program, so it is read instead where /proc has it.
+"""
+
+from __future__ import annotations
+
+import resource
+
+
+def peak_mb() -> float:
+    """This process's own peak resident memory."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def children_peak_mb() -> float:
+    """The largest peak among this process's finished children (a forked child counts the pages
+    it inherited)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
