@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import orjson
 from sqlite_utils import Database
 
-from investigator.detectors.population import Timing
+from investigator.detectors.population import Timings
 from investigator.ingest.base import SpanRow
 from investigator.migrations import migrations
 from investigator.evidence import quote_in_span
@@ -41,6 +41,9 @@ SPAN_COLUMNS: tuple[str, ...] = (
     "session_id", "user_id", "hints",
 )  # fmt: skip
 _JSON_COLUMNS = frozenset({"attributes", "events", "hints"})
+# What a Span is read from: the stored columns and the two flags the store sets.
+_SPAN_ROW = (*SPAN_COLUMNS, "orphan", "cycle_broken")
+_SPAN_ROW_SQL = ", ".join(_SPAN_ROW)
 _MERGE_DICTS = frozenset({"attributes", "hints"})
 _INSERT_SQL = (
     f"INSERT INTO spans ({', '.join(SPAN_COLUMNS)}, digest)"
@@ -139,8 +142,15 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 class Store:
     """The SQLite span store. Opening it applies any pending migrations."""
 
-    # Covered by the spans_timing index (migration m007).
-    SPAN_TIMINGS_SQL = "SELECT kind, name, tool_name, model, start_time, end_time, tokens_in, tokens_out FROM spans"
+    # Covered by the spans_timing index (migration m007), in whose order the groups stream.
+    SPAN_TIMINGS_SQL = (
+        "SELECT kind, name, tool_name, model,"
+        " json_group_array(start_time) FILTER (WHERE start_time <> '' AND end_time <> ''),"
+        " json_group_array(end_time) FILTER (WHERE start_time <> '' AND end_time <> ''),"
+        " json_group_array(ifnull(tokens_in, 0) + ifnull(tokens_out, 0))"
+        " FILTER (WHERE tokens_in IS NOT NULL OR tokens_out IS NOT NULL)"
+        " FROM spans {where} GROUP BY kind, name, tool_name, model"
+    )
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = str(path or default_db_path())
@@ -248,10 +258,13 @@ class Store:
         return self._row_to_dict(record)
 
     @staticmethod
-    def _row_to_dict(values: Sequence[Any]) -> dict[str, Any]:
-        row = dict(zip(SPAN_COLUMNS, values))
-        for column in _JSON_COLUMNS:
-            row[column] = orjson.loads(row[column]) if row[column] else ({} if column != "events" else [])
+    def _row_to_dict(values: Sequence[Any], columns: tuple[str, ...] = SPAN_COLUMNS) -> dict[str, Any]:
+        """A span row as a dict, its JSON columns decoded. `values` may run past `columns`."""
+        row = dict(zip(columns, values))
+        attributes, events, hints = row["attributes"], row["events"], row["hints"]
+        row["attributes"] = orjson.loads(attributes) if attributes else {}
+        row["events"] = orjson.loads(events) if events and events != "[]" else []
+        row["hints"] = orjson.loads(hints) if hints else {}
         return row
 
     def _update(self, rowid: int, old: dict[str, Any], merged: dict[str, Any]) -> None:
@@ -578,35 +591,35 @@ class Store:
     def spans_of(self, trace_ids: Sequence[str]) -> dict[str, list[Span]]:
         """The spans of many traces at once (one query per chunk), each list in start order."""
         records: dict[str, list[Sequence[Any]]] = {t: [] for t in trace_ids}
-        cols = ", ".join(SPAN_COLUMNS)
         for chunk in _chunks(list(trace_ids)):
             marks = ", ".join("?" * len(chunk))
             # Sorted here rather than by SQLite, which would copy every row, text and all, into a sorter.
-            for record in self.conn.execute(
-                f"SELECT {cols}, orphan, cycle_broken, rowid FROM spans WHERE trace_id IN ({marks})", list(chunk)
-            ):
+            for record in self.conn.execute(f"SELECT {_SPAN_ROW_SQL}, rowid FROM spans WHERE trace_id IN ({marks})", list(chunk)):
                 records[record[0]].append(record)
-        return {t: [self._span(r[:-1]) for r in sorted(rows, key=_start_order)] for t, rows in records.items()}
+        return {t: [self._span(r) for r in sorted(rows, key=_start_order)] for t, rows in records.items()}
 
-    def span_timings(self, part: int = 0, parts: int = 1) -> Iterator[Timing]:
-        """Every span's peer group, duration and tokens: enough for population statistics
-        without reading span text. With `parts`, only one of that many disjoint shares of the spans."""
-        sql, args = (self.SPAN_TIMINGS_SQL, []) if parts == 1 else (f"{self.SPAN_TIMINGS_SQL} WHERE rowid % ? = ?", [parts, part])
-        for kind, name, tool_name, model, start, end, tokens_in, tokens_out in self.conn.execute(sql, args):
-            yield Timing(kind, name, tool_name, model, duration_ms(start, end), tokens_in, tokens_out)
+    def span_timings(self, part: int = 0, parts: int = 1) -> Iterator[Timings]:
+        """The durations and token totals of the stored spans, one group per kind, name, tool and
+        model: enough for population statistics without reading span text. SQLite groups them, so
+        Python handles a few values per span rather than a row. With `parts`, only one of that many
+        disjoint shares of the spans."""
+        where, args = ("", []) if parts == 1 else ("WHERE rowid % ? = ?", [parts, part])
+        for kind, name, tool_name, model, starts, ends, tokens in self.conn.execute(self.SPAN_TIMINGS_SQL.format(where=where), args):
+            durations = list(map(duration_ms, orjson.loads(starts), orjson.loads(ends)))
+            yield Timings(kind, name, tool_name, model, durations, orjson.loads(tokens))
 
     def get_span(self, trace_id: str, span_id: str) -> Span | None:
-        cols = ", ".join(SPAN_COLUMNS)
         row = self.conn.execute(
-            f"SELECT {cols}, orphan, cycle_broken FROM spans WHERE trace_id = ? AND span_id = ?",
+            f"SELECT {_SPAN_ROW_SQL} FROM spans WHERE trace_id = ? AND span_id = ?",
             [trace_id, span_id],
         ).fetchone()
         return self._span(row) if row else None
 
     def _span(self, record: Sequence[Any]) -> Span:
-        row = self._row_to_dict(record[: len(SPAN_COLUMNS)])
-        row["orphan"] = bool(record[-2])
-        row["cycle_broken"] = bool(record[-1])
+        """A Span from a `_SPAN_ROW` record (anything after it is ignored)."""
+        row = self._row_to_dict(record, _SPAN_ROW)
+        row["orphan"] = bool(row["orphan"])
+        row["cycle_broken"] = bool(row["cycle_broken"])
         return _trusted_span(row)
 
     def search_text(self, query: str, limit: int = 20) -> list[tuple[str, str, str]]:

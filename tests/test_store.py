@@ -139,8 +139,8 @@ def test_span_timings_are_read_from_an_index_not_the_span_rows(tmp_path) -> None
                                 start_time="2026-01-01T00:00:00.000000Z", end_time="2026-01-01T00:00:01.500000Z",
                                 output="x" * 50_000)])  # fmt: skip
     timings = list(store.span_timings())
-    assert [(t.kind, t.tool_name, t.duration_ms) for t in timings] == [("tool", "lookup", 1500.0)]
-    plan = " ".join(str(r) for r in store.conn.execute(f"EXPLAIN QUERY PLAN {store.SPAN_TIMINGS_SQL}"))
+    assert [(t.kind, t.tool_name, t.durations_ms, t.tokens) for t in timings] == [("tool", "lookup", [1500.0], [])]
+    plan = " ".join(str(r) for r in store.conn.execute(f"EXPLAIN QUERY PLAN {store.SPAN_TIMINGS_SQL.format(where='')}"))
     assert "COVERING INDEX" in plan
 
 

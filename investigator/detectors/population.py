@@ -32,7 +32,7 @@ class Spread:
         return (value - self.median) / scale
 
 
-def group_key(span: Span | Timing) -> str | None:
+def group_key(span: Span) -> str | None:
     """The peer group a span is compared within; None for spans not worth comparing."""
     return _group_key(span.kind, span.name, span.tool_name, span.model)
 
@@ -48,23 +48,34 @@ def _group_key(kind: str, name: str, tool_name: str | None, model: str | None) -
     return None
 
 
-class Timing(NamedTuple):
-    """What the population statistics read of a span: its peer group, duration and tokens."""
+class Timings(NamedTuple):
+    """What the population statistics read of the spans that share a kind, name, tool and model:
+    the durations of those with both times, the token totals of those that report tokens."""
 
     kind: str
     name: str
     tool_name: str | None
     model: str | None
-    duration_ms: float | None
-    tokens_in: int | None
-    tokens_out: int | None
+    durations_ms: list[float]
+    tokens: list[int]
 
     @classmethod
-    def of(cls, span: Span) -> "Timing":
-        return cls(span.kind, span.name, span.tool_name, span.model, span.duration_ms, span.tokens_in, span.tokens_out)
+    def of(cls, spans: Iterable[Span]) -> list["Timings"]:
+        """The timings of spans in hand (the store reads its own with `Store.span_timings`)."""
+        groups: dict[tuple[str, str, str | None, str | None], Timings] = {}
+        for span in spans:
+            key = (span.kind, span.name, span.tool_name, span.model)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = cls(*key, [], [])
+            if (duration := span.duration_ms) is not None:
+                group.durations_ms.append(duration)
+            if (tokens := total_tokens(span)) is not None:
+                group.tokens.append(tokens)
+        return list(groups.values())
 
 
-def total_tokens(span: Span | Timing) -> int | None:
+def total_tokens(span: Span) -> int | None:
     if span.tokens_in is None and span.tokens_out is None:
         return None
     return (span.tokens_in or 0) + (span.tokens_out or 0)
@@ -73,19 +84,18 @@ def total_tokens(span: Span | Timing) -> int | None:
 Samples = dict[tuple[str, str], list[float]]
 
 
-def samples(spans: Iterable[Timing]) -> Samples:
-    """The values each (metric, group) spread is computed from."""
+def samples(timings: Iterable[Timings]) -> Samples:
+    """The values each (metric, peer group) spread is computed from."""
     values: Samples = {}
-    for span in spans:
-        key = group_key(span)
+    for group in timings:
+        key = _group_key(group.kind, group.name, group.tool_name, group.model)
         if key is None:
             continue
-        duration = span.duration_ms
-        if duration is not None and duration >= 0:
-            values.setdefault(("duration_ms", key), []).append(duration)
-        tokens = total_tokens(span)
-        if tokens is not None:
-            values.setdefault(("tokens", key), []).append(float(tokens))
+        durations = [duration for duration in group.durations_ms if duration >= 0]
+        if durations:
+            values.setdefault(("duration_ms", key), []).extend(durations)
+        if group.tokens:
+            values.setdefault(("tokens", key), []).extend(map(float, group.tokens))
     return values
 
 
@@ -96,8 +106,8 @@ class PopulationStats:
     spreads: dict[tuple[str, str], Spread] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, spans: Iterable[Timing]) -> "PopulationStats":
-        return cls.from_samples([samples(spans)])
+    def build(cls, timings: Iterable[Timings]) -> "PopulationStats":
+        return cls.from_samples([samples(timings)])
 
     @classmethod
     def from_samples(cls, parts: Iterable[Samples]) -> "PopulationStats":
