@@ -6,14 +6,16 @@ Uses 20-span traces (the ingest benchmark's support-agent shape: an agent, LLM s
 messages, tool calls, 5% tool errors), or the traces of an existing store (`--db`, e.g. a
 generated corpus after `investigator ingest`).
 The rules layer runs in a fresh child process, so the peak memory printed is its own (and its
-largest worker's). Each repeat is a fresh process; on a shared machine the runs vary, so every run
-is printed along with the median.
+largest worker's), and so is the CPU time per trace (its own and its workers', on all cores).
+Each repeat is a fresh process; on a shared machine the runs vary, so every run is printed along
+with the median.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -27,12 +29,19 @@ def _run(db: str, queue: Any) -> None:
     from investigator.store import Store
 
     store = Store(db)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     report = run_rules(store, force=True)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
     spans = store.counts()["spans"]
     peaks = (peak_mb(), children_peak_mb())
-    queue.put((elapsed, report.summary(), spans, peaks))
+    queue.put((elapsed, cpu, report.summary(), spans, peaks))
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the workers): less disturbed than wall
+    time by whatever else the machine runs, so comparable between sessions."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main() -> None:
@@ -63,12 +72,12 @@ def main() -> None:
         queue = context.Queue()
         child = context.Process(target=_run, args=(str(db), queue))
         child.start()
-        elapsed, summary, spans, (rss, worker_rss) = queue.get()
+        elapsed, cpu, summary, spans, (rss, worker_rss) = queue.get()
         child.join()
         traces = summary["analysed"]
         rates.append(traces / elapsed)
         print(f"{traces} traces ({spans} spans, {spans / max(traces, 1):.0f} per trace): rules layer {elapsed:.2f} s,"
-              f" {traces / elapsed:,.0f} traces/s, {spans / elapsed:,.0f} spans/s,"
+              f" {traces / elapsed:,.0f} traces/s, {spans / elapsed:,.0f} spans/s, CPU {cpu * 1000 / max(traces, 1):.2f} ms per trace,"
               f" peak {rss:.0f} MB" + (f" (largest worker {worker_rss:.0f} MB)" if worker_rss else " (one process)"))  # fmt: skip
     print(f"  {summary['issues']} issues in {summary['traces_with_issues']} traces; {summary['refused']} refused")
     print(f"  median {statistics.median(rates):,.0f} traces/s, best {max(rates):,.0f} over {len(rates)} runs")
