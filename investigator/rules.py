@@ -24,8 +24,10 @@ from investigator.redact import Redactor
 from investigator.scoring import score_trace
 from investigator.store import Store
 
-CHUNK_TRACES = 500
-PARALLEL_MIN_TRACES = 2000  # below this, worker start-up costs more than it saves
+# Small chunks keep both workers busy to the end (a worker finishing early idles for at most one
+# chunk) and cost little: each is one read query and one write transaction.
+CHUNK_TRACES = 125
+PARALLEL_MIN_TRACES = 2 * CHUNK_TRACES  # one chunk has nothing to share; forked workers start in ms
 MAX_WORKERS = 4
 
 

@@ -56,7 +56,8 @@ def test_worker_processes_give_the_same_analysis(demo_store: Store, tmp_path: Pa
     copy = tmp_path / "copy.db"
     demo_store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     shutil.copy(demo_store.path, copy)
-    run_rules(demo_store)
+    monkeypatch.setattr(rules, "PARALLEL_MIN_TRACES", 10**9)
+    run_rules(demo_store)  # in this process
     monkeypatch.setattr(rules, "PARALLEL_MIN_TRACES", 1)
     monkeypatch.setattr(rules, "CHUNK_TRACES", 40)
     monkeypatch.setattr(rules, "_workers", lambda: 2)
@@ -67,11 +68,14 @@ def test_worker_processes_give_the_same_analysis(demo_store: Store, tmp_path: Pa
     assert list(parallel.scores()) == list(demo_store.scores())
 
 
-def test_analysis_leaves_no_reference_cycles(demo_store: Store) -> None:
+def test_analysis_leaves_no_reference_cycles(demo_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers collect garbage only between chunks: sound while everything analysis allocates is
     freed by reference counting, so a chunk's garbage never waits for the collector."""
     import gc
 
+    import investigator.rules as rules
+
+    monkeypatch.setattr(rules, "PARALLEL_MIN_TRACES", 10**9)  # analysed in this process, where gc can see it
     run_rules(demo_store)  # the first run fills caches and compiles patterns, which are kept
     gc.collect()
     gc.disable()
