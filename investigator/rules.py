@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, NamedTuple
 
-from investigator.detectors import PopulationStats, TraceView, rules_version, run_detectors
+from investigator.detectors import PopulationStats, TraceView, all_detectors, rules_version, run_detectors
 from investigator.detectors.population import Samples, samples
 from investigator.documents import build_document
 from investigator.models import Issue, TraceScores
@@ -87,13 +87,14 @@ def analyse(store: Store, trace_ids: list[str], population: PopulationStats, red
     """Issues, scores and the compact document of each trace."""
     spans = store.spans_of(trace_ids)
     traces = store.traces_of(trace_ids)
+    detectors = all_detectors()
     results = []
     for trace_id in trace_ids:
         trace = traces.get(trace_id)
         if trace is None or not spans[trace_id]:
             continue
         view = TraceView(trace, spans[trace_id], population)
-        issues = run_detectors(view)
+        issues = run_detectors(view, detectors)
         results.append((trace_id, issues, score_trace(view, issues), build_document(trace, view.spans, issues, redactor)))
     return results
 

@@ -69,7 +69,9 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-_SPAN_FIELDS = frozenset(Span.model_fields)
+# Every field is set on a stored span. Pydantic only ever adds to a model's set of fields set, and
+# adding a field already in it changes nothing, so all stored spans share this one.
+_SPAN_FIELDS = set(Span.model_fields)
 
 
 def _trusted_span(row: dict[str, Any]) -> Span:
@@ -77,7 +79,7 @@ def _trusted_span(row: dict[str, Any]) -> Span:
     the rules layer reads every span, where validation would dominate. `row` has every field."""
     span = Span.__new__(Span)
     object.__setattr__(span, "__dict__", row)
-    object.__setattr__(span, "__pydantic_fields_set__", set(_SPAN_FIELDS))
+    object.__setattr__(span, "__pydantic_fields_set__", _SPAN_FIELDS)
     object.__setattr__(span, "__pydantic_extra__", None)
     object.__setattr__(span, "__pydantic_private__", None)
     return span
