@@ -40,7 +40,8 @@ SPAN_COLUMNS: tuple[str, ...] = (
     "tokens_in", "tokens_out", "cost", "events", "agent", "source_format", "service",
     "session_id", "user_id", "hints",
 )  # fmt: skip
-_JSON_COLUMNS = frozenset({"attributes", "events", "hints"})
+# The columns stored as JSON, and the empty value each reads as when blank.
+_JSON_COLUMNS: dict[str, type] = {"attributes": dict, "events": list, "hints": dict}
 # What a Span is read from: the stored columns and the two flags the store sets.
 _SPAN_ROW = (*SPAN_COLUMNS, "orphan", "cycle_broken")
 _SPAN_ROW_SQL = ", ".join(_SPAN_ROW)
@@ -263,10 +264,9 @@ class Store:
     def _row_to_dict(values: Sequence[Any], columns: tuple[str, ...] = SPAN_COLUMNS) -> dict[str, Any]:
         """A span row as a dict, its JSON columns decoded. `values` may run past `columns`."""
         row = dict(zip(columns, values))
-        attributes, events, hints = row["attributes"], row["events"], row["hints"]
-        row["attributes"] = orjson.loads(attributes) if attributes else {}
-        row["events"] = orjson.loads(events) if events and events != "[]" else []
-        row["hints"] = orjson.loads(hints) if hints else {}
+        for column, empty in _JSON_COLUMNS.items():
+            value = row[column]
+            row[column] = orjson.loads(value) if value else empty()
         return row
 
     def _update(self, rowid: int, old: dict[str, Any], merged: dict[str, Any]) -> None:
