@@ -51,11 +51,10 @@ def test_token_hungry_model_call_is_an_outlier() -> None:
 def test_population_read_in_shares_equals_population_read_whole(demo_store) -> None:
     from investigator.detectors.population import samples
 
-    whole = PopulationStats.build(demo_store.span_timings())
-    shared = PopulationStats.from_samples(samples(demo_store.span_timings(k, 3)) for k in range(3))
-    assert whole.spreads and shared == whole
     values = samples(demo_store.span_timings())
     parts = [samples(demo_store.span_timings(k, 3)) for k in range(3)]
+    whole, shared = PopulationStats.from_samples([values]), PopulationStats.from_samples(parts)
+    assert whole.spreads and shared == whole
     assert {key: sum(len(p.get(key, [])) for p in parts) for key in values} == {key: len(v) for key, v in values.items()}
 
 
