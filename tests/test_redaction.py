@@ -151,10 +151,19 @@ def test_redact_value_masks_strings_inside_json() -> None:
     assert R.redact_value(value) == {"user": {"email": "<EMAIL_1>", "tags": ["vip", "<EMAIL_2>"]}, "count": 3}
 
 
-def test_corpus_meets_precision_and_recall_targets() -> None:
+def test_corpus_is_masked_with_no_value_missed_and_nothing_else_masked() -> None:
+    """Pinned to what the redactor achieves on its corpus (recall and precision 1.0), so losing a
+    single shape fails here rather than hiding under a looser target."""
     rows = load(CORPUS)
     assert len(rows) >= 300
     tp, fp, fn, errors = score(R, rows)
-    t, f, n = sum(tp.values()), sum(fp.values()), sum(fn.values())
-    assert t / (t + n) >= 0.99, errors
-    assert t / (t + f) >= 0.95, errors
+    assert sum(tp.values()) >= 238
+    assert (sum(fn.values()), sum(fp.values())) == (0, 0), errors
+    assert errors == []
+
+
+@pytest.mark.parametrize("address", [
+    "jane.doe+billing@example.com", "ops+alerts-eu@mail.acme.io", "o'brien@example.ie", "x_y%z@sub.example.org",
+])
+def test_plus_addressed_and_punctuated_emails_are_masked_whole(address: str) -> None:
+    assert R.redact(f"reply to {address}, thanks") == "reply to <EMAIL_1>, thanks"
