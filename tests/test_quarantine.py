@@ -73,6 +73,7 @@ def test_an_adapter_that_raises_costs_one_record_and_the_rest_of_the_file_ingest
     '{"trace_id": "t-refunds", "span_id": "s9", "start_time": "not a time", "name": "x"}',
     '{"trace_id": "t-refunds", "span_id": "s9", "note": "tabs\\tand  spaces kept",    "name": 7}',
     '{not json at all',
+    '   {"trace_id": "t-refunds", "name": "indented, no span id"}  ',
 ])
 def test_a_quarantined_line_keeps_the_text_exactly_as_written(store: Store, tmp_path: Path, line: str) -> None:
     path = tmp_path / "spans.jsonl"
