@@ -3,49 +3,17 @@ a real provider (or anything else off this machine) fails."""
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import ipaddress
 import socket
-import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+from checkout import use_this_checkout
 
-ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 
 
-class _CheckoutFinder(importlib.machinery.PathFinder):
-    """Imports the packages pyproject.toml maps to top-level folders (tools/, prompts/, evals/)
-    from this checkout, ahead of whatever is installed."""
-
-    def __init__(self, packages: dict[str, Path]) -> None:
-        self.packages = packages
-
-    def find_spec(self, fullname: str, path: object = None, target: object = None):  # type: ignore[override]
-        folder = self.packages.get(fullname)
-        if folder is None:
-            return None
-        return importlib.util.spec_from_file_location(
-            fullname, folder / "__init__.py", submodule_search_locations=[str(folder)]
-        )
-
-
-def _import_this_checkout() -> None:
-    """The suite tests the code beside it, whatever is installed (another checkout's editable
-    install, a wheel): the mutation harness runs it in copies of the tree."""
-    mapping = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
-    packages = {name: ROOT / folder for name, folder in mapping.items()}
-    loaded = [m for m in packages if m in sys.modules and not sys.modules[m].__file__.startswith(str(packages[m]))]
-    if loaded:
-        raise RuntimeError(f"imported from outside this checkout before the tests began: {loaded}")
-    sys.path.insert(0, str(ROOT))  # worker processes the tests spawn import from here too
-    sys.meta_path.insert(0, _CheckoutFinder(packages))
-
-
-_import_this_checkout()
+use_this_checkout()
 
 
 def _is_local(address: object) -> bool:

@@ -3,6 +3,8 @@ every run, and no say for instructions planted in trace content."""
 
 from __future__ import annotations
 
+import os
+
 import orjson
 
 from investigator.evidence import quote_in_span
@@ -55,18 +57,35 @@ def test_every_citation_exists_verbatim_in_the_store(demo_store):
         assert {e.trace_id for e in finding.evidence} <= set(finding.trace_ids)
 
 
-def test_the_offline_investigation_is_byte_identical_across_runs(demo_db, tmp_path):
+def test_the_offline_investigation_is_byte_identical_in_another_interpreter(demo_db, tmp_path):
+    """The second run is a new interpreter with other string hashing, so anything that leans on
+    set or dict order of strings shows up as a difference."""
     import shutil
+    import subprocess
+
+    from checkout import python_here
 
     from investigator.store import Store
 
-    outputs = []
     for name in ("a.db", "b.db"):
         shutil.copy(demo_db, tmp_path / name)
-        with Store(tmp_path / name) as store:
-            _investigate(store)
-            outputs.append(_stored(store))
-    assert outputs[0] and outputs[0] == outputs[1]
+    with Store(tmp_path / "a.db") as store:
+        clusters, _ = _investigate(store)
+        here = _stored(store)
+    code = (
+        "from investigator.judge.investigate import investigate_clusters\n"
+        "from investigator.judge.settings import JudgeSettings\n"
+        "from investigator.runs import cluster_window\n"
+        "from investigator.store import Store\n"
+        f"with Store({str(tmp_path / 'b.db')!r}) as store:\n"
+        "    clusters, _, _ = cluster_window(store, None, None)\n"
+        "    investigate_clusters(store, clusters[::-1], JudgeSettings(concurrency=1), 'run_offline')\n"
+    )
+    seed = "1" if os.environ.get("PYTHONHASHSEED") != "1" else "2"
+    subprocess.run(python_here(code), check=True, env={**os.environ, "PYTHONHASHSEED": seed}, timeout=300)
+    with Store(tmp_path / "b.db") as store:
+        assert _stored(store) == here
+    assert len(here) >= 10 and len({orjson.loads(f)["cluster_id"] for f in here}) >= 5
 
 
 def test_instructions_planted_in_a_trace_do_not_change_what_it_submits(demo_store):

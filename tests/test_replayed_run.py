@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from investigator.cli import main as cli
-from investigator.evals.judge_runs import MODELS, judge_run_args
+from investigator.evals.judge_runs import MODELS, cassette_dir, judge_run_args
 from investigator.evidence import quote_in_span
 from investigator.store import Store
 
@@ -53,4 +53,4 @@ def test_a_request_missing_from_the_cassettes_fails_the_run_clearly(tmp_path):
     result = _replay(tmp_path / "c.db", "openai", ["--max-turns", "29"])  # a different system prompt
 
     assert result.exit_code == 2
-    assert "request not in cassettes" in result.output and "judge_run_openai" in result.output
+    assert f"request not in cassettes {cassette_dir('openai')}: POST " in result.output  # the path whole, unwrapped

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
 
 from investigator.taxonomy import TaxonomyError, default_taxonomy, load_taxonomy, unknown_codes
 
-TAXONOMY_MD = Path(__file__).resolve().parents[1].parent / "shared" / "TAXONOMY.md"
+# The codes the product's taxonomy documents, written out here so the test runs anywhere.
+DOCUMENTED_CODES = {
+    "execution": ["auth_failed", "environment_error", "not_found", "rate_limited", "resource_exhausted", "service_error", "silent_failure", "timeout", "tool_misconfigured"],
+    "planning": ["context_loss", "escalation_error", "goal_drift", "missing_verification", "orchestration_error", "premature_termination", "redundant_steps"],
+    "reasoning": ["fabricated_tool_result", "format_violation", "hallucinated_content", "instruction_violation", "invalid_tool_arguments", "misread_tool_output", "poor_retrieval", "wrong_problem", "wrong_tool"],
+    "recovery": ["failed_recovery", "ignored_error", "no_self_correction"],
+    "safety": ["pii_exposure", "policy_violation", "prompt_injection", "secret_exposure", "unsafe_action"],
+}
 
 
 def test_default_taxonomy_has_every_category_and_the_documented_codes() -> None:
@@ -21,10 +27,9 @@ def test_default_taxonomy_has_every_category_and_the_documented_codes() -> None:
     assert tax.get("execution.rate_limited").meaning == "throttled: HTTP 429, quota exceeded"
 
 
-@pytest.mark.skipif(not TAXONOMY_MD.exists(), reason="product contract not in this checkout")
-def test_default_taxonomy_matches_the_product_contract() -> None:
-    documented = set(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \|", TAXONOMY_MD.read_text(), re.MULTILINE))
-    assert documented == set(default_taxonomy().codes)
+def test_default_taxonomy_has_exactly_the_documented_codes() -> None:
+    documented = {f"{category}.{code}" for category, codes in DOCUMENTED_CODES.items() for code in codes}
+    assert set(default_taxonomy().codes) == documented
 
 
 def test_severities_and_weights_follow_the_contract() -> None:

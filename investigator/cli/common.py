@@ -11,7 +11,7 @@ from rich.console import Console
 
 from investigator.store import Store, default_db_path
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # never wrap a message inside a path or id
 # Piped output gets a fixed width wide enough for the tables, instead of rich's 80 columns.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
 
