@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import os
 import re
 import shutil
 import subprocess
@@ -36,6 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LIST_NAME = "mutants.toml"
+# Set in the suite's environment while a mutant is applied (the suite's own check that every list
+# applies cleanly cannot pass on code a mutant changed).
+MUTANT_ENV = "INVESTIGATOR_MUTANT"
 COPY_IGNORED = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".pytest_cache", "*.db", "*.db-*", "*.egg-info")
 FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
 
@@ -115,9 +119,10 @@ def load_mutants(root: Path) -> list[Mutant]:
     return mutants
 
 
-def _pytest(copy: Path, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+def _pytest(copy: Path, args: list[str], mutant: Mutant, timeout: float) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *args]
-    return subprocess.run(command, cwd=copy, capture_output=True, text=True, timeout=timeout)
+    env = {**os.environ, MUTANT_ENV: f"{mutant.path}: {mutant.why}"}
+    return subprocess.run(command, cwd=copy, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def run_mutant(mutant: Mutant, copy: Path, timeout: float) -> Outcome:
@@ -128,7 +133,7 @@ def run_mutant(mutant: Mutant, copy: Path, timeout: float) -> Outcome:
         mutant.apply(copy)
         rounds = [list(mutant.tests), [f"--deselect={t}" for t in mutant.tests]] if mutant.tests else [[]]
         for args in rounds:
-            result = _pytest(copy, args, timeout)
+            result = _pytest(copy, args, mutant, timeout)
             if result.returncode != 0:
                 break
     except subprocess.TimeoutExpired:

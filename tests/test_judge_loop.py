@@ -147,6 +147,31 @@ def test_a_sub_investigation_adds_its_findings_and_cannot_nest_past_the_depth_ca
     assert "the sub-investigation of 2 traces returned 1 findings" in script.calls[4]["messages"][-1]["content"]
 
 
+@pytest.mark.parametrize(("max_usd", "stopped_by", "parent_calls"), [(1.0, "summary", 2), (0.021, "dollars", 1)])
+def test_what_a_sub_investigation_spends_counts_against_its_parents_budget(
+    demo_store, cluster, max_usd, stopped_by, parent_calls
+):
+    issue = _issue(demo_store, cluster)
+    other = next(t for t in cluster.trace_ids if t != issue.trace_id)
+    script = ScriptedProvider([
+        call("investigate_subset", {"trace_ids": [issue.trace_id, other], "question": "same cause?"},
+             tokens_in=10, tokens_out=5, cost_usd=0.001),
+        call("submit_finding", _finding_args(issue), tokens_in=300, tokens_out=40, cost_usd=0.01),  # the child
+        call("submit_summary", _summary(), tokens_in=400, tokens_out=50, cost_usd=0.01),  # the child
+        call("submit_summary", _summary(), tokens_in=20, tokens_out=5, cost_usd=0.001),
+    ])
+    settings = JudgeSettings(model="scripted", max_depth=1, max_usd=max_usd, subset_budget_fraction=1.0)
+
+    result = investigate_cluster(demo_store, cluster, settings, "run_spend")
+
+    assert result.stopped_by == stopped_by
+    assert len(script.calls) == 2 + parent_calls
+    assert (result.children[0].tokens_in, result.children[0].cost_usd) == (700, pytest.approx(0.02))
+    parent_in = 10 + 20 * (parent_calls - 1)
+    assert result.tokens_in == parent_in + 700 and result.tokens_out == 5 * parent_calls + 90
+    assert result.cost_usd == pytest.approx(0.001 * parent_calls + 0.02)
+
+
 def test_a_reply_without_tool_calls_is_answered_with_a_nudge(demo_store, cluster):
     from investigator.providers.scripted import reply
 
