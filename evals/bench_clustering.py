@@ -19,19 +19,19 @@ from collections import Counter
 from investigator.evals.memory import peak_mb
 
 _TOOLS = ["lookup_order", "issue_refund", "web_search", "browse", "read_file", "run_code", "get_policy",
-          "escalate", "transfer_to_billing", "send_email", "update_address", "check_stock"]  # fmt: skip
+          "escalate", "transfer_to_billing", "send_email", "update_address", "check_stock"]
 _CATEGORIES = ["execution.rate_limited", "execution.timeout", "execution.silent_failure",
                "reasoning.invalid_tool_arguments", "planning.redundant_steps", "safety.pii_exposure",
-               "recovery.ignored_error", "reasoning.format_violation"]  # fmt: skip
+               "recovery.ignored_error", "reasoning.format_violation"]
 _ERRORS = ["HTTP 429 Too Many Requests", "ReadTimeout after <n>s", "empty result {}", "validation error for amount",
            "identical call repeated <n> times", "email address in output", "error ignored, answered anyway",
-           "JSONDecodeError: Expecting value"]  # fmt: skip
+           "JSONDecodeError: Expecting value"]
 
 
 def _documents(n: int, seed: int = 1) -> tuple[list[str], list[int]]:
     rng = random.Random(seed)
     families = [(rng.choice(_TOOLS), i % len(_CATEGORIES), rng.choice(["support", "research", "orchestrator"]))
-                for i in range(24)]  # fmt: skip
+                for i in range(24)]
     docs, truth = [], []
     for _ in range(n):
         if rng.random() < 0.1:
@@ -52,13 +52,13 @@ def _documents(n: int, seed: int = 1) -> tuple[list[str], list[int]]:
     return docs, truth
 
 
-def _run(n: int, queue: "mp.Queue[dict]") -> None:
+def _run(n: int, queue: mp.Queue[dict]) -> None:
     from investigator.clustering import ClusterSettings, cluster_traces
     from investigator.models import Trace
 
     docs, truth = _documents(n)
     traces = [Trace(trace_id=f"t{i:07d}", status="error") for i in range(n)]
-    documents = {t.trace_id: d for t, d in zip(traces, docs)}
+    documents = {t.trace_id: d for t, d in zip(traces, docs, strict=True)}
     start = time.perf_counter()
     clusters = cluster_traces(traces, documents, {}, traces, ClusterSettings(min_cluster_size=max(5, n // 1000)))
     elapsed = time.perf_counter() - start
@@ -75,7 +75,7 @@ def _run(n: int, queue: "mp.Queue[dict]") -> None:
         "clusters": sum(not c.noise for c in clusters), "noise": n - clustered,
         "purity": round(pure / clustered, 3) if clustered else 0.0,
         "peak_rss_mb": round(peak_mb()),
-    })  # fmt: skip
+    })
 
 
 def main() -> None:
@@ -91,7 +91,7 @@ def main() -> None:
         r = queue.get()
         child.join()
         print(f"{r['suspects']:>9} {r['seconds']:>8} {r['traces_per_s']:>9} {r['clusters']:>8} {r['noise']:>6}"
-              f" {r['purity']:>6} {r['peak_rss_mb']:>8}")  # fmt: skip
+              f" {r['purity']:>6} {r['peak_rss_mb']:>8}")
 
 
 if __name__ == "__main__":

@@ -61,7 +61,9 @@ def _span(trace: int, index: int, parent: str | None, kind: str, rng: random.Ran
         "name": name,
         "kind": "SPAN_KIND_INTERNAL",
         "start_time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start)) + f".{int(start % 1 * 1e6):06d}Z",
-        "end_time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start + 0.3)) + f".{int((start + 0.3) % 1 * 1e6):06d}Z",
+        "end_time": (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start + 0.3)) + f".{int((start + 0.3) % 1 * 1e6):06d}Z"
+        ),
         "status": {"code": "ERROR" if error else "OK", "message": "HTTP 503 upstream unavailable" if error else ""},
         "resource": {"attributes": {"service.name": "support-bot", "service.version": "1.9.0"}},
         "scope": {"name": "openinference.instrumentation.openai"},

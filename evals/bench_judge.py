@@ -40,7 +40,7 @@ def _offline(db: str) -> float:
     started = time.perf_counter()
     with Store(db) as store:
         execute_run(store, RunSettings(paths=[str(DEMO / "traces")], labels=str(DEMO / "labels.jsonl"),
-                                       max_clusters=CLUSTERS))  # fmt: skip
+                                       max_clusters=CLUSTERS))
     return time.perf_counter() - started
 
 

@@ -85,7 +85,7 @@ def main() -> None:
     kinds = sorted(set(tp) | set(fp) | set(fn))
     negatives = sum(1 for r in rows if not r["expected"])
     print(f"corpus: {len(rows)} rows ({negatives} with nothing to find), "
-          f"{sum(len(r['expected']) for r in rows)} expected values")  # fmt: skip
+          f"{sum(len(r['expected']) for r in rows)} expected values")
     print(f"{'kind':<14}{'tp':>5}{'fp':>5}{'fn':>5}{'precision':>11}{'recall':>8}")
     for kind in kinds:
         p = _ratio(tp[kind], tp[kind] + fp[kind])

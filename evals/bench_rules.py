@@ -77,8 +77,9 @@ def main() -> None:
         traces = summary["analysed"]
         rates.append(traces / elapsed)
         print(f"{traces} traces ({spans} spans, {spans / max(traces, 1):.0f} per trace): rules layer {elapsed:.2f} s,"
-              f" {traces / elapsed:,.0f} traces/s, {spans / elapsed:,.0f} spans/s, CPU {cpu * 1000 / max(traces, 1):.2f} ms per trace,"
-              f" peak {rss:.0f} MB" + (f" (largest worker {worker_rss:.0f} MB)" if worker_rss else " (one process)"))  # fmt: skip
+              f" {traces / elapsed:,.0f} traces/s, {spans / elapsed:,.0f} spans/s,"
+              f" CPU {cpu * 1000 / max(traces, 1):.2f} ms per trace,"
+              f" peak {rss:.0f} MB" + (f" (largest worker {worker_rss:.0f} MB)" if worker_rss else " (one process)"))
     print(f"  {summary['issues']} issues in {summary['traces_with_issues']} traces; {summary['refused']} refused")
     print(f"  median {statistics.median(rates):,.0f} traces/s, best {max(rates):,.0f} over {len(rates)} runs")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from investigator.evals.memory import children_peak_mb, peak_mb
 
 
-def _run(corpus: str, db: str, max_clusters: int, queue: "mp.Queue[dict]") -> None:
+def _run(corpus: str, db: str, max_clusters: int, queue: mp.Queue[dict]) -> None:
     from investigator.runner import RunSettings, execute_run
     from investigator.store import Store
 
@@ -30,7 +30,7 @@ def _run(corpus: str, db: str, max_clusters: int, queue: "mp.Queue[dict]") -> No
     result = execute_run(store, settings, stage=lambda name: marks.append((name, time.perf_counter())))
     finished = time.perf_counter()
     stages = {}
-    for (name, at), (_, until) in zip(marks, marks[1:] + [("end", finished)]):
+    for (name, at), (_, until) in zip(marks, marks[1:] + [("end", finished)], strict=True):
         stages[name] = round(until - at, 2)
     traces = result.counts["ingest"]["traces"]
     queue.put({
@@ -40,7 +40,7 @@ def _run(corpus: str, db: str, max_clusters: int, queue: "mp.Queue[dict]") -> No
         "investigated": len(result.counts["investigations"]), "findings": len(result.findings),
         "peak_rss_mb": round(peak_mb()),
         "peak_worker_rss_mb": round(children_peak_mb()),
-    })  # fmt: skip
+    })
 
 
 def main() -> None:
@@ -55,7 +55,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             corpus = str(Path(tmp) / "corpus")
             generate(seed=7, traces=size, out=corpus, variant="default")
-            queue: "mp.Queue[dict]" = context.Queue()
+            queue: mp.Queue[dict] = context.Queue()
             child = context.Process(target=_run, args=(corpus, str(Path(tmp) / "run.db"), args.max_clusters, queue))
             child.start()
             figures = queue.get()

@@ -28,4 +28,4 @@ def judge_run_args(db: str, mode: str, provider: str = "openai") -> list[str]:
     """The `investigator run` arguments whose model traffic the cassette of `provider` holds."""
     return ["run", "--db", db, str(DEMO / "traces"), "--labels", str(DEMO / "labels.jsonl"),
             "--model", MODELS[provider], "--max-clusters", str(CLUSTERS), "--format", "json",
-            f"--{mode}", str(cassette_dir(provider))]  # fmt: skip
+            f"--{mode}", str(cassette_dir(provider))]

@@ -14,8 +14,9 @@ import os
 import re
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -121,9 +122,9 @@ def failure_text(document: str) -> str:
 def vectorise(documents: Sequence[str], settings: ClusterSettings) -> np.ndarray:
     """TF-IDF word and character n-grams, reduced and L2-normalised."""
     words = TfidfVectorizer(ngram_range=(1, 2), min_df=1, max_features=50_000, sublinear_tf=True,
-                            token_pattern=r"(?u)\b[\w.:-]{2,}\b", dtype=np.float32)  # fmt: skip
+                            token_pattern=r"(?u)\b[\w.:-]{2,}\b", dtype=np.float32)
     chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=2 if len(documents) > 50 else 1,
-                            max_features=50_000, sublinear_tf=True, dtype=np.float32)  # fmt: skip
+                            max_features=50_000, sublinear_tf=True, dtype=np.float32)
     matrix = sparse.hstack([words.fit_transform(documents), chars.fit_transform(documents)]).tocsr()
     components = min(settings.svd_components, matrix.shape[0] - 1, matrix.shape[1] - 1)
     if components < 2:
@@ -170,7 +171,7 @@ def _labels(vectors: np.ndarray, settings: ClusterSettings) -> np.ndarray:
     model = hdbscan.HDBSCAN(
         min_cluster_size=settings.min_cluster_size, min_samples=max(2, settings.min_cluster_size // 2),
         metric="euclidean", prediction_data=True, core_dist_n_jobs=1,
-    )  # fmt: skip
+    )
     fitted = model.fit_predict(fit_on)
     if fitted.max() < 0:
         return np.full(n, -1)
@@ -222,13 +223,15 @@ def cluster_traces(
         _describe(label, members, traces, vectors, issues, (len(population), baseline), keywords.get(label, []),
                   settings)
         for label, members in groups.items()
-    ]  # fmt: skip
+    ]
     clusters.sort(key=lambda c: (c.noise, -c.impact_score, -c.size, c.id))
     _deduplicate_ids(clusters)
     return clusters
 
 
-def _small_population_labels(traces: Sequence[Trace], texts: Sequence[str], issues: dict[str, list[Issue]]) -> np.ndarray:
+def _small_population_labels(
+    traces: Sequence[Trace], texts: Sequence[str], issues: dict[str, list[Issue]]
+) -> np.ndarray:
     """Too few (or identical) documents for density clustering: group by failure key instead."""
     keys = [_failure_key(issues.get(t.trace_id, []), t) for t in traces]
     order = {key: i for i, key in enumerate(sorted(set(keys)))}
@@ -247,7 +250,7 @@ def _class_keywords(texts: Sequence[str], labels: np.ndarray, top: int) -> dict[
     classes = sorted(set(int(label) for label in labels))
     if not texts:
         return {}
-    joined = [" ".join(t for t, label in zip(texts, labels) if label == c) for c in classes]
+    joined = [" ".join(t for t, label in zip(texts, labels, strict=True) if label == c) for c in classes]
     counter = CountVectorizer(token_pattern=r"(?u)\b[a-zA-Z_][\w.]{2,}\b", stop_words="english")
     try:
         counts = counter.fit_transform(joined).astype(np.float64)

@@ -62,6 +62,6 @@ def diff_cohorts(store: Store, attribute: str, value_a: str, value_b: str,
         rate_a, rate_b = (a / n_a if n_a else 0.0), (b / n_b if n_b else 0.0)
         p_value = float(fisher_exact([[a, n_a - a], [b, n_b - b]])[1]) if n_a and n_b else 1.0
         rows.append(CategoryDiff(category, a, b, round(rate_a, 4), round(rate_b, 4), round(rate_b - rate_a, 4),
-                                 round(p_value, 6)))  # fmt: skip
+                                 round(p_value, 6)))
     rows.sort(key=lambda r: (-abs(r.change), r.p_value, r.category))
     return Diff(attribute, value_a, value_b, n_a, n_b, rows)

@@ -31,8 +31,10 @@ _DATE_START = re.compile(r"\d{4}-")
 # text without it is not scanned. Tokens carry no digits, so a gate stays true to the text as
 # the patterns rewrite it.
 _NORMALISERS: list[tuple[re.Pattern[str], str, re.Pattern[str]]] = [
-    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<uuid>", re.compile("-")),
-    (re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?"), "<ts>", _DATE_START),
+    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<uuid>",
+     re.compile("-")),
+    (re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?"), "<ts>",
+     _DATE_START),
     (re.compile(r"\b\d{4}-\d{2}-\d{2}\b"), "<date>", _DATE_START),
     (re.compile(r"\b(?:0x)?(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"), "<hex>", _DIGIT),
     # Prefixed identifiers: call_a1B2c3, req_8f2K, ORD-2024-88123, span-17
@@ -172,7 +174,7 @@ def build_document(
     failed = sum(1 for s in ordered if s.status == "error")
     head = [f"workflow: {workflow}", f"status: {trace.status}; {failed} of {len(ordered)} spans failed"]
     slices = {k: v for k, v in (("model", trace.model), ("agent_version", trace.agent_version),
-                                ("prompt_version", trace.prompt_version), ("service", trace.service)) if v}  # fmt: skip
+                                ("prompt_version", trace.prompt_version), ("service", trace.service)) if v}
     if slices:
         head.append("slices: " + " ".join(f"{k}={v}" for k, v in slices.items()))
     if trace.tags:
@@ -253,7 +255,7 @@ def _fit(sections: list[tuple[int, list[str]]], max_chars: int) -> str:
 
     def render() -> str:
         out: list[str] = []
-        for body, n in zip(lines, dropped):
+        for body, n in zip(lines, dropped, strict=True):
             out.extend(body)
             if n and body:
                 out.append(f"… +{n} more")

@@ -9,9 +9,7 @@ the truth issues a rule can see (and, for reference, over all truth issues).
 
 from __future__ import annotations
 
-from collections import Counter
-
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,7 +76,7 @@ def _prf(predicted: set[Any], acceptable: set[Any], required: set[Any]) -> dict[
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
             "predicted": len(predicted), "correct": hits, "expected": len(required),
-            "found": found}  # fmt: skip
+            "found": found}
 
 
 @dataclass
@@ -125,12 +123,13 @@ def score_issues(
     detectable = {
         (t.trace_id, i.span_id, i.category) for t in truth.values() for i in t.issues if i.rule_detectable
     }
+
+    def of(items: set[Triple], category: str) -> set[Triple]:
+        return {x for x in items if x[2] == category}
+
     per_category: dict[str, dict[str, float]] = {}
     for category in sorted({c for *_, c in predicted | detectable}):
-        def of(items: set[Triple]) -> set[Triple]:
-            return {x for x in items if x[2] == category}
-
-        per_category[category] = _prf(of(predicted), of(all_truth), of(detectable))
+        per_category[category] = _prf(of(predicted, category), of(all_truth, category), of(detectable, category))
 
     emitted: dict[str, set[Triple]] = defaultdict(set)
     for triple, sources in predicted_by_source.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from investigator.models import Finding, SEVERITY_WEIGHTS
+from investigator.models import SEVERITY_WEIGHTS, Finding
 from investigator.store import Store
 
 SEVERITY_ORDER = ("low", "medium", "high", "critical")

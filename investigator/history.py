@@ -43,7 +43,7 @@ def _runs_in_order(store: Store) -> list[str]:
     return [r[0] for r in store.conn.execute(
         "SELECT id FROM runs WHERE status = 'completed' OR status = 'running'"
         " ORDER BY coalesce(window_end, started_at), started_at, id"
-    )]  # fmt: skip
+    )]
 
 
 def latest_reviews(store: Store) -> dict[str, Review]:
@@ -55,7 +55,9 @@ def latest_reviews(store: Store) -> dict[str, Review]:
     return reviews
 
 
-def add_review(store: Store, finding_id: str, verdict: str, of_id: str | None = None, note: str | None = None) -> Review:
+def add_review(
+    store: Store, finding_id: str, verdict: str, of_id: str | None = None, note: str | None = None
+) -> Review:
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}")
     if verdict == "duplicate" and not of_id:
@@ -140,6 +142,6 @@ def review_queue(store: Store, limit: int = 50) -> list[FindingState]:
     open_states = [
         s for s in finding_states(store).values()
         if s.status in ("new", "recurring", "regressed") and (s.review is None or s.status == "regressed")
-    ]  # fmt: skip
+    ]
     open_states.sort(key=lambda s: rank_key(s.finding))
     return open_states[:limit]

@@ -31,7 +31,7 @@ class LabelRow(BaseModel):
     metadata: dict[str, Any] | None = None
 
     @model_validator(mode="after")
-    def _one_shape(self) -> "LabelRow":
+    def _one_shape(self) -> LabelRow:
         if self.label is None and self.outcome is None:
             raise ValueError("a row needs either 'label' or 'outcome'")
         if self.label == "outcome":

@@ -6,7 +6,7 @@ model see a trace the same way.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import orjson
 

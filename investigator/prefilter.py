@@ -20,9 +20,10 @@ import os
 import platform
 import re
 import threading
+from collections.abc import Sequence
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import orjson
 
@@ -161,7 +162,10 @@ def _prefilter_source(pattern: tuple[str, int]) -> bytes:
 
 
 def _flags(pattern: tuple[str, int]) -> int:
-    flags = hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_ALLOWEMPTY | hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_UTF8
+    flags = (
+        hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_ALLOWEMPTY | hyperscan.HS_FLAG_SINGLEMATCH
+        | hyperscan.HS_FLAG_UTF8
+    )
     if pattern[1] & re.IGNORECASE:
         flags |= hyperscan.HS_FLAG_CASELESS
     if pattern[1] & re.DOTALL:

@@ -38,7 +38,7 @@ def _user_input(spans: list[Span]) -> str:
 
 def _expected(finding: Finding) -> str:
     return (f"Does not show the failure '{finding.title}' ({finding.category}). "
-            f"What went wrong: {finding.root_cause} The fix being verified: {finding.immediate_fix}")  # fmt: skip
+            f"What went wrong: {finding.root_cause} The fix being verified: {finding.immediate_fix}")
 
 
 def build_cases(store: Store, finding: Finding, max_traces: int, redactor: Redactor | None = None) -> list[dict]:
@@ -59,7 +59,7 @@ def build_cases(store: Store, finding: Finding, max_traces: int, redactor: Redac
             "input": redactor.redact(_user_input(spans), context),
             "expected_behavior": redactor.redact(_expected(finding), context),
             "source_trace_ids": [trace_id],
-        })  # fmt: skip
+        })
     return cases
 
 

@@ -184,7 +184,7 @@ _IBAN_LENGTHS: dict[str, int] = {
     "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24,
     "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
     "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
-}  # fmt: skip
+}
 
 
 def _iban_ok(compact: str) -> bool:
@@ -301,7 +301,7 @@ _RECOGNISERS: list[tuple[str, str, Validator | None, Any]] = [
     ("PHONE", r"(?<![\w+.-])\(0\d{1,4}\) ?\d{3,4}[ -]?\d{3,4}(?![\w-]|[.,]\d)", _phone(9, 11), _DIGITS),
     ("PHONE", r"(?<![\w+.-])0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4}(?![\w-]|[.,]\d)", _phone(10, 11), _DIGITS),
     ("PHONE", r"(?<![\w+.-])0[1-9](?:([ .])\d{2})(?:\1\d{2}){3}(?![\w-]|[.,]\d)", _phone(10, 10), _DIGITS),
-]  # fmt: skip
+]
 
 # Where a numeric-family value can be: a run of digits and the separators they are written with
 # (at least 7 characters: "8.8.8.8"). One letter before (NIE "X1234567L") and a few characters
@@ -329,7 +329,8 @@ class _Scanner:
         offset = 0
         for index, rec in enumerate(recognisers):
             # Backreferences are numbered per pattern; renumber them for the combined regex.
-            shifted = re.sub(r"\\(\d)", lambda m, base=offset + 1: "\\" + str(int(m.group(1)) + base), rec.pattern.pattern)
+            shifted = re.sub(r"\\(\d)", lambda m, base=offset + 1: "\\" + str(int(m.group(1)) + base),
+                             rec.pattern.pattern)
             scope = "?a:" if rec.pattern.flags & re.ASCII else "?:"
             parts.append(f"(?P<r{index}>({scope}{shifted.replace('(?P<V>', f'(?P<v{index}>')}))")
             offset += rec.pattern.groups + 1

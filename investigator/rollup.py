@@ -6,7 +6,8 @@ Pure functions over the span rows the store selects for one trace, so they can b
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
 

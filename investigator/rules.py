@@ -13,8 +13,9 @@ import gc
 import multiprocessing
 import os
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, NamedTuple
+from typing import NamedTuple
 
 from investigator.detectors import PopulationStats, TraceView, all_detectors, rules_version, run_detectors
 from investigator.detectors.population import Samples, samples
@@ -43,7 +44,7 @@ class RulesReport:
     def summary(self) -> dict[str, int | str]:
         return {"analysed": self.analysed, "skipped": self.skipped, "issues": self.issues,
                 "traces_with_issues": self.traces_with_issues, "refused": len(self.refused),
-                "rules_version": self.rules_version}  # fmt: skip
+                "rules_version": self.rules_version}
 
 
 def run_rules(
@@ -58,7 +59,7 @@ def run_rules(
     report = RulesReport(rules_version=version)
     wanted = list(trace_ids) if trace_ids is not None else [
         r[0] for r in store.conn.execute("SELECT trace_id FROM traces ORDER BY trace_id")
-    ]  # fmt: skip
+    ]
     done = set() if force else store.analysed(version)
     todo = [t for t in wanted if t not in done]
     report.skipped = len(wanted) - len(todo)
@@ -69,7 +70,8 @@ def run_rules(
     if workers > 1:
         with _context().Pool(workers, initializer=_init_worker, initargs=(store.path, redactor, version)) as pool:
             # The workers read a share of the span timings each, then analyse chunks.
-            population = PopulationStats.from_samples(pool.map(_samples_in_worker, [(k, workers) for k in range(workers)]))
+            shares = [(k, workers) for k in range(workers)]
+            population = PopulationStats.from_samples(pool.map(_samples_in_worker, shares))
             saved = pool.imap(_analyse_in_worker, [(chunk, population) for chunk in chunks])
             _tally(saved, report, on_progress)
     else:
@@ -95,7 +97,9 @@ def analyse(store: Store, trace_ids: list[str], population: PopulationStats, red
             continue
         view = TraceView(trace, spans[trace_id], population)
         issues = run_detectors(view, detectors)
-        results.append((trace_id, issues, score_trace(view, issues), build_document(trace, view.spans, issues, redactor)))
+        results.append(
+            (trace_id, issues, score_trace(view, issues), build_document(trace, view.spans, issues, redactor))
+        )
     return results
 
 
@@ -109,7 +113,7 @@ class Saved(NamedTuple):
 
 
 def _analyse_and_save(store: Store, trace_ids: list[str], population: PopulationStats, redactor: Redactor,
-                      version: str) -> Saved:  # fmt: skip
+                      version: str) -> Saved:
     results = analyse(store, trace_ids, population, redactor)
     refused = store.save_analysis(results, version)
     issues = sum(len(r[1]) for r in results) - len(refused)

@@ -6,8 +6,8 @@ per cluster (a model, or the offline investigator) → findings ranked by impact
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from investigator.clustering import Cluster, ClusterSettings
 from investigator.history import apply_history
@@ -77,7 +77,7 @@ def execute_run(store: Store, settings: RunSettings, stage: Callable[[str], None
         judge = JudgeSettings(model=settings.model, summarizer_model=settings.summarizer_model,
                               max_turns=settings.max_turns, max_usd=settings.budget_usd,
                               max_clusters=settings.max_clusters,
-                              concurrency=1 if mode else settings.concurrency)  # fmt: skip
+                              concurrency=1 if mode else settings.concurrency)
         with recording(mode, settings.record or settings.replay):
             investigations = investigate_clusters(store, clusters, judge, run.id)
         counts["investigations"] = [
@@ -85,7 +85,7 @@ def execute_run(store: Store, settings: RunSettings, stage: Callable[[str], None
              "tokens_out": i.tokens_out, "cached_tokens": i.cached_tokens, "cost_usd": round(i.cost_usd, 6),
              "findings": len(i.findings), "error": i.error}
             for i in investigations
-        ]  # fmt: skip
+        ]
         counts["cost_usd"] = round(sum(i.cost_usd for i in investigations), 6)
     except BaseException:
         finish_run(store, run, "failed", counts)

@@ -54,7 +54,7 @@ def start_run(
             f"INSERT INTO runs ({', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [run.id, run.started_at, None, run.status, window_start, window_end,
              orjson.dumps(settings).decode(), "{}"],
-        )  # fmt: skip
+        )
     return run
 
 
@@ -91,7 +91,7 @@ def get_run(store: Store, run_id: str | None = None) -> Run | None:
     )
     if row is None:
         return None
-    data = dict(zip(_COLUMNS, row))
+    data = dict(zip(_COLUMNS, row, strict=True))
     data["settings"], data["counts"] = orjson.loads(data["settings"]), orjson.loads(data["counts"])
     return Run(**data)
 

@@ -9,9 +9,10 @@ that has closed since: consecutive (no gaps, no overlaps), each recorded only af
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from croniter import croniter
@@ -48,7 +49,7 @@ def add_schedule(store: Store, name: str, every: str, source: str, options: dict
                  start: str | None = None, now: datetime | None = None) -> Schedule:
     """Add a schedule. Its first window starts at `start`, else at the last boundary before now."""
     expression = cron_of(every)
-    moment = now or datetime.now(timezone.utc)
+    moment = now or datetime.now(UTC)
     first = parse_iso(to_iso(start)) if start else _boundary_at_or_before(expression, moment)
     schedule = Schedule(name, every, source, options, to_iso(first.isoformat()))
     with store.conn:
@@ -99,7 +100,7 @@ def run_due(store: Store, now: datetime | None = None,
         return execute_run(store, RunSettings(paths=[schedule.source], since=start, until=end, **options))
 
     runner = run_window or default_run
-    moment = now or datetime.now(timezone.utc)
+    moment = now or datetime.now(UTC)
     done = []
     for schedule in list_schedules(store):
         for start, end in due_windows(schedule, moment):

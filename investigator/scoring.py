@@ -9,7 +9,7 @@ with no evidence of a problem scores 5.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from investigator.models import SCORE_DIMENSIONS, DimensionScore, Issue, TraceScores
 from investigator.taxonomy import default_taxonomy
@@ -110,7 +110,7 @@ def score_dimension(dimension: str, issues: list[Issue]) -> DimensionScore:
 
 def score_trace(view: object, issues: Iterable[Issue], source: str = "rules") -> TraceScores:
     """The four scores of one trace (a TraceView, or anything with a `trace_id`) from its issues."""
-    trace_id = getattr(view, "trace_id")
+    trace_id = view.trace_id
     relevant = [i for i in issues if i.trace_id == trace_id]
     return TraceScores(
         trace_id=trace_id,

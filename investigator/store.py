@@ -11,17 +11,18 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import orjson
 from sqlite_utils import Database
 
 from investigator.detectors.population import Timings
+from investigator.evidence import quote_in_span
 from investigator.ingest.base import SpanRow
 from investigator.migrations import migrations
-from investigator.evidence import quote_in_span
 from investigator.models import (
     SCORE_DIMENSIONS,
     Issue,
@@ -39,7 +40,7 @@ SPAN_COLUMNS: tuple[str, ...] = (
     "status_message", "input", "output", "attributes", "model", "tool_name", "tool_args",
     "tokens_in", "tokens_out", "cost", "events", "agent", "source_format", "service",
     "session_id", "user_id", "hints",
-)  # fmt: skip
+)
 # The columns stored as JSON, and the empty value each reads as when blank.
 _JSON_COLUMNS: dict[str, type] = {"attributes": dict, "events": list, "hints": dict}
 # What a Span is read from: the stored columns and the two flags the store sets.
@@ -129,7 +130,7 @@ _SCORES_SQL = (
 
 def _issue_values(issue: Issue) -> list[Any]:
     return [issue.trace_id, issue.span_id, issue.category, issue.severity, issue.confidence, issue.evidence,
-            issue.description, issue.source]  # fmt: skip
+            issue.description, issue.source]
 
 
 def _score_values(scores: TraceScores) -> list[Any]:
@@ -172,7 +173,7 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -263,7 +264,7 @@ class Store:
     @staticmethod
     def _row_to_dict(values: Sequence[Any], columns: tuple[str, ...] = SPAN_COLUMNS) -> dict[str, Any]:
         """A span row as a dict, its JSON columns decoded. `values` may run past `columns`."""
-        row = dict(zip(columns, values))
+        row = dict(zip(columns, values, strict=False))
         for column, empty in _JSON_COLUMNS.items():
             value = row[column]
             row[column] = orjson.loads(value) if value else empty()
@@ -475,8 +476,8 @@ class Store:
                 rows.extend(self.conn.execute(
                     f"SELECT {columns} FROM issues WHERE trace_id IN ({marks}) ORDER BY trace_id, id",
                     list(chunk),
-                ))  # fmt: skip
-        return [Issue(**dict(zip(keys, r))) for r in rows]
+                ))
+        return [Issue(**dict(zip(keys, r, strict=True))) for r in rows]
 
     def scores(self) -> Iterator[TraceScores]:
         """Stored per-trace scores, in trace order."""
@@ -490,7 +491,7 @@ class Store:
                 source=row[1],
                 **{d: {"score": row[2 + i], "reason": reasons.get(d, "")}
                    for i, d in enumerate(SCORE_DIMENSIONS)},
-            )  # fmt: skip
+            )
 
     def documents(self, trace_ids: Iterable[str]) -> dict[str, str]:
         """The compact documents of these traces (those that have one)."""
@@ -499,7 +500,7 @@ class Store:
             marks = ", ".join("?" * len(chunk))
             out.update(self.conn.execute(
                 f"SELECT trace_id, text FROM documents WHERE trace_id IN ({marks})", list(chunk)
-            ).fetchall())  # fmt: skip
+            ).fetchall())
         return out
 
     # -------------------------------------------------------------------- labels
@@ -596,7 +597,9 @@ class Store:
         for chunk in _chunks(list(trace_ids)):
             marks = ", ".join("?" * len(chunk))
             # Sorted here rather than by SQLite, which would copy every row, text and all, into a sorter.
-            for record in self.conn.execute(f"SELECT {_SPAN_ROW_SQL}, rowid FROM spans WHERE trace_id IN ({marks})", list(chunk)):
+            for record in self.conn.execute(
+                f"SELECT {_SPAN_ROW_SQL}, rowid FROM spans WHERE trace_id IN ({marks})", list(chunk)
+            ):
                 records[record[0]].append(record)
         return {t: [self._span(r) for r in sorted(rows, key=_start_order)] for t, rows in records.items()}
 
@@ -606,7 +609,8 @@ class Store:
         Python handles a few values per span rather than a row. With `parts`, only one of that many
         disjoint shares of the spans."""
         where, args = ("", []) if parts == 1 else ("WHERE rowid % ? = ?", [parts, part])
-        for kind, name, tool_name, model, starts, ends, tokens in self.conn.execute(self.SPAN_TIMINGS_SQL.format(where=where), args):
+        rows = self.conn.execute(self.SPAN_TIMINGS_SQL.format(where=where), args)
+        for kind, name, tool_name, model, starts, ends, tokens in rows:
             durations = list(map(duration_ms, orjson.loads(starts), orjson.loads(ends)))
             yield Timings(kind, name, tool_name, model, durations, orjson.loads(tokens))
 
@@ -643,18 +647,18 @@ class Store:
         if limit:
             sql += f" LIMIT {int(limit)}"
         keys = ("id", "file", "line", "location", "format", "reason", "raw", "created_at")
-        return [QuarantinedRecord(**dict(zip(keys, r))) for r in self.conn.execute(sql)]
+        return [QuarantinedRecord(**dict(zip(keys, r, strict=True))) for r in self.conn.execute(sql)]
 
 
 _TRACE_COLUMNS: tuple[str, ...] = (
     "trace_id", "name", "root_span_id", "start_time", "end_time", "duration_ms", "status",
     "span_count", "error_count", "service", "session_id", "user_id", "model", "agent_version",
     "prompt_version", "tags", "attributes", "labels", "outcome", "source_format",
-)  # fmt: skip
+)
 
 
 def _trace_from_row(row: Sequence[Any]) -> Trace:
-    data = dict(zip(_TRACE_COLUMNS, row))
+    data = dict(zip(_TRACE_COLUMNS, row, strict=True))
     for column in ("tags", "attributes", "labels", "outcome"):
         data[column] = orjson.loads(data[column]) if data[column] else ({} if column != "tags" else [])
     return Trace.model_validate(data)

@@ -9,9 +9,10 @@ that `resolve` follows, so stored issues and reviews never lose their meaning.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -58,7 +59,7 @@ class TaxonomyFile(BaseModel):
     aliases: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _codes_are_well_formed(self) -> "TaxonomyFile":
+    def _codes_are_well_formed(self) -> TaxonomyFile:
         for code in self.codes:
             if not CODE_PATTERN.match(code.code):
                 raise ValueError(f"code {code.code!r} is not category.subtype in lower snake case")

@@ -27,7 +27,7 @@ def _rows(trace_id: str) -> list[dict]:
     return [
         span_row(trace_id, TOOL, name="charge_card", kind="tool", status="error", start_time=t(1), end_time=t(2),
                  tool_name="charge_card", tool_args='{"order": "Q-7710"}', status_message=ERROR,
-                 source_format="otlp-json",
+                 source_format="otlp-json", attributes={"gateway.region": "eu-west-1"},
                  events=[{"name": "exception", "time": t(2), "attributes": {"exception.type": "GatewayDeclined"}}]),
         span_row(trace_id, ANSWER, name="ChatOpenAI", kind="llm", status="ok", start_time=t(3), end_time=t(4),
                  model="gpt-4o-mini", source_format="otlp-json",
@@ -117,12 +117,14 @@ def test_a_quote_with_changed_whitespace_is_rejected(ctx: ToolContext, quote: st
     assert _submit(ctx, (TRACE, TOOL, quote)).startswith("rejected")
 
 
-def test_quotes_come_from_text_fields_and_event_values_but_not_attribute_keys(ctx: ToolContext) -> None:
+def test_quotes_come_from_text_fields_and_event_values_but_not_from_attributes(ctx: ToolContext) -> None:
     span = ctx.span(TRACE, TOOL)
     assert quote_in_span(span, "GatewayDeclined")  # an event attribute's value
     assert quote_in_span(span, '"order": "Q-7710"')  # tool arguments
     assert quote_in_span(span, "charge_card")  # the span's name
     assert not quote_in_span(span, "exception.type")  # an event attribute's key
+    assert not quote_in_span(span, "gateway.region") and not quote_in_span(span, "eu-west-1")
+    assert _submit(ctx, (TRACE, TOOL, "eu-west-1")).startswith("rejected")
 
 
 def test_an_empty_quote_is_rejected(ctx: ToolContext) -> None:

@@ -112,7 +112,7 @@ def cluster_overview(ctx: ToolContext) -> str:
     if cluster.cohorts:
         lines.append("over-represented slices: " + "; ".join(
             f"{c.dimension}={c.value} lift {c.lift:.2f} ({c.count} traces)" for c in cluster.cohorts
-        ))  # fmt: skip
+        ))
     shown = ids[:_LISTED_TRACE_IDS]
     lines.append("trace ids you may read and cite: " + ", ".join(shown))
     if len(ids) > len(shown):
@@ -247,7 +247,7 @@ def read_span(ctx: ToolContext, trace_id: str, span_id: str, field: ReadField = 
             ("tool", span.tool_name), ("status_message", span.status_message),
             ("tokens", f"{span.tokens_in} in, {span.tokens_out} out" if span.tokens_in or span.tokens_out else None),
             ("cost", span.cost), ("start", span.start_time), ("end", span.end_time),
-        ]  # fmt: skip
+        ]
         if span.tool_args and span.tool_args != span.input:
             facts.append(("tool_args", span.tool_args))
         body.extend(
@@ -338,7 +338,8 @@ def get_spans_by_type(ctx: ToolContext, kind: SpanKind, trace_id: str | None = N
     grouped: dict[str, list[str]] = defaultdict(list)
     for tid, sid in rows:
         grouped[tid].append(_span_line(ctx.span(tid, sid)))
-    parts = [f"{total} {kind} spans in {len(scope)} trace(s)" + (f"; the first {len(rows)}:" if total > len(rows) else ":")]
+    heading = f"{total} {kind} spans in {len(scope)} trace(s)"
+    parts = [heading + (f"; the first {len(rows)}:" if total > len(rows) else ":")]
     for tid, lines in grouped.items():
         parts.append(fence(ctx.safe("\n".join(lines), tid), tid))
     return "\n".join(parts)
@@ -368,7 +369,7 @@ def search_spans(ctx: ToolContext, query: str, limit: Annotated[int, Field(ge=1,
     # The query as written, then (when it is not valid full-text syntax or finds nothing) all of
     # its words, then any of them.
     attempts = [(query, ""), (_fts_words(query, " "), "all of its words"),
-                (_fts_words(query, " OR "), "any of its words")]  # fmt: skip
+                (_fts_words(query, " OR "), "any of its words")]
     rows: list[tuple[str, str, str, str, str]] = []
     used = ""
     for text, how in attempts:

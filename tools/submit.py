@@ -120,7 +120,8 @@ def submit_finding(
         confidence: how sure you are, 0.5 to 1
         description: what goes wrong, as seen in the traces
         root_cause: why it happens: the upstream cause, not the downstream symptom
-        immediate_fix: a concrete change (prompt patch, tool guard, schema fix, retry policy, retrieval filter, eval rubric), naming the trace IDs to check it against
+        immediate_fix: a concrete change (prompt patch, tool guard, schema fix, retry policy, retrieval filter,
+            eval rubric), naming the trace IDs to check it against
         fix_layer: where the fix lands
         evidence: citations, each a verbatim quote from a span
         trace_ids: every trace of this investigation that shows the failure
@@ -139,7 +140,7 @@ def submit_finding(
             " submit this finding"
         )
     for name, value in (("title", title), ("description", description), ("root_cause", root_cause),
-                        ("immediate_fix", immediate_fix)):  # fmt: skip
+                        ("immediate_fix", immediate_fix)):
         if not value.strip():
             errors.append(f"{name} is empty")
     if not evidence:
@@ -247,4 +248,5 @@ def submit_summary(ctx: ToolContext, summary: str, priority: Severity, immediate
     if not immediate_fix.strip():
         raise ToolError("immediate_fix is empty; nothing was stored")
     ctx.summary = {"summary": summary.strip(), "priority": priority, "immediate_fix": immediate_fix.strip()}
-    return f"accepted summary; the investigation is complete ({len(ctx.findings)} findings, {len(ctx.scores)} scored traces)"
+    return (f"accepted summary; the investigation is complete ({len(ctx.findings)} findings,"
+            f" {len(ctx.scores)} scored traces)")

@@ -245,10 +245,11 @@ def f_max_turns(ctx: Ctx, script: Script) -> list[Mark]:
     tool = next(t for t in run.agent.tools if t.name == call.tool)
     key = tool.params[0].role
     words = ["latest", "official", "2024", "report", "statistics", "summary", "update", "data", "figures"]
-    for i in range(ctx.rng.randint(6, 8)):
+    for _ in range(ctx.rng.randint(6, 8)):
         variant = " ".join(ctx.rng.sample(words, 2))
         args = {key: f"{_first_arg(call)} {variant}"}
-        run.turns.append(Turn(calls=[ToolCall(call.tool, tool.args(**args), dumps({"results": [], "query": args[key]}))]))
+        repeat = ToolCall(call.tool, tool.args(**args), dumps({"results": [], "query": args[key]}))
+        run.turns.append(Turn(calls=[repeat]))
     run.error = ErrorInfo("agents.exceptions.MaxTurnsExceeded", f"Max turns ({len(run.turns)}) exceeded")
     script.final_output = ""
     return [Mark(run, "execution.resource_exhausted", "high")]
@@ -303,7 +304,8 @@ def f_invalid_args(ctx: Ctx, script: Script) -> list[Mark]:
     run, index = locate(script, call)
     tool = next(t for t in run.agent.tools if t.name == call.tool)
     args, message = bad_arguments(ctx, call, tool)
-    exc = "agents.exceptions.ModelBehaviorError" if message.startswith("Invalid JSON") else "pydantic_core.ValidationError"
+    invalid_json = message.startswith("Invalid JSON")
+    exc = "agents.exceptions.ModelBehaviorError" if invalid_json else "pydantic_core.ValidationError"
     bad = ToolCall(call.tool, args, f"An error occurred while running the tool. Please try again. Error: {message}",
                    error=ErrorInfo(exc, message, traceback_for(call.tool, exc, message)))
     turn = insert_turn(script, run, index, Turn(calls=[bad]))
@@ -345,7 +347,8 @@ def f_format(ctx: Ctx, script: Script) -> list[Mark]:
     topic = script.facts["topic"]
     bad = ctx.rng.choice([
         f"Here is the report you asked for:\n\nAnswer: {topic['finding']}\nSources: {', '.join(script.facts['urls'])}",
-        '```json\n{"answer": "' + topic["finding"] + '", "sources": [' + ", ".join(f'"{u}"' for u in script.facts["urls"]),
+        '```json\n{"answer": "' + topic["finding"] + '", "sources": ['
+        + ", ".join(f'"{u}"' for u in script.facts["urls"]),
         '{"answer": "' + topic["finding"] + '", "confidence": high, "sources": []}',
     ])
     turn.content = bad
@@ -390,9 +393,11 @@ def f_context_window(ctx: Ctx, script: Script) -> list[Mark]:
     used = limit + ctx.rng.randint(900, 60000)
     call.result = call.result + "\n\n" + ("[table rows omitted by exporter: 48211 lines]\n" * 3)
     if run.agent.model.startswith("claude"):
-        message = f"Error code: 400 - {{'type': 'error', 'error': {{'type': 'invalid_request_error', 'message': 'prompt is too long: {used} tokens > {limit} maximum'}}}}"
+        message = ("Error code: 400 - {'type': 'error', 'error': {'type': 'invalid_request_error', "
+                   f"'message': 'prompt is too long: {used} tokens > {limit} maximum'}}}}")
     else:
-        message = (f"Error code: 400 - {{'error': {{'message': \"This model's maximum context length is {limit} tokens. "
+        message = ("Error code: 400 - {'error': {'message': "
+                   f"\"This model's maximum context length is {limit} tokens. "
                    f"However, your messages resulted in {used} tokens. Please reduce the length of the messages.\", "
                    "'type': 'invalid_request_error', 'param': 'messages', 'code': 'context_length_exceeded'}}")
     stack = ("Traceback (most recent call last):\n"
@@ -440,7 +445,8 @@ def f_environment(ctx: Ctx, script: Script) -> list[Mark]:
     if call.tool == ctx.tool("code").name:
         message = ctx.rng.choice(["No module named 'pandas'", "No module named 'scipy'"])
         exc = "ModuleNotFoundError"
-        call.result = (f"Traceback (most recent call last):\n  File \"<sandbox>\", line 1, in <module>\n{exc}: {message}\n")
+        call.result = ("Traceback (most recent call last):\n  File \"<sandbox>\", line 1, in <module>\n"
+                       f"{exc}: {message}\n")
     else:
         exc, message = "PermissionError", "[Errno 13] Permission denied: '/workspace/" + _first_arg(call) + "'"
         call.result = f"An error occurred while running the tool. Please try again. Error: {message}"

@@ -164,7 +164,9 @@ def _key_of(script: Script, variant: str) -> str:
     return next(k for k, v in names.items() if v == script.workflow)
 
 
-def generate(seed: int = 7, traces: int = 500, out: str | Path = "evals/data/demo", variant: str = "default") -> dict[str, Any]:
+def generate(
+    seed: int = 7, traces: int = 500, out: str | Path = "evals/data/demo", variant: str = "default"
+) -> dict[str, Any]:
     """Write the dataset under `out` and return its manifest."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}: choose one of {', '.join(VARIANTS)}")

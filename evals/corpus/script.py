@@ -259,7 +259,9 @@ def render(script: Script, rng: random.Random, ids: Ids, start_ns: int,
         root = RSpan(ids.span_id(), None, "chain", name, start_ns, start_ns, agent=script.runs[0].agent.name,
                      text_in=script.user_message)
         spans.append(root)
-    history: list[dict[str, Any]] = [{"role": "system", "content": ""}, {"role": "user", "content": script.user_message}]
+    history: list[dict[str, Any]] = [
+        {"role": "system", "content": ""}, {"role": "user", "content": script.user_message},
+    ]
     for run in script.runs:
         agent = run.agent
         history[0] = {"role": "system", "content": agent.instructions}

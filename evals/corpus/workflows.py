@@ -34,26 +34,31 @@ MODELS = ["gpt-4o-2024-08-06", "gpt-4o-mini", "claude-sonnet-4-5"]
 
 RESEARCH_TOPICS = [
     {"q": "What share of EU electricity came from wind in 2023?",
-     "q_renamed": "Roughly how much of the European Union's power was wind-generated last year (2023)?", "query": "EU wind share of electricity 2023",
+     "q_renamed": "Roughly how much of the European Union's power was wind-generated last year (2023)?",
+     "query": "EU wind share of electricity 2023",
      "finding": "Wind supplied about 18% of EU electricity in 2023, overtaking gas for the first time.",
      "wrong": "Wind supplied about 31% of EU electricity in 2023.", "site": "ember-climate.org"},
     {"q": "How much did global EV sales grow in 2023 compared to 2022?",
-     "q_renamed": "By what percentage did worldwide electric-car sales rise from 2022 to 2023?", "query": "global electric car sales 2023 growth",
+     "q_renamed": "By what percentage did worldwide electric-car sales rise from 2022 to 2023?",
+     "query": "global electric car sales 2023 growth",
      "finding": "Global electric car sales reached about 14 million in 2023, roughly 35% more than in 2022.",
      "wrong": "Global electric car sales doubled in 2023 to 28 million.", "site": "iea.org"},
     {"q": "When does the EU AI Act's ban on prohibited practices apply?",
-     "q_renamed": "From which date are the AI Act's banned practices enforceable in the EU?", "query": "EU AI Act prohibited practices application date",
+     "q_renamed": "From which date are the AI Act's banned practices enforceable in the EU?",
+     "query": "EU AI Act prohibited practices application date",
      "finding": "The prohibitions apply from 2 February 2025, six months after entry into force on 1 August 2024.",
      "wrong": "The prohibitions apply from 1 January 2027.", "site": "eur-lex.europa.eu"},
     {"q": "What is the median latency of Postgres 16 logical replication under load per the benchmark paper?",
-     "q_renamed": "Per the benchmark paper, what's the typical (median) apply lag of logical replication in Postgres 16 under load?",
+     "q_renamed": "Per the benchmark paper, what's the typical (median) apply lag of logical replication "
+                  "in Postgres 16 under load?",
      "query": "postgres 16 logical replication latency benchmark",
      "finding": "The benchmark reports a median apply latency of about 120 ms at 5k TPS.",
      "wrong": "The benchmark reports a median apply latency of about 12 seconds.", "site": "arxiv.org"},
     {"q": "How many active Python developers are there according to the latest JetBrains survey?",
      "q_renamed": "What fraction of developers use Python in the most recent JetBrains ecosystem study?",
      "query": "JetBrains developer ecosystem survey python users",
-     "finding": "About 49% of surveyed developers reported using Python, the survey's most-used language after JavaScript.",
+     "finding": "About 49% of surveyed developers reported using Python, "
+                "the survey's most-used language after JavaScript.",
      "wrong": "About 92% of surveyed developers reported using Python.", "site": "jetbrains.com"},
     {"q": "Compute the compound annual growth rate of our Q1 2022 to Q1 2025 revenue from the shared sheet.",
      "q_renamed": "Using the revenue sheet on the drive, what's the CAGR between Q1 2022 and Q1 2025?",
@@ -148,7 +153,8 @@ def build_support(ctx: Ctx, intent: str | None = None) -> Script:
     policy_days = rng.choice([30, 30, 30, 60])
     policy_text = {
         "refunds": f"Refunds: damaged, defective or incorrect items are refunded in full to the original payment "
-                   f"method within {policy_days} days of delivery. Refunds over 500.00 require approval by a team lead.",
+                   f"method within {policy_days} days of delivery. "
+                   "Refunds over 500.00 require approval by a team lead.",
         "returns": f"Returns: items may be returned within {policy_days} days of delivery in resellable condition. "
                    "Return shipping is free for damaged or incorrect items; otherwise a 6.95 label fee applies.",
     }
@@ -261,18 +267,24 @@ def build_orchestrator(ctx: Ctx, intent: str | None = None) -> Script:
     specialists = {
         "billing": Agent(names["billing"], ctx.say("billing.system"), "gpt-4o-2024-08-06",
                          [ctx.tool("invoice"), ctx.tool("credit")]),
-        "tech": Agent(names["tech"], ctx.say("tech.system"), "gpt-4o-2024-08-06", [ctx.tool("status"), ctx.tool("diag")]),
+        "tech": Agent(names["tech"], ctx.say("tech.system"), "gpt-4o-2024-08-06",
+                      [ctx.tool("status"), ctx.tool("diag")]),
         "shipping": Agent(names["shipping"], ctx.say("shipping.system"), "gpt-4o-mini",
                           [ctx.tool("track"), ctx.tool("resched")]),
     }
-    handoff_defs = [ToolDef("handoff", handoff_tool(a.name), f"Handoff to the {a.name} agent to handle the request.", [])
-                    for a in specialists.values()]
+    handoff_defs = [
+        ToolDef("handoff", handoff_tool(a.name), f"Handoff to the {a.name} agent to handle the request.", [])
+        for a in specialists.values()
+    ]
     triage = Agent(names["triage"], ctx.say("triage.system"), "gpt-4o-mini", handoff_defs,
                    handoffs=[a.name for a in specialists.values()])
     account = f"{ctx.names.account_prefix}{rng.randint(1000000, 9999999)}"
     region = rng.choice(["eu-west", "us-east", "us-central", "ap-south"] if ctx.variant == "default"
                         else ["north-2", "south-1", "east-4", "west-3"])
-    invoice = f"INV-2025-{rng.randint(1000, 9999)}" if ctx.variant == "default" else f"ST-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}"
+    invoice = (
+        f"INV-2025-{rng.randint(1000, 9999)}" if ctx.variant == "default"
+        else f"ST-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}"
+    )
     tracking = "1Z" + ctx.digits(14)
     date = f"2025-03-{rng.randint(10, 28):02d}"
     fee = round(rng.uniform(8, 45), 2)

@@ -87,7 +87,9 @@ def otlp_span(rt: RTrace, span: RSpan, attrs: dict[str, Any], kind: int, name: s
     return out
 
 
-def request(rt: RTrace, resource: dict[str, Any], scope: tuple[str, str], spans: list[dict[str, Any]]) -> dict[str, Any]:
+def request(
+    rt: RTrace, resource: dict[str, Any], scope: tuple[str, str], spans: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {"resourceSpans": [{"resource": {"attributes": kv(resource), "droppedAttributesCount": 0},
                                "scopeSpans": [{"scope": {"name": scope[0], "version": scope[1]}, "spans": spans}],
                                "schemaUrl": ""}]}
@@ -149,7 +151,8 @@ def openinference_attributes(rt: RTrace, span: RSpan) -> dict[str, Any]:
         attrs["input.value"] = span.args
         attrs["input.mime_type"] = "application/json"
         attrs["output.value"] = span.result
-        attrs["output.mime_type"] = "application/json" if (span.result or "")[:1] in "{[" and span.result else "text/plain"
+        is_json = (span.result or "")[:1] in "{[" and span.result
+        attrs["output.mime_type"] = "application/json" if is_json else "text/plain"
     elif span.kind == "handoff":
         attrs["openinference.span.kind"] = "TOOL"
         attrs["tool.name"] = span.tool_name
@@ -204,7 +207,8 @@ class OpenInferenceWriter(Writer):
 def genai_parts(message: dict[str, Any]) -> dict[str, Any]:
     parts: list[dict[str, Any]] = []
     if message["role"] == "tool":
-        parts.append({"type": "tool_call_response", "id": message.get("tool_call_id"), "response": message.get("content")})
+        parts.append({"type": "tool_call_response", "id": message.get("tool_call_id"),
+                      "response": message.get("content")})
     elif message.get("content") is not None:
         parts.append({"type": "text", "content": message["content"]})
     for call in message.get("tool_calls") or []:
@@ -311,7 +315,8 @@ class PhoenixWriter(Writer):
                 events.append({"name": "exception", "timestamp": iso(span.end_ns - 1000),
                                "attributes": {"exception.type": span.error.type,
                                               "exception.message": span.error.message,
-                                              "exception.stacktrace": span.error.stacktrace, "exception.escaped": "False"}})
+                                              "exception.stacktrace": span.error.stacktrace,
+                                              "exception.escaped": "False"}})
             rows.append({
                 "name": span_name(span, "oi"), "span_kind": kind, "parent_id": span.parent_id,
                 "start_time": iso(span.start_ns), "end_time": iso(span.end_ns),

@@ -88,10 +88,12 @@ class AgentsSDKWriter(Writer):
             usage = None if span.error else {
                 "requests": 1, "input_tokens": span.tokens_in, "output_tokens": span.tokens_out,
                 "total_tokens": span.tokens_in + span.tokens_out,
-                "input_tokens_details": {"cache_write_tokens": 0, "cached_tokens": 0, "cache_write_tokens_details": None},
+                "input_tokens_details": {"cache_write_tokens": 0, "cached_tokens": 0,
+                                         "cache_write_tokens_details": None},
                 "output_tokens_details": {"reasoning_tokens": 0}}
-            config = {"temperature": span.temperature, "top_p": None, "frequency_penalty": None, "presence_penalty": None,
-                      "tool_choice": None, "parallel_tool_calls": None, "truncation": None, "max_tokens": None,
+            config = {"temperature": span.temperature, "top_p": None, "frequency_penalty": None,
+                      "presence_penalty": None, "tool_choice": None, "parallel_tool_calls": None, "truncation": None,
+                      "max_tokens": None,
                       "reasoning": None, "verbosity": None, "metadata": None, "store": None,
                       "prompt_cache_retention": None, "include_usage": None, "response_include": None,
                       "top_logprobs": None, "retry": None, "context_management": None, "prompt_cache_options": None,
@@ -110,8 +112,8 @@ class AgentsSDKWriter(Writer):
             return None
         e = span.error
         if span.kind == "tool":
-            return {"message": "Error running tool (non-fatal)", "data": {"tool_name": span.tool_name,
-                                                                        "error": f"{e.type.split('.')[-1]}: {e.message}"}}
+            return {"message": "Error running tool (non-fatal)",
+                    "data": {"tool_name": span.tool_name, "error": f"{e.type.split('.')[-1]}: {e.message}"}}
         if span.kind == "llm":
             return {"message": "Error getting response", "data": {"error": e.message}}
         if "MaxTurnsExceeded" in e.type:
@@ -260,7 +262,8 @@ class LangfuseWriter(Writer):
             "public": False, "bookmarked": False,
             "htmlPath": f"/project/{self.project_id}/traces/{rt.trace_id}",
             "latency": round((root.end_ns - root.start_ns) / 1e9, 3), "totalCost": total_cost,
-            "createdAt": iso(rt.end_ns + 2_000_000_000, "ms", "Z"), "updatedAt": iso(rt.end_ns + 4_000_000_000, "ms", "Z"),
+            "createdAt": iso(rt.end_ns + 2_000_000_000, "ms", "Z"),
+            "updatedAt": iso(rt.end_ns + 4_000_000_000, "ms", "Z"),
             "observations": observations, "scores": [],
         }]
 
@@ -280,7 +283,8 @@ class LangfuseWriter(Writer):
         }
         if span.kind == "llm":
             name, _, number = s.prompt_version.partition("@")
-            obs.update({"name": "ChatAnthropic" if provider_of(span.model or "") == "anthropic" else "OpenAI-generation",
+            is_anthropic = provider_of(span.model or "") == "anthropic"
+            obs.update({"name": "ChatAnthropic" if is_anthropic else "OpenAI-generation",
                         "model": span.model, "modelParameters": {"temperature": str(span.temperature)},
                         "input": [chat_message_lf(m) for m in span.input_messages],
                         "output": chat_message_lf(span.output_message) if span.output_message else None,

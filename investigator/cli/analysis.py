@@ -19,7 +19,7 @@ from investigator.cli.common import db_option, emit_json, err, fail, open_store,
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per cluster.")
 @db_option
 def clusters(run_id: str | None, fresh: bool, min_cluster_size: int, embeddings: bool, as_json: bool,
-             db_path: str | None) -> None:  # fmt: skip
+             db_path: str | None) -> None:
     """List the failure clusters of a run (clustering the store now when there is no run yet)."""
     from investigator.clustering import ClusterSettings, EmbeddingsUnavailable
     from investigator.runs import cluster_window, finish_run, get_run, load_clusters, save_clusters, start_run
@@ -31,7 +31,7 @@ def clusters(run_id: str | None, fresh: bool, min_cluster_size: int, embeddings:
     if run is None:
         settings = ClusterSettings(min_cluster_size=min_cluster_size, embeddings=embeddings)
         run = start_run(store, None, None, {"stage": "clusters", "min_cluster_size": min_cluster_size,
-                                            "embeddings": embeddings})  # fmt: skip
+                                            "embeddings": embeddings})
         try:
             found, population, suspects = cluster_window(store, settings=settings)
         except EmbeddingsUnavailable as exc:
@@ -39,14 +39,14 @@ def clusters(run_id: str | None, fresh: bool, min_cluster_size: int, embeddings:
             fail(str(exc))
         save_clusters(store, run.id, found)
         finish_run(store, run, "completed", {"traces": population, "suspects": suspects,
-                                             "clusters": sum(not c.noise for c in found)})  # fmt: skip
+                                             "clusters": sum(not c.noise for c in found)})
     found = load_clusters(store, run.id)
     if as_json:
         for cluster in found:
             emit_json({"run_id": run.id, **cluster.as_dict()})
         return
-    table = Table("cluster", "size", "prevalence", "impact", "categories", "keywords", "top cohort",
-                  title=f"{run.id}: {run.counts.get('suspects', '?')} suspect traces of {run.counts.get('traces', '?')}")  # fmt: skip
+    title = f"{run.id}: {run.counts.get('suspects', '?')} suspect traces of {run.counts.get('traces', '?')}"
+    table = Table("cluster", "size", "prevalence", "impact", "categories", "keywords", "top cohort", title=title)
     for cluster in found:
         categories = ", ".join(f"{k} ({v})" for k, v in list(cluster.categories.items())[:2])
         cohort = cluster.cohorts[0] if cluster.cohorts else None
@@ -65,10 +65,10 @@ def _severity_choice() -> click.Choice:
 @main.command()
 @click.argument("paths", nargs=-1)
 @click.option("--format", "fmt", default="table", show_default=True,
-              type=click.Choice(["table", "md", "json", "html"]), help="Report format.")  # fmt: skip
+              type=click.Choice(["table", "md", "json", "html"]), help="Report format.")
 @click.option("-o", "--output", default=None, metavar="FILE", help="Write the report here instead of stdout.")
 @click.option("--input-format", default="auto", show_default=True,
-              type=click.Choice(["auto", "otlp-json", "spans-jsonl", "openai-agents", "langsmith", "langfuse"]))  # fmt: skip
+              type=click.Choice(["auto", "otlp-json", "spans-jsonl", "openai-agents", "langsmith", "langfuse"]))
 @click.option("--labels", default=None, metavar="PATH", help="Eval labels / outcomes JSONL to join first.")
 @click.option("--since", default=None, help="Only traces starting at or after this time (ISO-8601).")
 @click.option("--window", nargs=2, default=None, metavar="START END", help="Only traces in [START, END).")
@@ -111,13 +111,13 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
             keys = missing_keys(chosen)
             if keys:
                 fail(f"{chosen} needs {' and '.join(keys)} in the environment; set it, replay recorded"
-                     " exchanges with --replay DIR, or run with --offline")  # fmt: skip
+                     " exchanges with --replay DIR, or run with --offline")
     settings = RunSettings(
         paths=list(paths), fmt=input_format, labels=labels, since=start, until=end,
         model="offline" if offline or not model else model, summarizer_model=summarizer_model,
         max_clusters=max_clusters, embeddings=embeddings, budget_usd=budget_usd, max_turns=max_turns,
         record=record, replay=replay,
-    )  # fmt: skip
+    )
     store = open_store(db_path)
     status = err.status("starting", spinner="dots") if not quiet and err.is_terminal else None
     try:
@@ -156,14 +156,14 @@ def _since(value: str | None) -> str | None:
     if not value:
         return None
     import re
-    from datetime import datetime, timedelta, timezone
+    from datetime import UTC, datetime, timedelta
 
     from investigator.timefmt import to_iso
 
     match = re.fullmatch(r"(\d+)([smhdw])", value.strip())
     if match:
         unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
-        moment = datetime.now(timezone.utc) - timedelta(**{unit: int(match.group(1))})
+        moment = datetime.now(UTC) - timedelta(**{unit: int(match.group(1))})
         return to_iso(moment.isoformat())
     return to_iso(value)
 
@@ -190,7 +190,7 @@ def findings(run_id: str | None, status: str | None, as_json: bool, db_path: str
     table = Table("#", "id", "title", "category", "severity", "conf", "traces", "status", title=found_run.id)
     for rank, f in enumerate(rows, 1):
         table.add_row(str(rank), f.id, f.title, f.category, f.severity, f"{f.confidence:.2f}",
-                      str(f.impact.trace_count), f.status)  # fmt: skip
+                      str(f.impact.trace_count), f.status)
     out.print(table)
 
 
@@ -209,11 +209,11 @@ def show(finding_id: str, run_id: str | None, db_path: str | None) -> None:
         fail(f"no finding {finding_id!r}")
     out.print(f"[bold]{finding.title}[/bold]  ({finding.id})", markup=True)
     out.print(f"{finding.category} · {finding.severity} · confidence {finding.confidence:.2f} · {finding.source}"
-              f" · status {finding.status} · run {finding.run_id} · cluster {finding.cluster_id}")  # fmt: skip
+              f" · status {finding.status} · run {finding.run_id} · cluster {finding.cluster_id}")
     out.print(f"\n{finding.description}\n\nRoot cause: {finding.root_cause}\n"
-              f"Immediate fix ({finding.fix_layer}): {finding.immediate_fix}\n")  # fmt: skip
+              f"Immediate fix ({finding.fix_layer}): {finding.immediate_fix}\n")
     out.print(f"Impact: {finding.impact.trace_count} traces, prevalence {finding.impact.prevalence:.1%},"
-              f" impact score {finding.impact.impact_score:.4f}")  # fmt: skip
+              f" impact score {finding.impact.impact_score:.4f}")
     for cohort in finding.cohorts[:3]:
         out.print(f"  over-represented: {cohort.dimension}={cohort.value} ×{cohort.lift:.1f} ({cohort.count} traces)")
     out.print("\nEvidence:")
@@ -246,10 +246,10 @@ def diff(attribute: str, value_a: str, value_b: str, since: str | None, as_json:
         emit_json({**result.__dict__, "categories": [c.__dict__ for c in result.categories]})
         return
     table = Table("category", f"{value_a} ({result.traces_a})", f"{value_b} ({result.traces_b})", "change", "p",
-                  title=f"failure rates by {attribute}: {value_a} → {value_b}")  # fmt: skip
+                  title=f"failure rates by {attribute}: {value_a} → {value_b}")
     for row in result.categories:
         marker = " *" if row.p_value < 0.05 else ""
         table.add_row(row.category, f"{row.rate_a:.1%} ({row.count_a})", f"{row.rate_b:.1%} ({row.count_b})",
-                      f"{row.change:+.1%}{marker}", f"{row.p_value:.3g}")  # fmt: skip
+                      f"{row.change:+.1%}{marker}", f"{row.p_value:.3g}")
     out.print(table)
     out.print("* p < 0.05 (Fisher's exact test)")

@@ -89,7 +89,7 @@ def schedule_add(name: str, every: str, source: str, start: str | None, model: s
     from investigator.schedule import add_schedule
 
     options = {k: v for k, v in {"model": model, "max_clusters": max_clusters, "budget_usd": budget_usd,
-                                 "labels": labels}.items() if v is not None}  # fmt: skip
+                                 "labels": labels}.items() if v is not None}
     try:
         added = add_schedule(open_store(db_path), name, every, source, options, start)
     except ValueError as exc:

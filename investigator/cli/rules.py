@@ -63,7 +63,7 @@ def export(what: str, output: str, run_id: str | None, db_path: str | None) -> N
                 row = {"trace_id": scores.trace_id, "source": scores.source}
                 reasons = {}
                 for dimension in ("factual_grounding", "privacy_and_safety",
-                                  "instruction_adherence", "optimal_plan_execution"):  # fmt: skip
+                                  "instruction_adherence", "optimal_plan_execution"):
                     value = getattr(scores, dimension)
                     row[dimension] = value.score
                     reasons[dimension] = value.reason
@@ -76,7 +76,7 @@ def export(what: str, output: str, run_id: str | None, db_path: str | None) -> N
 @main.command("eval")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-o", "--output", default="eval-report.json", show_default=True, metavar="FILE.json",
-              help="Where to write the full report as JSON.")  # fmt: skip
+              help="Where to write the full report as JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of tables.")
 @db_option
 def evaluate(dataset: Path, output: str, as_json: bool, db_path: str | None) -> None:
@@ -103,7 +103,7 @@ def evaluate(dataset: Path, output: str, as_json: bool, db_path: str | None) -> 
 
 def _row(name: str, m: dict) -> list[str]:
     return [name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}",
-            str(m["predicted"]), str(m["correct"]), str(m["expected"])]  # fmt: skip
+            str(m["predicted"]), str(m["correct"]), str(m["expected"])]
 
 
 def _print_report(data: dict) -> None:

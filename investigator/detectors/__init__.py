@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from investigator.detectors.population import PopulationStats
 from investigator.detectors.view import TraceView, quote_fields

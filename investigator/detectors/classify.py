@@ -30,7 +30,8 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("execution.resource_exhausted", re.compile(
         r"context[_ ]length[_ ]exceeded|maximum context length|context window|too many tokens|token limit"
         r"|max(?:imum)?[_ ]?turns?\b|MaxTurnsExceeded|recursion limit|GraphRecursionError|iteration limit"
-        r"|max(?:imum)? iterations|budget\s?(?:exceeded|exhausted|limit)|\bbudget\b.{0,40}\b(?:exhausted|exceeded|reached)"
+        r"|max(?:imum)? iterations|budget\s?(?:exceeded|exhausted|limit)"
+        r"|\bbudget\b.{0,40}\b(?:exhausted|exceeded|reached)"
         r"|exceeded (?:the |your )?budget"
         r"|out of memory|\bOOM\b|MemoryError|max_output_tokens|prompt is too long|request too large",
         re.IGNORECASE | re.ASCII)),
@@ -46,7 +47,8 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"|token (?:has )?expired|not authenticated|authentication failed|access denied|UNAUTHENTICATED",
         re.IGNORECASE | re.ASCII)),
     ("reasoning.invalid_tool_arguments", re.compile(
-        r"invalid (?:JSON )?(?:input|arguments?) for (?:tool|function)|validation errors? for \w*(?:args|input|arguments)"
+        r"invalid (?:JSON )?(?:input|arguments?) for (?:tool|function)"
+        r"|validation errors? for \w*(?:args|input|arguments)"
         r"|missing (?:\d+ )?required (?:positional |keyword )?argument|unexpected keyword argument"
         r"|invalid (?:tool |function )?arguments|arguments? (?:is|are) (?:invalid|malformed)"
         r"|ToolInputValidation|tool input validation|ValidationError|is not of type '|Field required"
@@ -61,10 +63,12 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"|permission denied|EACCES|environment variable|missing (?:config|setting|configuration)|EnvironmentError"
         r"|disk (?:is )?full|No space left", re.IGNORECASE | re.ASCII)),
     ("execution.not_found", re.compile(
-        r"not found|NotFoundError|FileNotFoundError|no such file|does not exist|doesn't exist|no such (?:record|key|table)"
+        r"not found|NotFoundError|FileNotFoundError|no such file"
+        r"|does not exist|doesn't exist|no such (?:record|key|table)"
         r"|NoSuchKey|ENOENT|unknown (?:order|user|customer|record|id)", re.IGNORECASE | re.ASCII)),
     ("execution.service_error", re.compile(
-        r"internal server error|bad gateway|service unavailable|upstream|ConnectionError|connection (?:refused|reset|error)"
+        r"internal server error|bad gateway|service unavailable|upstream|ConnectionError"
+        r"|connection (?:refused|reset|error)"
         r"|APIError|ServerError|InternalServerError|ServiceUnavailable|crash|segmentation fault|traceback",
         re.IGNORECASE | re.ASCII)),
 )
@@ -72,7 +76,9 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 # A call that does not fit the function's signature: the tool's declared schema and its
 # implementation disagree (frameworks validate arguments against the schema before calling).
-_SIGNATURE = re.compile(r"\w\(\) got an unexpected keyword argument|\w\(\) missing \d+ required (?:positional|keyword)", re.ASCII)
+_SIGNATURE = re.compile(
+    r"\w\(\) got an unexpected keyword argument|\w\(\) missing \d+ required (?:positional|keyword)", re.ASCII
+)
 
 # Every wording rule, the signature mismatch and the HTTP status, matched against a text at once.
 _WORDING = Prefilter([pattern for _, pattern in _RULES] + [_SIGNATURE, _HTTP_STATUS])
@@ -158,7 +164,8 @@ def error_payload(text: str | None) -> str | None:
             return _dict_error(value)
         return None
     head = stripped[:300]
-    if re.match(r"(?:HTTP(?:/\d(?:\.\d)?)?\s*[45]\d\d\b|[45]\d\d\s+[A-Z][a-z]+|(?:Error|ERROR|Exception|Traceback)\b\s*[:(\-]"
+    if re.match(r"(?:HTTP(?:/\d(?:\.\d)?)?\s*[45]\d\d\b|[45]\d\d\s+[A-Z][a-z]+"
+                r"|(?:Error|ERROR|Exception|Traceback)\b\s*[:(\-]"
                 r"|\w+(?:Error|Exception):\s)", head):
         return head
     return None
@@ -172,7 +179,9 @@ def _dict_error(value: dict[str, Any]) -> str | None:
         item = value.get(key)
         if isinstance(item, int) and 400 <= item <= 599:
             return orjson.dumps(value).decode()[:400]
-        if isinstance(item, str) and (item.strip().lower() in _FAILED_STATES or re.fullmatch(r"[45]\d\d", item.strip())):
+        if isinstance(item, str) and (
+            item.strip().lower() in _FAILED_STATES or re.fullmatch(r"[45]\d\d", item.strip())
+        ):
             return orjson.dumps(value).decode()[:400]
     if value.get("ok") is False or value.get("success") is False:
         return orjson.dumps(value).decode()[:400]

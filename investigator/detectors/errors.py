@@ -8,9 +8,10 @@ that a later identical step got past is still reported, at low severity.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import NamedTuple
 
 import orjson
-from typing import Iterable, NamedTuple
 
 from investigator.detectors import detector, make_issue
 from investigator.detectors.classify import classify_error, empty_result, error_payload
@@ -160,7 +161,7 @@ def detect_error_status(view: TraceView) -> Iterable[Issue]:
             "error_status", span, failure.code, evidence,
             f"{span.kind} span '{span.name}' failed: {failure.evidence[:120]}",
             failure.confidence, severity,
-        )  # fmt: skip
+        )
 
 
 @detector("tool_result", "1", (*EXECUTION_CODES, "execution.silent_failure"))
@@ -181,7 +182,7 @@ def detect_tool_result(view: TraceView) -> Iterable[Issue]:
                     "tool_result", span, failure.code, evidence,
                     f"'{span.tool_name or span.name}' reported success but returned an error: {failure.evidence[:120]}",
                     failure.confidence, severity,
-                )  # fmt: skip
+                )
             continue
         if _returned_nothing(view, span) and _treated_as_truth(view, span):
             evidence = find_quote(span, (span.output or "").strip()) or find_quote(span, span.tool_args or "")
@@ -190,12 +191,13 @@ def detect_tool_result(view: TraceView) -> Iterable[Issue]:
                     "tool_result", span, "execution.silent_failure", evidence,
                     f"'{span.tool_name or span.name}' returned an empty result and the agent took it as the answer",
                     0.6,
-                )  # fmt: skip
+                )
 
 
 # Words with which a model treats an empty result as a possible failure rather than as an answer.
 _DOUBT = re.compile(
-    r"\berr(?:or|ored|ors)?\b|\bfail|\bunable\b|\bcould(?:n'?t| not) (?:retrieve|access|reach|load|fetch|connect|verify)"
+    r"\berr(?:or|ored|ors)?\b|\bfail|\bunable\b"
+    r"|\bcould(?:n'?t| not) (?:retrieve|access|reach|load|fetch|connect|verify)"
     r"|\bunavailable\b|\btry(?:ing)? again\b|\bretry|\btechnical\b|\bproblem|\btrouble|\bissue with\b|\bverify\b"
     r"|\bescalat|\bdouble[- ]check|\bcannot confirm\b|\bcan'?t confirm\b",
     re.IGNORECASE,

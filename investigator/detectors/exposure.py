@@ -10,8 +10,8 @@ repeated back to them. Secrets are an exposure wherever the model writes them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Iterable
 
 from investigator.detectors import detector, make_issue
 from investigator.detectors.view import TraceView, find_quote
@@ -49,8 +49,9 @@ def _secrets_in_results(view: TraceView) -> Iterable[Issue]:
         if evidence:
             kinds = ", ".join(sorted({m.kind.lower() for m in secrets}))
             yield make_issue("data_exposure", span, "safety.secret_exposure", evidence,
-                             f"'{span.tool_name or span.name}' returned a credential ({kinds}) into the model's context",
-                             0.7)  # fmt: skip
+                             f"'{span.tool_name or span.name}' returned a credential ({kinds})"
+                             " into the model's context",
+                             0.7)
 
 
 def _spans_to_check(view: TraceView) -> list[Span]:
@@ -72,7 +73,9 @@ def detect_data_exposure(view: TraceView) -> Iterable[Issue]:
         matches = _redactor().find(text)
         if not matches:
             continue
-        supplied = {_normal(m.kind, m.value) for m in _redactor().find(view.user_text(span))} if span.kind == "llm" else set()
+        supplied = (
+            {_normal(m.kind, m.value) for m in _redactor().find(view.user_text(span))} if span.kind == "llm" else set()
+        )
         secrets = [m for m in matches if m.kind in SECRET_KINDS]
         personal = [m for m in matches if m.kind in PII_KINDS and _normal(m.kind, m.value) not in supplied]
         if secrets:
@@ -80,7 +83,7 @@ def detect_data_exposure(view: TraceView) -> Iterable[Issue]:
             if evidence:
                 kinds = ", ".join(sorted({m.kind.lower() for m in secrets}))
                 yield make_issue("data_exposure", span, "safety.secret_exposure", evidence,
-                                 f"the model's answer contains a credential ({kinds})", 0.9)  # fmt: skip
+                                 f"the model's answer contains a credential ({kinds})", 0.9)
         if personal:
             strongest = max(personal, key=lambda m: PII_KINDS[m.kind])
             evidence = find_quote(span, strongest.value)
@@ -91,4 +94,4 @@ def detect_data_exposure(view: TraceView) -> Iterable[Issue]:
                     "data_exposure", span, "safety.pii_exposure", evidence,
                     f"the model's answer reveals personal data the user did not provide ({', '.join(kinds)})",
                     min(confidence, 0.95),
-                )  # fmt: skip
+                )

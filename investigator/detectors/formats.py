@@ -7,7 +7,8 @@ the parser, framework or tool span that later complained about it.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
 
@@ -64,7 +65,7 @@ def detect_format_violation(view: TraceView) -> Iterable[Issue]:
         yield make_issue(
             "format_violation", step, "reasoning.format_violation", evidence,
             f"'{span.name}' could not parse this model output: {report[:120]}", 0.85,
-        )  # fmt: skip
+        )
     for span in view.llm_spans:
         if span.span_id in blamed or view.tool_calls(span) or not _wants_json(span):
             continue
@@ -75,7 +76,7 @@ def detect_format_violation(view: TraceView) -> Iterable[Issue]:
                 yield make_issue(
                     "format_violation", span, "reasoning.format_violation", evidence,
                     "the model was asked for JSON output and answered with text that is not JSON", 0.75,
-                )  # fmt: skip
+                )
 
 
 def _parse_report(span: Span) -> str | None:
@@ -86,7 +87,9 @@ def _parse_report(span: Span) -> str | None:
             return None  # a tool rejecting its input is about arguments, handled below
         if failure.code == "reasoning.format_violation":
             return failure.evidence
-        if failure.code == "reasoning.invalid_tool_arguments" and not re.search(r"\btool|\bfunction", failure.evidence, re.I):
+        if failure.code == "reasoning.invalid_tool_arguments" and not re.search(
+            r"\btool|\bfunction", failure.evidence, re.I
+        ):
             return failure.evidence  # an output model that failed validation
         return None
     text = (span.output or "")[:400]
@@ -101,7 +104,8 @@ def _wants_json(span: Span) -> bool:
         if value is None:
             continue
         text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
-        if re.search(r'"response_format"\s*:\s*\{\s*"type"\s*:\s*"json_(?:object|schema)"|^json_(?:object|schema)$', text):
+        if re.search(r'"response_format"\s*:\s*\{\s*"type"\s*:\s*"json_(?:object|schema)"'
+                     r'|^json_(?:object|schema)$', text):
             return True
     return span.attributes.get("gen_ai.output.type") == "json"
 
@@ -174,7 +178,7 @@ def detect_invalid_arguments(view: TraceView) -> Iterable[Issue]:
             if evidence is None:
                 continue
             issue = make_issue("invalid_tool_arguments", span, "reasoning.invalid_tool_arguments", evidence,
-                               f"invalid arguments for '{span.tool_name or span.name}': {reason}", confidence)  # fmt: skip
+                               f"invalid arguments for '{span.tool_name or span.name}': {reason}", confidence)
         flagged.add(issue.span_id)
         yield issue
 
@@ -187,7 +191,7 @@ def _issue_at_call(call: ToolCall, reason: str, confidence: float) -> Issue | No
     return make_issue(
         "invalid_tool_arguments", call.span, "reasoning.invalid_tool_arguments", evidence,
         f"invalid arguments for '{call.name}': {reason}", confidence,
-    )  # fmt: skip
+    )
 
 
 def _rejection(span: Span) -> str | None:

@@ -8,8 +8,9 @@ response), or as a run that ended normally with a message saying it gave up at a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
 from investigator.detectors import detector, make_issue
 from investigator.detectors.errors import status_failure
@@ -19,7 +20,8 @@ from investigator.models import Issue, Span
 CODE = "execution.resource_exhausted"
 
 _STOPPED_AT_LIMIT = re.compile(
-    r"stopped due to (?:iteration|time|max iterations?) limit|max(?:imum)? (?:number of )?turns? (?:\(\d+\) )?(?:exceeded|reached)"
+    r"stopped due to (?:iteration|time|max iterations?) limit"
+    r"|max(?:imum)? (?:number of )?turns? (?:\(\d+\) )?(?:exceeded|reached)"
     r"|recursion limit of \d+ reached|maximum context length|context window (?:exceeded|is full|overflow)"
     r"|(?:token|cost|spend(?:ing)?) budget (?:exceeded|exhausted|reached)|ran out of (?:tokens|budget|context)",
     re.IGNORECASE,
@@ -52,7 +54,7 @@ def _finish_reasons(span: Span) -> list[str]:
 def _names_finish_reason(key: str) -> bool:
     lowered = key.lower()
     return ("finish_reason" in lowered or "stop_reason" in lowered
-            or lowered in ("response_status", "incomplete_details.reason", "incomplete_details"))  # fmt: skip
+            or lowered in ("response_status", "incomplete_details.reason", "incomplete_details"))
 
 
 def _strings(value: Any) -> list[str]:
@@ -80,7 +82,7 @@ def detect_resource_exhausted(view: TraceView) -> Iterable[Issue]:
             evidence = find_quote(span, failure.evidence)
             if evidence:
                 yield make_issue("resource_exhausted", span, CODE, evidence,
-                                 f"'{span.name}' hit a limit: {failure.evidence[:120]}", failure.confidence)  # fmt: skip
+                                 f"'{span.name}' hit a limit: {failure.evidence[:120]}", failure.confidence)
             continue
         if failure is not None or exception_events(span):
             continue
@@ -91,7 +93,7 @@ def detect_resource_exhausted(view: TraceView) -> Iterable[Issue]:
                 yield make_issue(
                     "resource_exhausted", span, CODE, evidence,
                     "the model stopped at its output-token limit; the answer is cut off", 0.7, "medium",
-                )  # fmt: skip
+                )
             continue
         if span.kind in ("agent", "chain", "unknown", "conversation") and span.output:
             match = stopped_at_limit(span.output[:2000])
@@ -99,7 +101,7 @@ def detect_resource_exhausted(view: TraceView) -> Iterable[Issue]:
                 evidence = find_quote(span, span.output[max(0, match.start() - 40) : match.end() + 40])
                 if evidence:
                     yield make_issue("resource_exhausted", span, CODE, evidence,
-                                     f"the run ended at a limit: {match.group(0)}", 0.8)  # fmt: skip
+                                     f"the run ended at a limit: {match.group(0)}", 0.8)
 
 
 def _has_limited_descendant(view: TraceView, span: Span) -> bool:

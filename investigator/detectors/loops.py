@@ -8,7 +8,7 @@ a failed recovery, not wasted work.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from investigator.detectors import detector, make_issue
 from investigator.detectors.errors import span_failure
@@ -53,14 +53,16 @@ def detect_repeated_calls(view: TraceView) -> Iterable[Issue]:
                 request, original = view.requesting_call(second), view.requesting_call(first)
                 at, quote = second, evidence
                 if request is not None and (original is None or request.span is not original.span):
-                    request_quote = find_quote(request.span, request.arguments[:160]) if request.arguments.strip() else None
+                    request_quote = (
+                        find_quote(request.span, request.arguments[:160]) if request.arguments.strip() else None
+                    )
                     if request_quote:
                         at, quote = request.span, request_quote
                 yield make_issue(
                     "repeated_calls", at, "recovery.failed_recovery", quote,
                     f"'{name}' was retried with the same arguments after it failed, and failed again"
                     f" ({len(spans)} identical calls)", 0.8,
-                )  # fmt: skip
+                )
             continue
         count = len(spans)
         confidence = 0.95 if count >= 3 else (0.85 if _same_output(first, second) else 0.55)
@@ -68,7 +70,7 @@ def detect_repeated_calls(view: TraceView) -> Iterable[Issue]:
             "repeated_calls", second, "planning.redundant_steps", evidence,
             f"'{name}' was called {count} times with identical arguments after it had already succeeded",
             confidence, "medium" if count >= 3 else "low",
-        )  # fmt: skip
+        )
 
 
 def _repeated_requests(view: TraceView) -> Iterable[Issue]:
@@ -86,4 +88,4 @@ def _repeated_requests(view: TraceView) -> Iterable[Issue]:
                 "repeated_calls", call.span, "planning.redundant_steps", evidence,
                 f"the model requested '{call.name}' {total} times with identical arguments",
                 0.8 if total >= 3 else 0.6, "medium" if total >= 3 else "low",
-            )  # fmt: skip
+            )

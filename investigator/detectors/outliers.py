@@ -7,7 +7,7 @@ a slow dependency or a bloated context, reported at low severity and modest conf
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from investigator.detectors import detector, make_issue
 from investigator.detectors.errors import status_failure
@@ -39,18 +39,28 @@ def detect_outliers(view: TraceView) -> Iterable[Issue]:
     for span in view.spans:
         spread = population.spread("duration_ms", span)
         # The duration is parsed only for spans with peers to compare with.
-        if spread is not None and (duration := span.duration_ms) is not None and _outlier(duration, spread, MIN_EXTRA_MS):
+        if (
+            spread is not None
+            and (duration := span.duration_ms) is not None
+            and _outlier(duration, spread, MIN_EXTRA_MS)
+        ):
             evidence = _evidence(span)
             if evidence:
                 yield make_issue(
                     "outliers", span, "execution.timeout", evidence,
-                    f"'{span.tool_name or span.name}' took {duration / 1000:.1f}s, {duration / max(spread.median, 1):.0f}x"
+                    f"'{span.tool_name or span.name}' took {duration / 1000:.1f}s,"
+                    f" {duration / max(spread.median, 1):.0f}x"
                     f" the median of {spread.count} peers ({spread.median / 1000:.1f}s)",
                     0.5, "low",
-                )  # fmt: skip
+                )
         tokens = total_tokens(span)
         spread = population.spread("tokens", span)
-        if tokens is not None and spread is not None and _outlier(tokens, spread, MIN_EXTRA_TOKENS) and not _exhausted(view):
+        if (
+            tokens is not None
+            and spread is not None
+            and _outlier(tokens, spread, MIN_EXTRA_TOKENS)
+            and not _exhausted(view)
+        ):
             evidence = _evidence(span)
             if evidence:
                 yield make_issue(
@@ -58,7 +68,7 @@ def detect_outliers(view: TraceView) -> Iterable[Issue]:
                     f"'{span.model or span.name}' used {tokens} tokens, {tokens / max(spread.median, 1):.0f}x"
                     f" the median of {spread.count} peers",
                     0.5, "low",
-                )  # fmt: skip
+                )
 
 
 def _exhausted(view: TraceView) -> bool:

@@ -6,9 +6,10 @@ named step. Medians and MADs resist the outliers they are meant to find.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class Timings(NamedTuple):
     tokens: list[int]
 
     @classmethod
-    def of(cls, spans: Iterable[Span]) -> list["Timings"]:
+    def of(cls, spans: Iterable[Span]) -> list[Timings]:
         """The timings of spans in hand (the store reads its own with `Store.span_timings`)."""
         groups: dict[tuple[str, str, str | None, str | None], Timings] = {}
         for span in spans:
@@ -106,11 +107,11 @@ class PopulationStats:
     spreads: dict[tuple[str, str], Spread] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, timings: Iterable[Timings]) -> "PopulationStats":
+    def build(cls, timings: Iterable[Timings]) -> PopulationStats:
         return cls.from_samples([samples(timings)])
 
     @classmethod
-    def from_samples(cls, parts: Iterable[Samples]) -> "PopulationStats":
+    def from_samples(cls, parts: Iterable[Samples]) -> PopulationStats:
         """The spreads of several parts' samples taken together (read in parallel, say)."""
         values: Samples = {}
         for part in parts:

@@ -9,7 +9,7 @@ step: the tool did fail, but ignoring it is the model's mistake.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from investigator.detectors import detector, make_issue
 from investigator.detectors.errors import span_failure
@@ -66,7 +66,7 @@ def detect_ignored_error(view: TraceView) -> Iterable[Issue]:
             "ignored_error", step, "recovery.ignored_error", evidence,
             f"'{_tool_key(span)}' failed ({failure.code}) and the model {what} without retrying or mentioning it",
             confidence,
-        )  # fmt: skip
+        )
 
 
 def _is_retry(failed: Span, code: str, call: ToolCall) -> bool:

@@ -11,7 +11,8 @@ additionalProperties, enum, items, minimum/maximum); it reports the first few vi
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
 

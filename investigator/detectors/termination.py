@@ -9,7 +9,7 @@ any of them has not looked anything up: its answer is a guess or a brush-off.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from investigator.detectors import detector, make_issue
 from investigator.detectors.errors import span_failure
@@ -23,14 +23,17 @@ _REFUSAL = re.compile(
     r"^\W*(?:(?:I'?m|I am) (?:very |so |really )?sorry|sorry|unfortunately|I apologi[sz]e)?[,.!]?\s*(?:but\s+)?"
     r"(?:(?:I|we)(?:'m| am| are)? (?:can(?:no|')t|cannot|not able to|unable to|won'?t(?: be able to)?|will not"
     r"|must decline to|not (?:allowed|permitted) to|do not|don't) "
-    r"(?:help|assist|provide|comply|do (?:that|this)|fulfil+|complete|answer|support|share|process|continue|proceed|engage)"
-    r"|(?:that'?s|this is|it'?s|that is) (?:not something (?:I|we) (?:can|am able to|'m able to)|outside (?:of )?(?:my|what (?:I|we)))"
+    r"(?:help|assist|provide|comply|do (?:that|this)|fulfil+|complete|answer|support|share"
+    r"|process|continue|proceed|engage)"
+    r"|(?:that'?s|this is|it'?s|that is) (?:not something (?:I|we) (?:can|am able to|'m able to)"
+    r"|outside (?:of )?(?:my|what (?:I|we)))"
     r"|(?:I|we) must (?:respectfully )?decline)",
     re.IGNORECASE,
 )
 # Asking the user for what the task needs is not giving up ("Anything else?" is not such a question).
 _ASKS_BACK = re.compile(
-    r"\b(?:could|can|would) you (?:please )?(?:provide|share|confirm|send|tell|give|clarify)|\bplease (?:provide|share|confirm|send)"
+    r"\b(?:could|can|would) you (?:please )?(?:provide|share|confirm|send|tell|give|clarify)"
+    r"|\bplease (?:provide|share|confirm|send)"
     r"|\b(?:which|what) (?:is|was|are) (?:your|the)\b|\bdo you have\b|\bI(?:'ll| will) need\b",
     re.IGNORECASE,
 )
@@ -56,7 +59,7 @@ def detect_refusal(view: TraceView) -> Iterable[Issue]:
         yield make_issue(
             "refusal", final, CODE, evidence,
             "the model declined the task in its final answer although no step had failed", 0.6, "medium",
-        )  # fmt: skip
+        )
 
 
 _HANDOFF_TOOL = re.compile(r"^transfer_to_|^handoff_to_|^delegate_to_")
@@ -95,4 +98,4 @@ def detect_unused_tools(view: TraceView) -> Iterable[Issue]:
         yield make_issue(
             "unused_tools", final, CODE, evidence,
             f"the agent answered without calling any of its tools ({', '.join(sorted(tools)[:4])})", 0.55, "medium",
-        )  # fmt: skip
+        )

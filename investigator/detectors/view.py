@@ -8,8 +8,9 @@ format onto the conventions of `investigator.ingest.base`, and this view reads t
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from functools import cached_property
-from typing import Any, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 

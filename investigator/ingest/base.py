@@ -29,7 +29,8 @@ Field conventions every adapter follows, so detectors never care which format a 
 
 from __future__ import annotations
 
-from typing import Any, Iterator, NamedTuple, Protocol, Union
+from collections.abc import Iterator
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
@@ -47,7 +48,7 @@ class Rejected(NamedTuple):
     location: str | None = None
 
 
-ParseResult = Union[SpanRow, TraceInfo, Rejected]
+ParseResult = SpanRow | TraceInfo | Rejected
 
 
 class Adapter(Protocol):

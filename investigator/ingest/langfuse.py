@@ -17,7 +17,8 @@ a WARNING keeps its message as `status_message`.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import orjson
 
@@ -186,7 +187,7 @@ def _observation(record: dict[str, Any]) -> dict[str, Any]:
         attributes=_attributes(record, kind_word, level),
         hints=_hints(record),
         **fields,
-    )  # fmt: skip
+    )
 
 
 def _trace(record: dict[str, Any]) -> TraceInfo:

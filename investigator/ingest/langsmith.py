@@ -17,7 +17,8 @@ but there they are sums over the children and would count every call twice.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import orjson
 
@@ -43,7 +44,7 @@ _ROLES: dict[str, str] = {
     "SystemMessage": "system", "SystemMessageChunk": "system", "system": "system",
     "ToolMessage": "tool", "ToolMessageChunk": "tool", "tool": "tool",
     "FunctionMessage": "tool", "function": "tool",
-}  # fmt: skip
+}
 # Tags LangChain adds for a runnable's position in a sequence or map; they say nothing about the trace.
 _POSITIONAL_TAG = re.compile(r"^(seq:step:\d+|map:key:.*|graph:step:\d+)$")
 _DOTTED_SEGMENT = re.compile(r"^\d{8}T\d{6,}Z(.+)$")
@@ -111,7 +112,7 @@ def _tool_calls(fields: dict[str, Any]) -> list[dict[str, Any]]:
                 "id": call.get("id"),
                 "name": call.get("name"),
                 "arguments": args if isinstance(args, str) else _dumps(args if args is not None else {}),
-            })  # fmt: skip
+            })
     return [{k: v for k, v in call.items() if v is not None} for call in ordered]
 
 
@@ -218,10 +219,10 @@ def _usage_sources(record: dict[str, Any]) -> Iterator[dict[str, Any]]:
         if isinstance(first, dict) and isinstance(first.get("message"), dict):
             message = first["message"].get("kwargs") or first["message"]
     for usage in (llm_output.get("token_usage"), llm_output.get("usage"), message.get("usage_metadata"),
-                  outputs.get("usage_metadata"), outputs.get("usage")):  # fmt: skip
+                  outputs.get("usage_metadata"), outputs.get("usage")):
         if isinstance(usage, dict):
             yield {"in": usage.get("prompt_tokens", usage.get("input_tokens")),
-                   "out": usage.get("completion_tokens", usage.get("output_tokens"))}  # fmt: skip
+                   "out": usage.get("completion_tokens", usage.get("output_tokens"))}
 
 
 def _usage(record: dict[str, Any]) -> tuple[int | None, int | None]:
@@ -352,7 +353,7 @@ def _hints(record: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
         k: v for k, v in metadata.items()
         if isinstance(v, (str, int, float, bool)) and not k.startswith(("ls_", "lc_", "langgraph_"))
         and len(str(v)) <= 200
-    }  # fmt: skip
+    }
     if record.get("session_name"):
         small["project"] = record["session_name"]
     if small:
@@ -389,7 +390,7 @@ def _span(record: dict[str, Any]) -> dict[str, Any]:
     kind = kind_from(run_type)
     fields: dict[str, Any] = {"kind": kind, "input": _state_text(inputs), "output": _state_text(outputs)}
     status = "error" if record.get("error") or record.get("status") == "error" else (
-        "ok" if end or record.get("status") == "success" else "unset")  # fmt: skip
+        "ok" if end or record.get("status") == "success" else "unset")
     message: str | None = None
     events = _events(record)
     if kind == "llm":
@@ -400,7 +401,7 @@ def _span(record: dict[str, Any]) -> dict[str, Any]:
             model=params.get("model") or params.get("model_name") or metadata.get("ls_model_name")
             or (llm_output.get("model_name") if isinstance(llm_output, dict) else None),
             cost=as_float(record.get("total_cost")),
-        )  # fmt: skip
+        )
         fields["tokens_in"], fields["tokens_out"] = _usage(record)
     elif kind == "tool":
         raw_args = inputs.get("input") if isinstance(inputs, dict) and set(inputs) == {"input"} else inputs
@@ -432,7 +433,7 @@ def _span(record: dict[str, Any]) -> dict[str, Any]:
         hints=_hints(record, metadata),
         attributes=_attributes(record, metadata, params),
         **fields,
-    )  # fmt: skip
+    )
 
 
 def parse(record: Any) -> Iterator[ParseResult]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from investigator.ingest.base import (
     ParseResult,
@@ -110,7 +111,7 @@ def _events(items: Any) -> list[dict[str, Any]]:
         {"name": event.get("name") or "", "time": _time(event.get("timeUnixNano")),
          "attributes": attributes(event.get("attributes"))}
         for event in items
-    ]  # fmt: skip
+    ]
 
 
 def _span(span: dict[str, Any], resource: dict[str, Any], scope: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +153,7 @@ def _span(span: dict[str, Any], resource: dict[str, Any], scope: dict[str, Any])
         events=events,
         service=as_text(resource.get("service.name")),
         **fields,
-    )  # fmt: skip
+    )
 
 
 def parse(record: Any) -> Iterator[ParseResult]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Union
+from typing import Any
 
 import orjson
 
-from investigator.ingest.registry import FORMATS, adapter_for
 from investigator.ingest.base import Adapter, Rejected
 from investigator.ingest.reader import (
     BadRecord,
@@ -30,6 +30,7 @@ from investigator.ingest.reader import (
     open_binary,
     parse_line,
 )
+from investigator.ingest.registry import FORMATS, adapter_for
 from investigator.models import QuarantinedRecord, TraceInfo
 from investigator.store import BatchCounts, Store
 
@@ -112,7 +113,7 @@ class _Batcher:
 
 
 # A parsed item: a span row with its share of the input bytes, a trace record, or a rejection.
-Item = Union[tuple[dict[str, Any], int], TraceInfo, QuarantinedRecord]
+Item = tuple[dict[str, Any], int] | TraceInfo | QuarantinedRecord
 
 
 def _raw_text(value: Any) -> str:
@@ -135,14 +136,14 @@ def parse_record(record: Record | BadRecord, adapter: Adapter | None, forced: bo
     if isinstance(record, BadRecord):
         return [QuarantinedRecord(file=source, line=record.line, location=record.location,
                                   format=adapter.NAME if adapter else None, reason=record.reason,
-                                  raw=_raw_text(record.raw))]  # fmt: skip
+                                  raw=_raw_text(record.raw))]
     chosen = adapter
     if chosen is None or (not forced and not chosen.sniff(record.data)):
         chosen = next((a for a in FORMATS.values() if a.sniff(record.data)), None)
     if chosen is None:
         return [QuarantinedRecord(file=source, line=record.line, location=record.location, format=None,
                                   reason="record matches no supported trace format",
-                                  raw=_raw_text(record.raw if record.raw is not None else record.data))]  # fmt: skip
+                                  raw=_raw_text(record.raw if record.raw is not None else record.data))]
     size = len(record.raw) if record.raw is not None else 2048
     try:
         results = list(chosen.parse(record.data))
@@ -157,7 +158,7 @@ def parse_record(record: Record | BadRecord, adapter: Adapter | None, forced: bo
                 location = f"{location}.{result.location}" if location else result.location
             raw = result.raw if result.raw is not record.data or record.raw is None else record.raw
             items.append(QuarantinedRecord(file=source, line=record.line, location=location,
-                                           format=chosen.NAME, reason=result.reason, raw=_raw_text(raw)))  # fmt: skip
+                                           format=chosen.NAME, reason=result.reason, raw=_raw_text(raw)))
         elif isinstance(result, TraceInfo):
             items.append(result)
         else:

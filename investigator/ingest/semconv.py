@@ -21,7 +21,7 @@ _FOLDED_KEYS = frozenset({
     "input.value", "output.value", "gen_ai.input.messages", "gen_ai.output.messages",
     "gen_ai.system_instructions", "gen_ai.prompt", "gen_ai.completion",
     "traceloop.entity.input", "traceloop.entity.output",
-})  # fmt: skip
+})
 _MESSAGE_KEY = re.compile(
     r"^(llm\.input_messages|llm\.output_messages|gen_ai\.prompt|gen_ai\.completion)\.(\d+)\.(.+)$"
 )
@@ -128,7 +128,7 @@ def genai_messages(value: Any, default_role: str = "assistant") -> list[dict[str
                 texts.append(str(part.get("content", "")))
             elif kind == "tool_call":
                 calls.append(_tool_call({"id": part.get("id"), "name": part.get("name"),
-                                         "arguments": as_text(part.get("arguments"))}))  # fmt: skip
+                                         "arguments": as_text(part.get("arguments"))}))
             elif kind == "tool_call_response":
                 message["tool_call_id"] = part.get("id")
                 texts.append(as_text(part.get("response")) or "")
@@ -142,7 +142,7 @@ def genai_messages(value: Any, default_role: str = "assistant") -> list[dict[str
                 continue
             function = call.get("function") if isinstance(call.get("function"), dict) else call
             calls.append(_tool_call({"id": call.get("id"), "name": function.get("name"),
-                                     "arguments": as_text(function.get("arguments"))}))  # fmt: skip
+                                     "arguments": as_text(function.get("arguments"))}))
         if calls:
             message["tool_calls"] = calls
         for key in ("tool_call_id", "name"):
@@ -198,7 +198,7 @@ def map_attributes(attrs: dict[str, Any], name: str = "", kind_hint: Any = None)
             rest[key] = value
 
     model = _first(attrs, "llm.model_name", "gen_ai.response.model", "gen_ai.request.model",
-                   "embedding.model_name", "reranker.model_name")  # fmt: skip
+                   "embedding.model_name", "reranker.model_name")
     input_messages = (
         _indexed_messages(groups, "llm.input_messages", "user")
         or _indexed_messages(groups, "gen_ai.prompt", "user")
@@ -259,11 +259,11 @@ def map_attributes(attrs: dict[str, Any], name: str = "", kind_hint: Any = None)
     fields["tokens_in"] = as_int(_first(
         attrs, "llm.token_count.prompt", "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
         "llm.usage.prompt_tokens",
-    ))  # fmt: skip
+    ))
     fields["tokens_out"] = as_int(_first(
         attrs, "llm.token_count.completion", "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
         "llm.usage.completion_tokens",
-    ))  # fmt: skip
+    ))
     fields["cost"] = _cost(attrs)
     agent = _first(attrs, "agent.name", "gen_ai.agent.name")
     if agent is None and kind == "agent":
@@ -271,10 +271,10 @@ def map_attributes(attrs: dict[str, Any], name: str = "", kind_hint: Any = None)
     fields["agent"] = as_text(agent)
     fields["session_id"] = as_text(_first(
         attrs, "session.id", "gen_ai.conversation.id", "traceloop.association.properties.session_id"
-    ))  # fmt: skip
+    ))
     fields["user_id"] = as_text(_first(
         attrs, "user.id", "enduser.id", "traceloop.association.properties.user_id"
-    ))  # fmt: skip
+    ))
     fields["hints"] = hints_from(attrs)
     fields["attributes"] = rest
     return fields
@@ -297,7 +297,7 @@ def hints_from(attrs: dict[str, Any]) -> dict[str, Any]:
     if agent_version is not None:
         hints["agent_version"] = str(agent_version)
     prompt_version = _first(attrs, "prompt.version", "llm.prompt_template.version", "gen_ai.prompt.version",
-                            "traceloop.prompt.version")  # fmt: skip
+                            "traceloop.prompt.version")
     if prompt_version is not None:
         hints["prompt_version"] = str(prompt_version)
     environment = _first(attrs, "deployment.environment.name", "deployment.environment")

@@ -14,7 +14,8 @@ Attributes may be nested dicts or dotted keys; both are flattened before `semcon
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from investigator.ingest.base import (
     ParseResult,
@@ -110,7 +111,7 @@ def _events(record: dict[str, Any]) -> list[dict[str, Any]]:
             "name": event.get("name") or "",
             "time": _time(event.get("timestamp", event.get("time"))),
             "attributes": flatten(maybe_json(event.get("attributes")) or {}),
-        })  # fmt: skip
+        })
     return out
 
 
@@ -152,7 +153,7 @@ def _parse(record: dict[str, Any]) -> ParseResult:
         events=events,
         service=as_text(resource_attrs.get("service.name")),
         **fields,
-    )  # fmt: skip
+    )
 
 
 def parse(record: Any) -> Iterator[ParseResult]:

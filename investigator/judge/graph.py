@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypedDict
+from typing import Any, TypedDict
 
 import orjson
 from langgraph.checkpoint.memory import InMemorySaver
@@ -59,7 +60,7 @@ class Spend:
     cached_tokens: int = 0
     cost: float = 0.0
 
-    def drain(self) -> "Spend":
+    def drain(self) -> Spend:
         """What was spent since the last drain; the counters start again at zero."""
         spent = Spend(self.tokens_in, self.tokens_out, self.cached_tokens, self.cost)
         self.tokens_in = self.tokens_out = self.cached_tokens = 0
@@ -72,7 +73,7 @@ def initial_state(messages: list[dict[str, Any]]) -> JudgeState:
         messages=messages, turns=0, tokens_in=0, tokens_out=0, cached_tokens=0, cost=0.0, elapsed=0.0,
         last_tokens=0, last_cost=0.0, warned=False, stopped_by=None, error=None, findings=[], scores=[],
         summary=None,
-    )  # fmt: skip
+    )
 
 
 def budget_stop(state: JudgeState, settings: JudgeSettings) -> str | None:
@@ -126,7 +127,7 @@ def elide(messages: list[dict[str, Any]], keep_turns: int) -> list[dict[str, Any
                 calls[call["id"]] = f"{fn['name']}({_short(fn.get('arguments') or '')})"
         turn_of.append(turn)
     out = []
-    for message, at in zip(messages, turn_of):
+    for message, at in zip(messages, turn_of, strict=True):
         if message["role"] == "tool" and at <= turn - keep_turns and len(message["content"]) > 200:
             call = calls.get(message.get("tool_call_id", ""), "a tool")
             message = {**message, "content": f"[earlier result of {call} elided; call again if needed]"}
@@ -152,23 +153,23 @@ def build_graph(ctx: ToolContext, settings: JudgeSettings, spend: Spend, run_id:
         update: JudgeState = {}
         if not state["warned"] and min(remaining(state, settings).values()) <= WARN_AT:
             messages.append({"role": "user", "content": budget_text(state, settings)
-                             + " Submit your findings and scores now, then submit_summary."})  # fmt: skip
+                             + " Submit your findings and scores now, then submit_summary."})
             update["warned"] = True
         try:
             out = generate(elide(messages, settings.keep_recent_results), specs, config, store=ctx.store,
-                           run_id=run_id, cluster_id=cluster_id, purpose="judge")  # fmt: skip
+                           run_id=run_id, cluster_id=cluster_id, purpose="judge")
         except ProviderError as exc:
             if replaying():
                 raise  # a replay that leaves its cassettes is a broken replay, not a finding
             return {**update, "messages": messages, "stopped_by": "error", "error": str(exc),
-                    "elapsed": state["elapsed"] + clock() - started}  # fmt: skip
+                    "elapsed": state["elapsed"] + clock() - started}
         assistant: dict[str, Any] = {"role": "assistant", "content": out.text or ""}
         if out.tool_calls:
             assistant["tool_calls"] = [
                 {"id": c.id, "type": "function",
                  "function": {"name": c.name, "arguments": orjson.dumps(c.arguments).decode()}}
                 for c in out.tool_calls
-            ]  # fmt: skip
+            ]
         messages.append(assistant)
         if not out.tool_calls:
             messages.append({"role": "user", "content": NUDGE})

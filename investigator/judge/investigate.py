@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from investigator.clustering import Cluster
 from investigator.findings import merge, save_finding
 from investigator.judge.graph import Spend, run_graph
@@ -38,7 +37,7 @@ class Investigation:
     cost_usd: float
     source: str
     error: str | None = None
-    children: list["Investigation"] = field(default_factory=list)
+    children: list[Investigation] = field(default_factory=list)
 
 
 def system_prompt(settings: JudgeSettings) -> str:
@@ -70,7 +69,7 @@ def investigate_cluster(
     ctx = ToolContext(
         store=store, run_id=run_id, cluster=cluster, trace_ids=set(subset), depth=depth,
         summarizer=make_summarizer(store, summarizer_config, run_id), model_name=settings.model,
-    )  # fmt: skip
+    )
     own = Spend()
     children: list[Investigation] = []
 
@@ -97,7 +96,7 @@ def investigate_cluster(
         stopped_by=state["stopped_by"], turns=state["turns"], tokens_in=state["tokens_in"],
         tokens_out=state["tokens_out"], cached_tokens=state["cached_tokens"], cost_usd=state["cost"],
         source=ctx.source, error=state.get("error"), children=children,
-    )  # fmt: skip
+    )
     if spend is not None:
         spend.tokens_in += result.tokens_in
         spend.tokens_out += result.tokens_out
@@ -119,7 +118,7 @@ def finding_scores(finding: Finding, scores: list[TraceScores]) -> dict[str, Dim
         values = [getattr(s, dimension) for s in mine]
         worst = min(values, key=lambda d: d.score)
         out[dimension] = DimensionScore(score=int(statistics.median_low([v.score for v in values])),
-                                        reason=worst.reason)  # fmt: skip
+                                        reason=worst.reason)
     return out
 
 
@@ -137,7 +136,7 @@ def store_results(store: Store, run_id: str, result: Investigation) -> None:
             for evidence in finding.evidence:
                 issue = Issue(trace_id=evidence.trace_id, span_id=evidence.span_id, category=finding.category,
                               severity=finding.severity, confidence=finding.confidence, evidence=evidence.quote,
-                              description=finding.title, source=result.source)  # fmt: skip
+                              description=finding.title, source=result.source)
                 store.conn.execute(
                     "DELETE FROM issues WHERE trace_id = ? AND span_id = ? AND category = ? AND source = ?",
                     [issue.trace_id, issue.span_id, issue.category, issue.source],

@@ -133,7 +133,7 @@ class Conversation:
         for args, result in self.called("trace_outline"):
             body = result.split("rules-layer issues in this trace:")[0]
             found.setdefault(args.get("trace_id", ""), [
-                (m[1], m[2], m[3]) for m in _OUTLINE_LINE.finditer(body) if m[1] != "trace"])  # fmt: skip
+                (m[1], m[2], m[3]) for m in _OUTLINE_LINE.finditer(body) if m[1] != "trace"])
         return found
 
     def linked(self, flag: Flag) -> str | None:
@@ -176,7 +176,7 @@ class OfflineProvider:
         return ModelOutput(
             tool_calls=[ToolCall(id=f"call_{turn + 1}_{i}", name=n, arguments=a) for i, (n, a) in enumerate(calls)],
             model="offline", stop_reason="tool_calls",
-        )  # fmt: skip
+        )
 
     # ------------------------------------------------------------------ the policy, step by step
 
@@ -224,7 +224,7 @@ class OfflineProvider:
             return []
         shown = seen.span_texts
         confirmed = [f for f in seen.flags if f.quote and f.quote in shown.get((f.trace_id, f.span_id), "")
-                     and not _dismissed(seen, f)]  # fmt: skip
+                     and not _dismissed(seen, f)]
         calls = [("submit_finding", args) for args in self._findings(seen, confirmed, shown)]
         for trace_id in seen.representatives()[:MAX_OUTLINES]:
             calls.append(("submit_scores", self._scores(trace_id, seen.flags)))
@@ -273,7 +273,7 @@ class OfflineProvider:
                 "fix_layer": fix["fix_layer"],
                 "evidence": [{"trace_id": f.trace_id, "span_id": f.span_id, "quote": f.quote} for f in flags],
                 "trace_ids": affected,
-            })  # fmt: skip
+            })
         return out
 
     @staticmethod
@@ -284,7 +284,7 @@ class OfflineProvider:
                   confidence=min(1.0, f.confidence), evidence=f.quote, description=taxonomy.get(f.code).meaning,
                   source="offline")
             for f in flags if f.trace_id == trace_id and f.code in taxonomy
-        ]  # fmt: skip
+        ]
         args: dict[str, Any] = {"trace_id": trace_id}
         for dimension in SCORE_DIMENSIONS:
             args[dimension] = score_dimension(dimension, issues).model_dump()
@@ -326,9 +326,9 @@ def _walk(seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str], st
         said = said if len(said) <= 100 else said[:99] + "…"
         if flag.code in SURFACES_AFTER:
             return (f" In trace {flag.trace_id} the model span {flag.span_id} caused it; it surfaced at span {other},"
-                    f" which failed with: {said}")  # fmt: skip
+                    f" which failed with: {said}")
         return (f" In trace {flag.trace_id} span {other} failed first ({said}) and the model span {flag.span_id}"
-                f" carried on.")  # fmt: skip
+                f" carried on.")
     return ""
 
 

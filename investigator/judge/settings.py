@@ -19,7 +19,7 @@ class JudgeSettings:
     max_depth: int = 2
     keep_recent_results: int = 4  # tool results of the last N turns stay whole; older ones are stubbed
 
-    def for_subset(self) -> "JudgeSettings":
+    def for_subset(self) -> JudgeSettings:
         """The smaller budget of a child investigation on a subset of the traces."""
         f = self.subset_budget_fraction
         return replace(

@@ -35,7 +35,7 @@ __all__ = [
     "BREAKER", "CallLog", "CircuitBreaker", "Message", "ModelConfig", "ModelOutput", "Provider",
     "ProviderError", "ToolCall", "ToolSpec", "TransientProviderError", "generate", "get_provider",
     "register_provider", "unregister_provider", "missing_keys",
-]  # fmt: skip
+]
 
 _registered: dict[str, Provider] = {}
 _cache: dict[str, Provider] = {}

@@ -61,7 +61,7 @@ def convert_tools(tools: list[ToolSpec]) -> list[dict[str, Any]]:
             "name": fn["name"],
             "description": fn.get("description", ""),
             "input_schema": fn.get("parameters") or {"type": "object", "properties": {}},
-        })  # fmt: skip
+        })
     if converted:
         converted[-1]["cache_control"] = dict(_EPHEMERAL)
     return converted
@@ -93,7 +93,7 @@ def convert_messages(
             continue
         if role == "tool":
             blocks.append({"type": "tool_result", "tool_use_id": message.get("tool_call_id", ""),
-                           "content": _text_of(message.get("content"))})  # fmt: skip
+                           "content": _text_of(message.get("content"))})
             push("user", blocks)
         elif role == "assistant":
             text = _text_of(message.get("content"))
@@ -102,7 +102,7 @@ def convert_messages(
             for call in message.get("tool_calls") or []:
                 fn = call.get("function", {})
                 blocks.append({"type": "tool_use", "id": call.get("id", ""), "name": fn.get("name", ""),
-                               "input": _arguments(fn.get("arguments"))})  # fmt: skip
+                               "input": _arguments(fn.get("arguments"))})
             if not blocks:
                 blocks.append({"type": "text", "text": "(no content)"})
             push("assistant", blocks)

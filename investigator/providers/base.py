@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
@@ -213,7 +214,7 @@ class CallLog:
                 output.cost_usd if output else 0.0,
                 round(latency_ms, 3), error, now_iso(),
             ),
-        )  # fmt: skip
+        )
 
 
 def _wait(state: RetryCallState) -> float:
@@ -265,7 +266,7 @@ def generate(
         except ProviderError as exc:
             if log:
                 log.record(model=config.model, purpose=purpose, run_id=run_id,
-                           cluster_id=cluster_id, error=str(exc))  # fmt: skip
+                           cluster_id=cluster_id, error=str(exc))
             raise
         started = time.perf_counter()
         try:
@@ -278,14 +279,14 @@ def generate(
             if log:
                 log.record(model=config.model, purpose=purpose, run_id=run_id,
                            cluster_id=cluster_id, latency_ms=latency,
-                           error=str(final) if final else f"{type(exc).__name__}: {exc}")  # fmt: skip
+                           error=str(final) if final else f"{type(exc).__name__}: {exc}")
             if final is not None:
                 raise final from exc
             raise
         breaker.success(key)
         if log:
             log.record(model=config.model, purpose=purpose, run_id=run_id, cluster_id=cluster_id,
-                       output=output, latency_ms=(time.perf_counter() - started) * 1000.0)  # fmt: skip
+                       output=output, latency_ms=(time.perf_counter() - started) * 1000.0)
         return output
 
     retrying = Retrying(

@@ -145,7 +145,7 @@ def _map_error(exc: Exception, litellm: Any, model: str) -> ProviderError:
     transient = (
         litellm.RateLimitError, litellm.InternalServerError, litellm.ServiceUnavailableError,
         litellm.BadGatewayError, litellm.Timeout, litellm.APIConnectionError,
-    )  # fmt: skip
+    )
     if isinstance(exc, transient) or (isinstance(status, int) and (status in (408, 409, 429) or status >= 500)):
         return TransientProviderError(f"{model}: {message}", retry_after=_retry_after(exc), status=status)
     if isinstance(exc, litellm.AuthenticationError):

@@ -25,11 +25,11 @@ from investigator.providers.base import ProviderError
 Mode = Literal["record", "replay"]
 
 _SECRET_NAME = re.compile(r"auth|key|token|secret|password|passwd|signature|sig$|cookie|credential|session",
-                          re.IGNORECASE)  # fmt: skip
+                          re.IGNORECASE)
 _SECRET_HEADERS = (
     "authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key", "cookie",
     "openai-organization", "openai-project", "anthropic-organization-id",
-)  # fmt: skip
+)
 _DROPPED_RESPONSE_HEADERS = frozenset(
     {"set-cookie", "openai-organization", "openai-project", "anthropic-organization-id"}
 )

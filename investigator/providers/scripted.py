@@ -11,13 +11,14 @@ more often than the test expects fails loudly.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Iterable, Union
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from investigator.providers.base import Message, ModelConfig, ModelOutput, ProviderError, ToolCall, ToolSpec
 
-Step = Union[ModelOutput, BaseException, Callable[[list[Message], list[ToolSpec], ModelConfig], ModelOutput]]
+Step = ModelOutput | BaseException | Callable[[list[Message], list[ToolSpec], ModelConfig], ModelOutput]
 
-_active: "ScriptedProvider | None" = None
+_active: ScriptedProvider | None = None
 _active_lock = threading.Lock()
 
 
@@ -37,14 +38,14 @@ class ScriptedProvider:
         if activate:
             self.activate()
 
-    def activate(self) -> "ScriptedProvider":
+    def activate(self) -> ScriptedProvider:
         """Make this script the one that answers model "scripted"."""
         global _active
         with _active_lock:
             _active = self
         return self
 
-    def add(self, *steps: Step) -> "ScriptedProvider":
+    def add(self, *steps: Step) -> ScriptedProvider:
         with self._lock:
             self.steps.extend(steps)
         return self
@@ -82,14 +83,14 @@ def active() -> ScriptedProvider:
 def reply(text: str, *, tokens_in: int = 10, tokens_out: int = 5, cost_usd: float = 0.0) -> ModelOutput:
     """A scripted plain-text answer."""
     return ModelOutput(text=text, tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost_usd,
-                       model="scripted", stop_reason="stop")  # fmt: skip
+                       model="scripted", stop_reason="stop")
 
 
 def call(name: str, arguments: dict[str, Any] | None = None, *, call_id: str | None = None,
-         tokens_in: int = 10, tokens_out: int = 5, cost_usd: float = 0.0) -> ModelOutput:  # fmt: skip
+         tokens_in: int = 10, tokens_out: int = 5, cost_usd: float = 0.0) -> ModelOutput:
     """A scripted answer that calls one tool."""
     return ModelOutput(
         tool_calls=[ToolCall(id=call_id or f"call_{name}", name=name, arguments=arguments or {})],
         tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost_usd, model="scripted",
         stop_reason="tool_calls",
-    )  # fmt: skip
+    )

@@ -102,7 +102,7 @@ def build_report(store: Store, run_id: str | None = None) -> Report:
         clusters=run.counts.get("clusters", 0), findings=len(findings),
         cost_usd=run.counts.get("cost_usd", 0.0),
         stopped_by={i["cluster_id"]: i["stopped_by"] for i in investigations},
-    )  # fmt: skip
+    )
     return Report(
         run=info,
         findings=findings,
@@ -118,7 +118,7 @@ def _cluster(cluster: Cluster) -> ClusterView:
         categories=cluster.categories, representative_trace_ids=cluster.representative_trace_ids,
         prevalence=cluster.prevalence, impact_score=cluster.impact_score,
         cohorts=[c.__dict__ for c in cluster.cohorts], trace_ids=cluster.trace_ids,
-    )  # fmt: skip
+    )
 
 
 def _trace(store: Store, trace_id: str) -> TraceView:
@@ -130,14 +130,14 @@ def _trace(store: Store, trace_id: str) -> TraceView:
     def walk(span: Any, depth: int) -> None:
         nodes.append(SpanNode(span_id=span.span_id, parent_id=span.parent_id, depth=depth, kind=span.kind,
                               name=span.name, status=span.status, duration_ms=span.duration_ms,
-                              preview=preview(span, 120)))  # fmt: skip
+                              preview=preview(span, 120)))
         for child in children.get(span.span_id, []):
             walk(child, depth + 1)
 
     for root in roots:
         walk(root, 0)
     return TraceView(trace_id=trace_id, name=trace.name if trace else None,
-                     status=trace.status if trace else "unset", spans=nodes)  # fmt: skip
+                     status=trace.status if trace else "unset", spans=nodes)
 
 
 def _scores(store: Store, trace_ids: list[str]) -> dict[str, ScoreSummary]:

@@ -24,7 +24,7 @@ def _headline(report: Report) -> str:
     failed = sum(1 for s in run.stopped_by.values() if s == "error")
     budget += f"; {failed} investigation(s) failed on a provider error" if failed else ""
     return (f"{run.id}: {run.findings} findings from {run.clusters} clusters of {run.suspects} suspect traces"
-            f" ({run.traces} traces); judged by {source}, cost ${run.cost_usd:.4f}{budget}")  # fmt: skip
+            f" ({run.traces} traces); judged by {source}, cost ${run.cost_usd:.4f}{budget}")
 
 
 def _cohort(finding: Finding) -> str:
@@ -43,13 +43,13 @@ def to_table(report: Report, width: int = 160) -> str:
     """One row per finding, most impactful first: what fails, where it is over-represented, and
     the first step of its fix (`investigator show ID` has the rest)."""
     table = Table("#", "finding · fix", "category", "severity", "conf", "traces", "over-represented in",
-                  title=_headline(report), show_lines=True)  # fmt: skip
+                  title=_headline(report), show_lines=True)
     for rank, finding in enumerate(report.findings, 1):
         table.add_row(
             str(rank), f"{finding.title} [dim]{finding.id}[/dim]\nfix: {_first_sentence(finding.immediate_fix)}",
             finding.category, finding.severity, f"{finding.confidence:.2f}", str(finding.impact.trace_count),
             _cohort(finding),
-        )  # fmt: skip
+        )
     buffer = io.StringIO()
     Console(file=buffer, width=width, color_system=None, highlight=False).print(table)
     if not report.findings:
@@ -65,17 +65,17 @@ def to_markdown(report: Report) -> str:
     lines = ["# Trace investigator report", "", _headline(report), ""]
     if report.findings:
         lines += ["| # | finding | category | severity | confidence | traces | impact | fix |",
-                  "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+                  "|---|---|---|---|---|---|---|---|"]
         for rank, f in enumerate(report.findings, 1):
             lines.append(f"| {rank} | {_md(f.title)} (`{f.id}`) | `{f.category}` | {f.severity} | {f.confidence:.2f}"
-                         f" | {f.impact.trace_count} | {f.impact.impact_score:.4f} | {_md(f.immediate_fix)} |")  # fmt: skip
+                         f" | {f.impact.trace_count} | {f.impact.impact_score:.4f} | {_md(f.immediate_fix)} |")
     else:
         lines.append("No findings.")
     for rank, f in enumerate(report.findings, 1):
         lines += ["", f"## {rank}. {f.title}", "",
                   f"`{f.id}` · `{f.category}` · {f.severity} · confidence {f.confidence:.2f} · {f.source}"
                   f" · status {f.status}", "", f.description, "", f"**Root cause.** {f.root_cause}", "",
-                  f"**Immediate fix** ({f.fix_layer}). {f.immediate_fix}", "", "**Evidence**", ""]  # fmt: skip
+                  f"**Immediate fix** ({f.fix_layer}). {f.immediate_fix}", "", "**Evidence**", ""]
         for e in f.evidence:
             quote = e.quote.replace("`", "'")
             lines.append(f"- trace `{e.trace_id}`, span `{e.span_id}`: `{_md(quote)}`")
@@ -83,10 +83,11 @@ def to_markdown(report: Report) -> str:
             lines += ["", "**Over-represented in** " + ", ".join(
                 f"{c.dimension}={c.value} (×{c.lift:.1f}, {c.count} traces)" for c in f.cohorts[:3])]
         lines += ["", f"Traces ({len(f.trace_ids)}): " + ", ".join(f"`{t}`" for t in f.trace_ids[:20])
-                  + (" …" if len(f.trace_ids) > 20 else "")]  # fmt: skip
+                  + (" …" if len(f.trace_ids) > 20 else "")]
     lines += ["", "## Scores across suspect traces", "", "| dimension | mean | 1 | 2 | 3 | 4 | 5 |",
-              "|---|---|---|---|---|---|---|"]  # fmt: skip
+              "|---|---|---|---|---|---|---|"]
     for dimension, summary in report.scores.items():
         mean = "–" if summary.mean is None else f"{summary.mean:.2f}"
-        lines.append(f"| {dimension} | {mean} | " + " | ".join(str(summary.histogram[str(k)]) for k in range(1, 6)) + " |")
+        counts = " | ".join(str(summary.histogram[str(k)]) for k in range(1, 6))
+        lines.append(f"| {dimension} | {mean} | " + counts + " |")
     return "\n".join(lines) + "\n"
