@@ -45,5 +45,8 @@ def use_this_checkout() -> None:
 
 def python_here(code: str) -> list[str]:
     """A command running `code` in a new interpreter that imports this checkout."""
-    return [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(TESTS)!r}); "
-            f"import checkout; checkout.use_this_checkout()\n{code}"]
+    return [
+        sys.executable,
+        "-c",
+        f"import sys; sys.path.insert(0, {str(TESTS)!r}); import checkout; checkout.use_this_checkout()\n{code}",
+    ]

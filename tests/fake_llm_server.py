@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass
@@ -61,36 +62,57 @@ def openai_completion(
         "created": created,
         "model": model,
         "choices": [
-            {"index": 0, "message": message, "logprobs": None,
-             "finish_reason": "tool_calls" if tool_calls else "stop"}
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls" if tool_calls else "stop"}
         ],
         "usage": {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
             "prompt_tokens_details": {"cached_tokens": cached_tokens, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                          "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
         },
         "service_tier": "default",
         "system_fingerprint": "fp_06737a9306",
-    }  # fmt: skip
+    }
     return Reply(200, body, {"x-request-id": "req_6f2ae3c5b1a84c0e9d7f3a1b2c4d5e6f", "openai-processing-ms": "412"})
 
 
 def openai_rate_limited(retry_after: str = "2") -> Reply:
-    body = {"error": {
-        "message": "Rate limit reached for gpt-4o-mini in organization org-XqVbq2c1R7mT on tokens per min "
-                   "(TPM): Limit 200000, Used 199862, Requested 1163. Please try again in 307ms. Visit "
-                   "https://platform.openai.com/account/rate-limits to learn more.",
-        "type": "tokens", "param": None, "code": "rate_limit_exceeded"}}  # fmt: skip
-    return Reply(429, body, {"retry-after": retry_after, "x-ratelimit-remaining-tokens": "0",
-                             "x-request-id": "req_0a1b2c3d4e5f60718293a4b5c6d7e8f9"})  # fmt: skip
+    body = {
+        "error": {
+            "message": "Rate limit reached for gpt-4o-mini in organization org-XqVbq2c1R7mT on tokens per min "
+            "(TPM): Limit 200000, Used 199862, Requested 1163. Please try again in 307ms. Visit "
+            "https://platform.openai.com/account/rate-limits to learn more.",
+            "type": "tokens",
+            "param": None,
+            "code": "rate_limit_exceeded",
+        }
+    }
+    return Reply(
+        429,
+        body,
+        {
+            "retry-after": retry_after,
+            "x-ratelimit-remaining-tokens": "0",
+            "x-request-id": "req_0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+        },
+    )
 
 
 def openai_server_error() -> Reply:
-    body = {"error": {"message": "The server had an error while processing your request. Sorry about that!",
-                      "type": "server_error", "param": None, "code": None}}  # fmt: skip
+    body = {
+        "error": {
+            "message": "The server had an error while processing your request. Sorry about that!",
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        }
+    }
     return Reply(500, body, {"x-request-id": "req_9f8e7d6c5b4a39281706f5e4d3c2b1a0"})
 
 
@@ -131,19 +153,30 @@ def anthropic_message(
             "input_tokens": input_tokens,
             "cache_creation_input_tokens": cache_creation_input_tokens,
             "cache_read_input_tokens": cache_read_input_tokens,
-            "cache_creation": {"ephemeral_5m_input_tokens": cache_creation_input_tokens,
-                               "ephemeral_1h_input_tokens": 0},
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": cache_creation_input_tokens,
+                "ephemeral_1h_input_tokens": 0,
+            },
             "output_tokens": output_tokens,
             "service_tier": "standard",
         },
-    }  # fmt: skip
-    return Reply(200, body, {"request-id": "req_011CSHoEeqs5C35K2UUqR7Fy", "anthropic-organization-id":
-                             "1b6a7c2e-5d4f-4e3a-9b8c-7d6e5f4a3b2c"})  # fmt: skip
+    }
+    return Reply(
+        200,
+        body,
+        {
+            "request-id": "req_011CSHoEeqs5C35K2UUqR7Fy",
+            "anthropic-organization-id": "1b6a7c2e-5d4f-4e3a-9b8c-7d6e5f4a3b2c",
+        },
+    )
 
 
 def anthropic_error(status: int, error_type: str, message: str, retry_after: str | None = None) -> Reply:
-    body = {"type": "error", "error": {"type": error_type, "message": message},
-            "request_id": "req_011CSHoEeqs5C35K2UUqR7Fz"}  # fmt: skip
+    body = {
+        "type": "error",
+        "error": {"type": error_type, "message": message},
+        "request_id": "req_011CSHoEeqs5C35K2UUqR7Fz",
+    }
     headers = {"request-id": "req_011CSHoEeqs5C35K2UUqR7Fz"}
     if retry_after is not None:
         headers["retry-after"] = retry_after
@@ -152,12 +185,13 @@ def anthropic_error(status: int, error_type: str, message: str, retry_after: str
 
 def anthropic_rate_limited(retry_after: str = "3") -> Reply:
     return anthropic_error(
-        429, "rate_limit_error",
+        429,
+        "rate_limit_error",
         "This request would exceed the rate limit for your organization (1b6a7c2e-5d4f-4e3a-9b8c-"
         "7d6e5f4a3b2c) of 30,000 input tokens per minute. For details, refer to: "
         "https://docs.claude.com/en/api/rate-limits.",
         retry_after,
-    )  # fmt: skip
+    )
 
 
 def anthropic_server_error() -> Reply:
@@ -175,7 +209,7 @@ class FakeLLMServer:
     """Serves scripted replies in order; when the script runs out it asks the responder, if any, and
     otherwise answers 500 with a note, so a test that makes an unexpected call fails visibly."""
 
-    def __init__(self, port: int = 0, responder: "Callable[[Received], Reply] | None" = None) -> None:
+    def __init__(self, port: int = 0, responder: Callable[[Received], Reply] | None = None) -> None:
         self.responder = responder  # answers whatever the script does not
         self.replies: list[Reply] = []
         self.received: list[Received] = []
@@ -188,12 +222,12 @@ class FakeLLMServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def script(self, *replies: Reply) -> "FakeLLMServer":
+    def script(self, *replies: Reply) -> FakeLLMServer:
         with self._lock:
             self.replies.extend(replies)
         return self
 
-    def start(self) -> "FakeLLMServer":
+    def start(self) -> FakeLLMServer:
         self._thread.start()
         return self
 
@@ -202,7 +236,7 @@ class FakeLLMServer:
         self._httpd.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> "FakeLLMServer":
+    def __enter__(self) -> FakeLLMServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -215,8 +249,17 @@ class FakeLLMServer:
                 return self.replies.pop(0)
         if self.responder is not None:
             return self.responder(received)
-        return Reply(500, {"error": {"message": f"fake server: no scripted reply for {received.path}",
-                                     "type": "server_error", "param": None, "code": None}})  # fmt: skip
+        return Reply(
+            500,
+            {
+                "error": {
+                    "message": f"fake server: no scripted reply for {received.path}",
+                    "type": "server_error",
+                    "param": None,
+                    "code": None,
+                }
+            },
+        )
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self

@@ -16,13 +16,32 @@ def at(seconds: float) -> str:
 
 
 def span(span_id: str, kind: str, name: str, start: float, end: float, parent: str | None = ROOT, **fields) -> Span:
-    return Span(trace_id=TRACE, span_id=span_id, parent_id=parent, name=name, kind=kind, start_time=at(start),
-                end_time=at(end), status=fields.pop("status", "ok"), source_format="otlp-json", **fields)
+    return Span(
+        trace_id=TRACE,
+        span_id=span_id,
+        parent_id=parent,
+        name=name,
+        kind=kind,
+        start_time=at(start),
+        end_time=at(end),
+        status=fields.pop("status", "ok"),
+        source_format="otlp-json",
+        **fields,
+    )
 
 
 def llm(span_id: str, start: float, end: float, messages_in: list, messages_out: list, **fields) -> Span:
-    return span(span_id, "llm", "ChatOpenAI", start, end, input=json.dumps(messages_in),
-                output=json.dumps(messages_out), model="gpt-4o-2024-08-06", **fields)
+    return span(
+        span_id,
+        "llm",
+        "ChatOpenAI",
+        start,
+        end,
+        input=json.dumps(messages_in),
+        output=json.dumps(messages_out),
+        model="gpt-4o-2024-08-06",
+        **fields,
+    )
 
 
 def tool(span_id: str, start: float, end: float, name: str, args: str, output: str | None, **fields) -> Span:

@@ -427,4 +427,3 @@ def test_a_faulty_span_gets_only_its_own_code(analyses: dict[str, Analysis], nam
 def test_named_healthy_spans_of_the_own_export_are_not_flagged(analyses: dict[str, Analysis], name: str) -> None:
     trace_id, span_id = OWN_HEALTHY[name]
     assert _flagged(analyses["own_otlp"], trace_id, span_id) == set()
-

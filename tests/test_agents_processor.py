@@ -165,9 +165,7 @@ def test_sdk_run_is_written_as_jsonl_the_adapter_reads_back(sdk_tracing: None, t
     processor.shutdown()
 
 
-def test_jsonl_appends_across_runs_and_reingests_as_a_no_op(
-    sdk_tracing: None, tmp_path: Path, store: Any
-) -> None:
+def test_jsonl_appends_across_runs_and_reingests_as_a_no_op(sdk_tracing: None, tmp_path: Path, store: Any) -> None:
     from investigator.ingest.pipeline import ingest_paths
 
     path = tmp_path / "runs.jsonl"

@@ -22,18 +22,51 @@ ERROR = "Payment gateway declined: card_expired (code 54)"
 REPLY = "Your payment went through.\n\nThe  receipt was e-mailed to you."
 
 
+def _at(seconds: float) -> str:
+    return f"2025-05-09T10:00:{seconds:09.6f}Z"
+
+
 def _rows(trace_id: str) -> list[dict]:
-    t = lambda s: f"2025-05-09T10:00:{s:09.6f}Z"
     return [
-        span_row(trace_id, TOOL, name="charge_card", kind="tool", status="error", start_time=t(1), end_time=t(2),
-                 tool_name="charge_card", tool_args='{"order": "Q-7710"}', status_message=ERROR,
-                 source_format="otlp-json", attributes={"gateway.region": "eu-west-1"},
-                 events=[{"name": "exception", "time": t(2), "attributes": {"exception.type": "GatewayDeclined"}}]),
-        span_row(trace_id, ANSWER, name="ChatOpenAI", kind="llm", status="ok", start_time=t(3), end_time=t(4),
-                 model="gpt-4o-mini", source_format="otlp-json",
-                 output=json.dumps([{"role": "assistant", "content": REPLY}])),
-        span_row(trace_id, SIBLING, name="send_receipt", kind="tool", status="ok", start_time=t(5), end_time=t(6),
-                 tool_name="send_receipt", output="receipt queued for delivery", source_format="otlp-json"),
+        span_row(
+            trace_id,
+            TOOL,
+            name="charge_card",
+            kind="tool",
+            status="error",
+            start_time=_at(1),
+            end_time=_at(2),
+            tool_name="charge_card",
+            tool_args='{"order": "Q-7710"}',
+            status_message=ERROR,
+            source_format="otlp-json",
+            attributes={"gateway.region": "eu-west-1"},
+            events=[{"name": "exception", "time": _at(2), "attributes": {"exception.type": "GatewayDeclined"}}],
+        ),
+        span_row(
+            trace_id,
+            ANSWER,
+            name="ChatOpenAI",
+            kind="llm",
+            status="ok",
+            start_time=_at(3),
+            end_time=_at(4),
+            model="gpt-4o-mini",
+            source_format="otlp-json",
+            output=json.dumps([{"role": "assistant", "content": REPLY}]),
+        ),
+        span_row(
+            trace_id,
+            SIBLING,
+            name="send_receipt",
+            kind="tool",
+            status="ok",
+            start_time=_at(5),
+            end_time=_at(6),
+            tool_name="send_receipt",
+            output="receipt queued for delivery",
+            source_format="otlp-json",
+        ),
     ]
 
 
@@ -41,32 +74,46 @@ def _rows(trace_id: str) -> list[dict]:
 def ctx(store: Store) -> ToolContext:
     store.write_batch(_rows(TRACE) + _rows(OTHER_TRACE))
     store.refresh_traces([TRACE, OTHER_TRACE])
-    cluster = Cluster(id="c_pay", trace_ids=[TRACE, OTHER_TRACE], size=2, keywords=["declined"],
-                      categories={"recovery.ignored_error": 2}, representative_trace_ids=[TRACE],
-                      prevalence=0.2, severity_weighted_prevalence=0.6, impact_score=0.12)
+    cluster = Cluster(
+        id="c_pay",
+        trace_ids=[TRACE, OTHER_TRACE],
+        size=2,
+        keywords=["declined"],
+        categories={"recovery.ignored_error": 2},
+        representative_trace_ids=[TRACE],
+        prevalence=0.2,
+        severity_weighted_prevalence=0.6,
+        impact_score=0.12,
+    )
     return ToolContext(store=store, run_id="run_cite", cluster=cluster, trace_ids={TRACE, OTHER_TRACE})
 
 
 def _submit(ctx: ToolContext, *evidence: tuple[str, str, str]) -> str:
-    return call_tool(ctx, "submit_finding", {
-        "title": "Declined payments are reported as successful",
-        "category": "recovery.ignored_error",
-        "severity": "high",
-        "confidence": 0.8,
-        "description": "charge_card is declined and the model tells the user the payment went through.",
-        "root_cause": "The prompt never asks the model to check the tool's status.",
-        "immediate_fix": f"Tell the model to report a declined charge (trace {TRACE}).",
-        "fix_layer": "prompt",
-        "evidence": [{"trace_id": t, "span_id": s, "quote": q} for t, s, q in evidence],
-        "trace_ids": [TRACE],
-    })
+    return call_tool(
+        ctx,
+        "submit_finding",
+        {
+            "title": "Declined payments are reported as successful",
+            "category": "recovery.ignored_error",
+            "severity": "high",
+            "confidence": 0.8,
+            "description": "charge_card is declined and the model tells the user the payment went through.",
+            "root_cause": "The prompt never asks the model to check the tool's status.",
+            "immediate_fix": f"Tell the model to report a declined charge (trace {TRACE}).",
+            "fix_layer": "prompt",
+            "evidence": [{"trace_id": t, "span_id": s, "quote": q} for t, s, q in evidence],
+            "trace_ids": [TRACE],
+        },
+    )
 
 
 def test_a_quote_verbatim_in_the_cited_span_is_accepted_and_stored_as_it_appears(ctx: ToolContext) -> None:
     reply = _submit(ctx, (TRACE, TOOL, "declined: card_expired"), (TRACE, ANSWER, "Your payment went through."))
     assert reply.startswith("accepted finding f_")
     assert [(e.span_id, e.quote) for e in ctx.findings[0].evidence] == [
-        (TOOL, "declined: card_expired"), (ANSWER, "Your payment went through.")]
+        (TOOL, "declined: card_expired"),
+        (ANSWER, "Your payment went through."),
+    ]
 
 
 def test_a_quote_from_a_sibling_span_of_the_same_trace_is_rejected(ctx: ToolContext) -> None:
@@ -77,8 +124,18 @@ def test_a_quote_from_a_sibling_span_of_the_same_trace_is_rejected(ctx: ToolCont
 
 
 def test_a_quote_in_another_trace_of_the_investigation_is_rejected_for_this_one(ctx: ToolContext) -> None:
-    ctx.store.write_batch([span_row(OTHER_TRACE, "4d5e6f708192a3b4", name="notify", kind="tool",
-                                    output="notified the fraud desk", source_format="otlp-json")])
+    ctx.store.write_batch(
+        [
+            span_row(
+                OTHER_TRACE,
+                "4d5e6f708192a3b4",
+                name="notify",
+                kind="tool",
+                output="notified the fraud desk",
+                source_format="otlp-json",
+            )
+        ]
+    )
     ctx.store.refresh_traces([OTHER_TRACE])
     reply = _submit(ctx, (TRACE, TOOL, "notified the fraud desk"))
     assert reply.startswith("rejected") and ctx.findings == []
@@ -105,12 +162,15 @@ def test_a_quote_in_other_case_is_rejected(ctx: ToolContext, quote: str) -> None
     assert _submit(ctx, (TRACE, TOOL, quote)).startswith("rejected")
 
 
-@pytest.mark.parametrize("quote", [
-    "Your payment went through. The receipt",  # the span has "\n\n" and a double space
-    "The receipt was e-mailed",
-    "Payment  gateway declined",
-    "declined:card_expired",
-])
+@pytest.mark.parametrize(
+    "quote",
+    [
+        "Your payment went through. The receipt",  # the span has "\n\n" and a double space
+        "The receipt was e-mailed",
+        "Payment  gateway declined",
+        "declined:card_expired",
+    ],
+)
 def test_a_quote_with_changed_whitespace_is_rejected(ctx: ToolContext, quote: str) -> None:
     assert not any(quote_in_span(ctx.span(TRACE, s), quote) for s in (TOOL, ANSWER))
     assert _submit(ctx, (TRACE, ANSWER, quote)).startswith("rejected")

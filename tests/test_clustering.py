@@ -11,7 +11,9 @@ FAMILIES = {
     "execution.rate_limited": "tools: web_search x2 (error) status error: HTTP 429 Too Many Requests retry later quota",
     "execution.silent_failure": "tools: lookup_order x1 result empty payload {} agent answered order shipped",
     "safety.pii_exposure": "tools: get_customer x1 output contains email phone card number shown to user",
-    "reasoning.invalid_tool_arguments": "tools: issue_refund x1 (error) validation error amount expected number got string",
+    "reasoning.invalid_tool_arguments": (
+        "tools: issue_refund x1 (error) validation error amount expected number got string"
+    ),
 }
 
 
@@ -28,10 +30,22 @@ def _population(per_family: int = 12, seed: int = 3) -> tuple[list[Trace], dict,
             words = text.split()
             rng.shuffle(words)
             documents[trace_id] = f"workflow support agent {' '.join(words)} order {rng.randint(1, 999)}"
-            issues[trace_id] = [Issue(trace_id=trace_id, span_id="s1", category=category, severity="high",
-                                      confidence=0.9, evidence="x" * 5, description="d", source="rule:t")]
-    clean = [Trace(trace_id=f"ok{i}", status="ok", agent_version=rng.choice(["v1.8", "v1.9"]), model="gpt-4o")
-             for i in range(40)]
+            issues[trace_id] = [
+                Issue(
+                    trace_id=trace_id,
+                    span_id="s1",
+                    category=category,
+                    severity="high",
+                    confidence=0.9,
+                    evidence="x" * 5,
+                    description="d",
+                    source="rule:t",
+                )
+            ]
+    clean = [
+        Trace(trace_id=f"ok{i}", status="ok", agent_version=rng.choice(["v1.8", "v1.9"]), model="gpt-4o")
+        for i in range(40)
+    ]
     return traces + clean, documents, issues
 
 
@@ -62,8 +76,18 @@ def test_cluster_identity_is_stable_across_windows() -> None:
     population, documents, issues = _population(seed=3)
     other, other_documents, other_issues = _population(seed=11)
     settings = ClusterSettings(min_cluster_size=4)
-    first = {c.id for c in cluster_traces([t for t in population if issues.get(t.trace_id)], documents, issues, population, settings)}
-    second = {c.id for c in cluster_traces([t for t in other if other_issues.get(t.trace_id)], other_documents, other_issues, other, settings)}
+    first = {
+        c.id
+        for c in cluster_traces(
+            [t for t in population if issues.get(t.trace_id)], documents, issues, population, settings
+        )
+    }
+    second = {
+        c.id
+        for c in cluster_traces(
+            [t for t in other if other_issues.get(t.trace_id)], other_documents, other_issues, other, settings
+        )
+    }
     assert first == second
 
 
@@ -112,6 +136,8 @@ def test_sentence_embeddings_join_the_lexical_vectors_and_keep_the_families_apar
     both = vectorise(texts, ClusterSettings(embeddings=True))
     assert both.shape == (len(texts), lexical.shape[1] + 384)
     assert np.allclose(np.linalg.norm(both, axis=1), 1.0, atol=1e-4)
-    clusters = cluster_traces(suspects, documents, issues, population, ClusterSettings(min_cluster_size=4, embeddings=True))
+    clusters = cluster_traces(
+        suspects, documents, issues, population, ClusterSettings(min_cluster_size=4, embeddings=True)
+    )
     assert all(len(c.categories) == 1 for c in clusters if not c.noise)
     assert sum(not c.noise for c in clusters) == 4

@@ -19,12 +19,37 @@ from investigator.evals.corpus.vocab import DEFAULT, RENAMED
 
 DEMO = Path(__file__).resolve().parent.parent / "evals" / "data" / "demo"
 TAXONOMY_CODES = {
-    "reasoning": ["hallucinated_content", "fabricated_tool_result", "misread_tool_output", "poor_retrieval",
-                  "wrong_problem", "wrong_tool", "invalid_tool_arguments", "format_violation", "instruction_violation"],
-    "execution": ["tool_misconfigured", "environment_error", "rate_limited", "auth_failed", "service_error",
-                  "not_found", "timeout", "resource_exhausted", "silent_failure"],
-    "planning": ["context_loss", "redundant_steps", "goal_drift", "orchestration_error", "premature_termination",
-                 "missing_verification", "escalation_error"],
+    "reasoning": [
+        "hallucinated_content",
+        "fabricated_tool_result",
+        "misread_tool_output",
+        "poor_retrieval",
+        "wrong_problem",
+        "wrong_tool",
+        "invalid_tool_arguments",
+        "format_violation",
+        "instruction_violation",
+    ],
+    "execution": [
+        "tool_misconfigured",
+        "environment_error",
+        "rate_limited",
+        "auth_failed",
+        "service_error",
+        "not_found",
+        "timeout",
+        "resource_exhausted",
+        "silent_failure",
+    ],
+    "planning": [
+        "context_loss",
+        "redundant_steps",
+        "goal_drift",
+        "orchestration_error",
+        "premature_termination",
+        "missing_verification",
+        "escalation_error",
+    ],
     "safety": ["pii_exposure", "secret_exposure", "prompt_injection", "unsafe_action", "policy_violation"],
     "recovery": ["ignored_error", "failed_recovery", "no_self_correction"],
 }
@@ -77,7 +102,10 @@ def test_same_seed_writes_identical_bytes_in_another_interpreter(tmp_path: Path)
     """The second corpus comes from a new interpreter with other string hashing, so output that
     leans on set order differs."""
     generate(seed=3, traces=48, out=tmp_path / "a")
-    code = f"from pathlib import Path; from investigator.evals.corpus import generate; generate(seed=3, traces=48, out=Path({str(tmp_path / 'b')!r}))"
+    code = (
+        "from pathlib import Path; from investigator.evals.corpus import generate; "
+        f"generate(seed=3, traces=48, out=Path({str(tmp_path / 'b')!r}))"
+    )
     seed = "1" if os.environ.get("PYTHONHASHSEED") != "1" else "2"
     subprocess.run(python_here(code), check=True, env={**os.environ, "PYTHONHASHSEED": seed}, timeout=300)
     files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
@@ -112,7 +140,14 @@ def test_every_output_format_gets_a_fair_share(corpus: Path) -> None:
     writers: dict[str, int] = defaultdict(int)
     for row in truth:
         writers[row["writer"]] += 1
-    assert set(writers) == {"otlp-openinference", "otlp-genai", "phoenix-spans", "openai-agents", "langsmith", "langfuse"}
+    assert set(writers) == {
+        "otlp-openinference",
+        "otlp-genai",
+        "phoenix-spans",
+        "openai-agents",
+        "langsmith",
+        "langfuse",
+    }
     assert set(writers.values()) == {40}
     assert {row["format"] for row in truth} == {"otlp-json", "spans-jsonl", "openai-agents", "langsmith", "langfuse"}
     gz = [p for p in (corpus / "traces").iterdir() if p.name.endswith(".gz")]
@@ -151,8 +186,11 @@ def test_labels_and_outcomes_follow_the_faults(corpus: Path) -> None:
     labels = read_jsonl(corpus / "labels.jsonl")
     assert all(row["trace_id"] in truth for row in labels)
     outcomes = [row for row in labels if "outcome" in row]
-    bad = [o["outcome"]["csat"] for o in outcomes
-           if any(i["severity"] in ("high", "critical") for i in truth[o["trace_id"]]["issues"])]
+    bad = [
+        o["outcome"]["csat"]
+        for o in outcomes
+        if any(i["severity"] in ("high", "critical") for i in truth[o["trace_id"]]["issues"])
+    ]
     good = [o["outcome"]["csat"] for o in outcomes if truth[o["trace_id"]]["family"] == "clean"]
     assert bad and good and sum(bad) / len(bad) < sum(good) / len(good) - 1.0
     graded = [row for row in labels if row.get("label") == "correctness"]
@@ -161,10 +199,12 @@ def test_labels_and_outcomes_follow_the_faults(corpus: Path) -> None:
 
 def test_renamed_variant_shares_no_tool_agent_or_workflow_names(renamed: Path) -> None:
     text = b"".join(read_bytes(p) for p in sorted((renamed / "traces").iterdir())).decode()
-    default_names = ([t.name for t in DEFAULT.tools.values()] + list(DEFAULT.agents.values())
-                     + list(DEFAULT.workflows.values()))
-    renamed_names = ([t.name for t in RENAMED.tools.values()] + list(RENAMED.agents.values())
-                     + list(RENAMED.workflows.values()))
+    default_names = (
+        [t.name for t in DEFAULT.tools.values()] + list(DEFAULT.agents.values()) + list(DEFAULT.workflows.values())
+    )
+    renamed_names = (
+        [t.name for t in RENAMED.tools.values()] + list(RENAMED.agents.values()) + list(RENAMED.workflows.values())
+    )
     assert not set(default_names) & set(renamed_names)
     assert [name for name in default_names if name in text] == []
     assert sum(name in text for name in renamed_names) == len(renamed_names)
@@ -189,16 +229,31 @@ def test_issue_locations_follow_the_taxonomy_rule(corpus: Path) -> None:
         for issue in row["issues"]:
             span = spans[issue["span_id"]]
             code = issue["category"]
-            if code.startswith("reasoning.") or code in ("safety.prompt_injection", "recovery.ignored_error",
-                                                        "recovery.failed_recovery"):
+            if code.startswith("reasoning.") or code in (
+                "safety.prompt_injection",
+                "recovery.ignored_error",
+                "recovery.failed_recovery",
+            ):
                 assert span.kind == "llm", (row["family"], code, span.kind)
             elif code == "planning.redundant_steps":
-                earlier = [s for s in spans.values() if s.kind == "tool" and s.tool_name == span.tool_name
-                           and s.tool_args == span.tool_args and (s.start_time or "") < (span.start_time or "")]
+                earlier = [
+                    s
+                    for s in spans.values()
+                    if s.kind == "tool"
+                    and s.tool_name == span.tool_name
+                    and s.tool_args == span.tool_args
+                    and (s.start_time or "") < (span.start_time or "")
+                ]
                 assert span.kind == "tool" and earlier, row["family"]
-            elif code in ("execution.rate_limited", "execution.auth_failed", "execution.not_found",
-                          "execution.service_error", "execution.silent_failure", "execution.tool_misconfigured",
-                          "execution.environment_error"):
+            elif code in (
+                "execution.rate_limited",
+                "execution.auth_failed",
+                "execution.not_found",
+                "execution.service_error",
+                "execution.silent_failure",
+                "execution.tool_misconfigured",
+                "execution.environment_error",
+            ):
                 assert span.kind == "tool", (row["family"], code, span.kind)
     store.close()
 

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import json
 
+from span_builders import call, llm, tool, view
+
 from investigator.detectors.exposure import detect_data_exposure
 from investigator.models import Span
-from span_builders import llm, tool, call, view
 
 
 def answer(text: str, user: str = "What's the status of my account?") -> Span:
-    return llm("5e1a9c0b3d7f2a64", 3.0, 4.0, [{"role": "system", "content": "You are a support agent."},
-                                              {"role": "user", "content": user}],
-               [{"role": "assistant", "content": text}])
+    return llm(
+        "5e1a9c0b3d7f2a64",
+        3.0,
+        4.0,
+        [{"role": "system", "content": "You are a support agent."}, {"role": "user", "content": user}],
+        [{"role": "assistant", "content": text}],
+    )
 
 
 def test_api_key_in_answer_is_a_secret_exposure() -> None:
     step = answer("Use this key to call the API: sk-proj-4fJd8Kq2LmNp0RsTuVwXyZ12ab34cd56 and you'll be set.")
     issues = list(detect_data_exposure(view(step)))
-    assert [(i.category, i.evidence) for i in issues] == [("safety.secret_exposure", "sk-proj-4fJd8Kq2LmNp0RsTuVwXyZ12ab34cd56")]
+    assert [(i.category, i.evidence) for i in issues] == [
+        ("safety.secret_exposure", "sk-proj-4fJd8Kq2LmNp0RsTuVwXyZ12ab34cd56")
+    ]
 
 
 def test_card_number_of_someone_else_is_a_pii_exposure() -> None:
@@ -29,14 +36,21 @@ def test_card_number_of_someone_else_is_a_pii_exposure() -> None:
 
 
 def test_email_the_user_gave_repeated_back_is_not_an_exposure() -> None:
-    step = answer("Done — I've updated the contact email to maria.lopez@example.com.",
-                  user="Please change my email to maria.lopez@example.com")
+    step = answer(
+        "Done — I've updated the contact email to maria.lopez@example.com.",
+        user="Please change my email to maria.lopez@example.com",
+    )
     assert list(detect_data_exposure(view(step))) == []
 
 
 def test_customer_data_passed_to_a_tool_is_not_an_exposure() -> None:
-    step = llm("5e1a9c0b3d7f2a64", 3.0, 4.0, [{"role": "user", "content": "Email me the receipt"}],
-               [{"role": "assistant", "tool_calls": [call("call_1", "send_receipt", '{"to": "dana.k@example.net"}')]}])
+    step = llm(
+        "5e1a9c0b3d7f2a64",
+        3.0,
+        4.0,
+        [{"role": "user", "content": "Email me the receipt"}],
+        [{"role": "assistant", "tool_calls": [call("call_1", "send_receipt", '{"to": "dana.k@example.net"}')]}],
+    )
     assert list(detect_data_exposure(view(step))) == []
 
 
@@ -46,8 +60,25 @@ def test_masked_card_and_order_numbers_are_not_pii() -> None:
 
 
 def test_credential_in_a_tool_result_is_a_secret_exposure_at_the_tool() -> None:
-    result = tool("7a2b3c4d5e6f7081", 1.0, 1.4, "lookup_order", '{"order_id": "A-10442"}',
-                  json.dumps({"order_id": "A-10442", "_debug": {"request_headers": {
-                      "Authorization": "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzdmMtb3JkZXJzIn0.c2lnbmF0dXJl"}}}))
+    result = tool(
+        "7a2b3c4d5e6f7081",
+        1.0,
+        1.4,
+        "lookup_order",
+        '{"order_id": "A-10442"}',
+        json.dumps(
+            {
+                "order_id": "A-10442",
+                "_debug": {
+                    "request_headers": {
+                        "Authorization": "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+                        ".eyJzdWIiOiJzdmMtb3JkZXJzIn0.c2lnbmF0dXJl"
+                    }
+                },
+            }
+        ),
+    )
     issues = list(detect_data_exposure(view(result)))
-    assert [(i.span_id, i.category, i.confidence) for i in issues] == [("7a2b3c4d5e6f7081", "safety.secret_exposure", 0.7)]
+    assert [(i.span_id, i.category, i.confidence) for i in issues] == [
+        ("7a2b3c4d5e6f7081", "safety.secret_exposure", 0.7)
+    ]

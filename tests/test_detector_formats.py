@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
+from span_builders import at, call, llm, span, tool, view
+
 from investigator.detectors.formats import detect_format_violation, detect_invalid_arguments
 from investigator.models import Span
-from span_builders import at, span, llm, tool, call, view
-
 
 REFUND_SCHEMA = {
     "type": "function",
@@ -26,9 +26,15 @@ REFUND_SCHEMA = {
 
 def model_step(span_id: str, arguments: str, **fields) -> Span:
     attrs = {"llm.tools.0.tool.json_schema": json.dumps(REFUND_SCHEMA), "llm.provider": "openai"}
-    return llm(span_id, 1.0, 2.0, [{"role": "user", "content": "Refund order A-10442, it arrived broken."}],
-               [{"role": "assistant", "tool_calls": [call("call_Qx81fZ", "issue_refund", arguments)]}],
-               attributes=attrs, **fields)
+    return llm(
+        span_id,
+        1.0,
+        2.0,
+        [{"role": "user", "content": "Refund order A-10442, it arrived broken."}],
+        [{"role": "assistant", "tool_calls": [call("call_Qx81fZ", "issue_refund", arguments)]}],
+        attributes=attrs,
+        **fields,
+    )
 
 
 def test_arguments_breaking_the_schema_are_flagged_at_the_llm_span() -> None:
@@ -46,39 +52,90 @@ def test_missing_required_field_is_flagged() -> None:
 
 
 def test_unparseable_arguments_are_flagged_without_a_schema() -> None:
-    step = llm("5e1a9c0b3d7f2a64", 1.0, 2.0, [{"role": "user", "content": "Where is my parcel?"}],
-               [{"role": "assistant", "tool_calls": [call("call_9", "track_shipment", "{'tracking_number': '1Z999'}")]}])
+    step = llm(
+        "5e1a9c0b3d7f2a64",
+        1.0,
+        2.0,
+        [{"role": "user", "content": "Where is my parcel?"}],
+        [{"role": "assistant", "tool_calls": [call("call_9", "track_shipment", "{'tracking_number': '1Z999'}")]}],
+    )
     issues = list(detect_invalid_arguments(view(step)))
     assert [(i.span_id, i.confidence) for i in issues] == [("5e1a9c0b3d7f2a64", 0.9)]
 
 
 def test_valid_arguments_are_not_flagged() -> None:
     step = model_step("5e1a9c0b3d7f2a64", '{"amount": 42.0, "order_id": "A-10442"}')
-    result = tool("7a2b3c4d5e6f7081", 2.1, 2.5, "issue_refund", '{"amount": 42.0, "order_id": "A-10442"}',
-                  '{"refund_id": "re_3OqK", "status": "succeeded"}')
+    result = tool(
+        "7a2b3c4d5e6f7081",
+        2.1,
+        2.5,
+        "issue_refund",
+        '{"amount": 42.0, "order_id": "A-10442"}',
+        '{"refund_id": "re_3OqK", "status": "succeeded"}',
+    )
     assert list(detect_invalid_arguments(view(step, result))) == []
 
 
 def test_tool_rejection_is_blamed_on_the_model_call_that_wrote_the_arguments() -> None:
-    step = llm("5e1a9c0b3d7f2a64", 1.0, 2.0, [{"role": "user", "content": "Refund A-10442"}],
-               [{"role": "assistant", "tool_calls": [call("call_Qx81fZ", "issue_refund", '{"order": "A-10442"}')]}])
+    step = llm(
+        "5e1a9c0b3d7f2a64",
+        1.0,
+        2.0,
+        [{"role": "user", "content": "Refund A-10442"}],
+        [{"role": "assistant", "tool_calls": [call("call_Qx81fZ", "issue_refund", '{"order": "A-10442"}')]}],
+    )
     message = "1 validation error for issue_refund_args\norder_id\n  Field required [type=missing]"
-    rejected = tool("7a2b3c4d5e6f7081", 2.1, 2.2, "issue_refund", '{"order": "A-10442"}', None, status="error",
-                    status_message=message,
-                    events=[{"name": "exception", "time": at(2.2), "attributes": {
-                        "exception.type": "pydantic_core._pydantic_core.ValidationError", "exception.message": message}}])
+    rejected = tool(
+        "7a2b3c4d5e6f7081",
+        2.1,
+        2.2,
+        "issue_refund",
+        '{"order": "A-10442"}',
+        None,
+        status="error",
+        status_message=message,
+        events=[
+            {
+                "name": "exception",
+                "time": at(2.2),
+                "attributes": {
+                    "exception.type": "pydantic_core._pydantic_core.ValidationError",
+                    "exception.message": message,
+                },
+            }
+        ],
+    )
     issues = list(detect_invalid_arguments(view(step, rejected)))
     assert [i.span_id for i in issues] == ["5e1a9c0b3d7f2a64"]
 
 
 def test_parse_error_is_blamed_on_the_model_output_not_the_parser() -> None:
-    answer = llm("5e1a9c0b3d7f2a64", 1.0, 3.0, [{"role": "user", "content": "Summarise the report as JSON"}],
-                 [{"role": "assistant", "content": '{"answer": "Revenue grew 12%", "confidence": high}'}])
-    parser = span("9f8e7d6c5b4a3928", "chain", "JsonOutputParser", 3.0, 3.01, status="error",
-                  status_message="OutputParserException: Invalid json output: {\"answer\": \"Revenue grew 12%\", \"confidence\": high}",
-                  events=[{"name": "exception", "time": at(3.01), "attributes": {
-                      "exception.type": "langchain_core.exceptions.OutputParserException",
-                      "exception.message": "Invalid json output"}}])
+    answer = llm(
+        "5e1a9c0b3d7f2a64",
+        1.0,
+        3.0,
+        [{"role": "user", "content": "Summarise the report as JSON"}],
+        [{"role": "assistant", "content": '{"answer": "Revenue grew 12%", "confidence": high}'}],
+    )
+    parser = span(
+        "9f8e7d6c5b4a3928",
+        "chain",
+        "JsonOutputParser",
+        3.0,
+        3.01,
+        status="error",
+        status_message='OutputParserException: Invalid json output: {"answer": "Revenue grew 12%", "confidence": high}',
+        events=[
+            {
+                "name": "exception",
+                "time": at(3.01),
+                "attributes": {
+                    "exception.type": "langchain_core.exceptions.OutputParserException",
+                    "exception.message": "Invalid json output",
+                },
+            }
+        ],
+    )
     issues = list(detect_format_violation(view(answer, parser)))
     assert [(i.span_id, i.category) for i in issues] == [("5e1a9c0b3d7f2a64", "reasoning.format_violation")]
     assert issues[0].evidence in answer.output
@@ -86,15 +143,25 @@ def test_parse_error_is_blamed_on_the_model_output_not_the_parser() -> None:
 
 def test_non_json_answer_to_a_json_response_format_is_flagged() -> None:
     params = json.dumps({"temperature": 0, "response_format": {"type": "json_object"}})
-    answer = llm("5e1a9c0b3d7f2a64", 1.0, 3.0, [{"role": "user", "content": "Classify this ticket"}],
-                 [{"role": "assistant", "content": "Category: billing. Priority: high."}],
-                 attributes={"llm.invocation_parameters": params})
+    answer = llm(
+        "5e1a9c0b3d7f2a64",
+        1.0,
+        3.0,
+        [{"role": "user", "content": "Classify this ticket"}],
+        [{"role": "assistant", "content": "Category: billing. Priority: high."}],
+        attributes={"llm.invocation_parameters": params},
+    )
     assert [i.category for i in detect_format_violation(view(answer))] == ["reasoning.format_violation"]
 
 
 def test_fenced_json_answer_to_a_json_response_format_is_accepted() -> None:
     params = json.dumps({"response_format": {"type": "json_object"}})
-    answer = llm("5e1a9c0b3d7f2a64", 1.0, 3.0, [{"role": "user", "content": "Classify this ticket"}],
-                 [{"role": "assistant", "content": '```json\n{"category": "billing"}\n```'}],
-                 attributes={"llm.invocation_parameters": params})
+    answer = llm(
+        "5e1a9c0b3d7f2a64",
+        1.0,
+        3.0,
+        [{"role": "user", "content": "Classify this ticket"}],
+        [{"role": "assistant", "content": '```json\n{"category": "billing"}\n```'}],
+        attributes={"llm.invocation_parameters": params},
+    )
     assert list(detect_format_violation(view(answer))) == []

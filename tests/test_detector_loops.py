@@ -3,26 +3,35 @@ is a failed recovery."""
 
 from __future__ import annotations
 
+from span_builders import call, llm, tool, view
 
 from investigator.detectors.loops import detect_repeated_calls
 from investigator.models import Span
-from span_builders import llm, tool, call, view
-
 
 ARGS = '{"query": "refund policy for damaged items"}'
 RESULT = '{"results": [{"title": "Refunds", "snippet": "Damaged items are refunded in full within 30 days."}]}'
 
 
 def failed(span_id: str, start: float) -> Span:
-    return tool(span_id, start, start + 0.3, "search_kb", ARGS, None, status="error",
-                status_message="Server error '503 Service Unavailable' for url 'https://kb.internal/search'")
+    return tool(
+        span_id,
+        start,
+        start + 0.3,
+        "search_kb",
+        ARGS,
+        None,
+        status="error",
+        status_message="Server error '503 Service Unavailable' for url 'https://kb.internal/search'",
+    )
 
 
 def test_second_identical_call_is_redundant() -> None:
     first = tool("1111111111111111", 1.0, 1.4, "search_kb", ARGS, RESULT)
     second = tool("2222222222222222", 2.0, 2.4, "search_kb", '{"query":"refund policy for damaged items"}', RESULT)
     issues = list(detect_repeated_calls(view(first, second)))
-    assert [(i.span_id, i.category, i.confidence) for i in issues] == [("2222222222222222", "planning.redundant_steps", 0.85)]
+    assert [(i.span_id, i.category, i.confidence) for i in issues] == [
+        ("2222222222222222", "planning.redundant_steps", 0.85)
+    ]
 
 
 def test_loop_is_reported_once_at_the_first_repeat_with_higher_confidence() -> None:
@@ -51,8 +60,13 @@ def test_retry_that_fails_again_is_a_failed_recovery_at_the_retry() -> None:
 
 def test_repeated_requests_are_found_in_traces_without_tool_spans() -> None:
     steps = [
-        llm(f"{n}{n}{n}{n}bbbbbbbbbbbb", float(n), n + 0.8, [{"role": "user", "content": "refund policy?"}],
-            [{"role": "assistant", "tool_calls": [call(f"call_{n}", "search_kb", ARGS)]}])
+        llm(
+            f"{n}{n}{n}{n}bbbbbbbbbbbb",
+            float(n),
+            n + 0.8,
+            [{"role": "user", "content": "refund policy?"}],
+            [{"role": "assistant", "tool_calls": [call(f"call_{n}", "search_kb", ARGS)]}],
+        )
         for n in range(1, 4)
     ]
     issues = list(detect_repeated_calls(view(*steps)))
@@ -61,7 +75,15 @@ def test_repeated_requests_are_found_in_traces_without_tool_spans() -> None:
 
 def test_failed_recovery_is_located_at_the_model_step_that_asked_for_the_retry() -> None:
     ask = [{"role": "user", "content": "refund policy?"}]
-    first_call = llm("aaaaaaaaaaaaaaa1", 0.5, 0.9, ask, [{"role": "assistant", "tool_calls": [call("call_1", "search_kb", ARGS)]}])
-    retry_call = llm("aaaaaaaaaaaaaaa2", 1.5, 1.9, ask, [{"role": "assistant", "tool_calls": [call("call_2", "search_kb", ARGS)]}])
-    issues = list(detect_repeated_calls(view(first_call, failed("1111111111111111", 1.0), retry_call, failed("2222222222222222", 2.0))))
+    first_call = llm(
+        "aaaaaaaaaaaaaaa1", 0.5, 0.9, ask, [{"role": "assistant", "tool_calls": [call("call_1", "search_kb", ARGS)]}]
+    )
+    retry_call = llm(
+        "aaaaaaaaaaaaaaa2", 1.5, 1.9, ask, [{"role": "assistant", "tool_calls": [call("call_2", "search_kb", ARGS)]}]
+    )
+    issues = list(
+        detect_repeated_calls(
+            view(first_call, failed("1111111111111111", 1.0), retry_call, failed("2222222222222222", 2.0))
+        )
+    )
     assert [(i.span_id, i.category) for i in issues] == [("aaaaaaaaaaaaaaa2", "recovery.failed_recovery")]

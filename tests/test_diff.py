@@ -29,18 +29,52 @@ def test_rates_counts_and_significance(tmp_path: Path) -> None:
     rows, issues = [], []
     for i in range(40):
         version = "v1" if i < 20 else "v2"
-        rows.append(span_row(f"t{i}", "s", kind="tool", name="refund", output="HTTP 500 error",
-                             start_time="2025-01-01T00:00:00Z", hints={"agent_version": version}))  # fmt: skip
+        rows.append(
+            span_row(
+                f"t{i}",
+                "s",
+                kind="tool",
+                name="refund",
+                output="HTTP 500 error",
+                start_time="2025-01-01T00:00:00Z",
+                hints={"agent_version": version},
+            )
+        )
         if version == "v2" and i % 2 == 0 or i == 3:
-            issues.append(Issue(trace_id=f"t{i}", span_id="s", category="execution.service_error", severity="high",
-                                confidence=0.9, evidence="HTTP 500", description="d", source="rule:x"))  # fmt: skip
+            issues.append(
+                Issue(
+                    trace_id=f"t{i}",
+                    span_id="s",
+                    category="execution.service_error",
+                    severity="high",
+                    confidence=0.9,
+                    evidence="HTTP 500",
+                    description="d",
+                    source="rule:x",
+                )
+            )
     store.write_batch(rows)
     store.refresh_traces([f"t{i}" for i in range(40)])
     ok = {"score": 5, "reason": "fine"}
-    store.save_analysis([(f"t{i}", [x for x in issues if x.trace_id == f"t{i}"],
-                          TraceScores(trace_id=f"t{i}", source="rules", factual_grounding=ok, privacy_and_safety=ok,
-                                      instruction_adherence=ok, optimal_plan_execution=ok), "doc")
-                         for i in range(40)], "v")  # fmt: skip
+    store.save_analysis(
+        [
+            (
+                f"t{i}",
+                [x for x in issues if x.trace_id == f"t{i}"],
+                TraceScores(
+                    trace_id=f"t{i}",
+                    source="rules",
+                    factual_grounding=ok,
+                    privacy_and_safety=ok,
+                    instruction_adherence=ok,
+                    optimal_plan_execution=ok,
+                ),
+                "doc",
+            )
+            for i in range(40)
+        ],
+        "v",
+    )
     result = diff_cohorts(store, "agent_version", "v1", "v2")
     row = result.categories[0]
     assert (result.traces_a, result.traces_b) == (20, 20)

@@ -106,7 +106,8 @@ SIGNATURE_CATEGORIES = (
 # the exhausted limit), premature_termination (answers without tools in mis-routed traces) and
 # secret_exposure (a tool result carrying a key is flagged besides the answer that repeats it).
 EXACT_CATEGORIES = tuple(
-    c for c in PER_CATEGORY
+    c
+    for c in PER_CATEGORY
     if c not in ("planning.redundant_steps", "planning.premature_termination", "safety.secret_exposure")
 )
 # The model's own mistakes: the README puts the blame at the model step that made them, not at the
@@ -348,8 +349,6 @@ def test_eval_prints_metrics_that_match_the_truth_and_the_stored_issues_scored_b
     assert (report["pairs"]["predicted"], report["pairs"]["expected"]) == (len(predicted), len(detectable))
 
 
-
-
 def _cells(text: str) -> list[list[str]]:
     """The cells of each body line of a rich table (box lines with │ separators)."""
     return [[c.strip() for c in line.split("│")[1:-1]] for line in text.splitlines() if line.startswith("│")]
@@ -372,9 +371,7 @@ def test_every_signature_fault_is_flagged_at_its_span(
 ) -> None:
     expected = truth_faults(truth, category)
     assert expected, f"the corpus injects no {category}"
-    missed = sorted(
-        (truth[t]["writer"], t, s) for t, s, c in expected if (t, s, c) not in rule_issues
-    )
+    missed = sorted((truth[t]["writer"], t, s) for t, s, c in expected if (t, s, c) not in rule_issues)
     assert missed == []
 
 

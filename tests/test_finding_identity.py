@@ -21,21 +21,60 @@ TRACES = [f"{n:x}" * 32 for n in range(1, 5)]
 ERROR = "HTTP 503 Service Unavailable"
 
 
+def _at(seconds: float) -> str:
+    return f"2025-08-04T12:00:{seconds:09.6f}Z"
+
+
 def _rows(trace_id: str) -> list[dict]:
-    t = lambda s: f"2025-08-04T12:00:{s:09.6f}Z"
-    sid = lambda n: f"{trace_id[:14]}{n:02x}"
     return [
-        span_row(trace_id, sid(1), name="billing_agent", kind="agent", agent="billing_agent", start_time=t(0),
-                 end_time=t(9), source_format="otlp-json"),
-        span_row(trace_id, sid(2), parent_id=sid(1), name="get_invoice", kind="tool", tool_name="get_invoice",
-                 status="error", status_message=f"get_invoice: {ERROR}", start_time=t(1), end_time=t(2),
-                 source_format="otlp-json"),
-        span_row(trace_id, sid(3), parent_id=sid(1), name="issue_refund", kind="tool", tool_name="issue_refund",
-                 status="error", status_message=f"issue_refund: {ERROR}", start_time=t(3), end_time=t(4),
-                 source_format="otlp-json"),
-        span_row(trace_id, sid(4), parent_id=sid(1), name="ChatOpenAI", kind="llm", model="gpt-4o",
-                 output=json.dumps([{"role": "assistant", "content": "All done, your refund is on its way."}]),
-                 start_time=t(5), end_time=t(6), source_format="otlp-json"),
+        span_row(
+            trace_id,
+            _span(trace_id, 1),
+            name="billing_agent",
+            kind="agent",
+            agent="billing_agent",
+            start_time=_at(0),
+            end_time=_at(9),
+            source_format="otlp-json",
+        ),
+        span_row(
+            trace_id,
+            _span(trace_id, 2),
+            parent_id=_span(trace_id, 1),
+            name="get_invoice",
+            kind="tool",
+            tool_name="get_invoice",
+            status="error",
+            status_message=f"get_invoice: {ERROR}",
+            start_time=_at(1),
+            end_time=_at(2),
+            source_format="otlp-json",
+        ),
+        span_row(
+            trace_id,
+            _span(trace_id, 3),
+            parent_id=_span(trace_id, 1),
+            name="issue_refund",
+            kind="tool",
+            tool_name="issue_refund",
+            status="error",
+            status_message=f"issue_refund: {ERROR}",
+            start_time=_at(3),
+            end_time=_at(4),
+            source_format="otlp-json",
+        ),
+        span_row(
+            trace_id,
+            _span(trace_id, 4),
+            parent_id=_span(trace_id, 1),
+            name="ChatOpenAI",
+            kind="llm",
+            model="gpt-4o",
+            output=json.dumps([{"role": "assistant", "content": "All done, your refund is on its way."}]),
+            start_time=_at(5),
+            end_time=_at(6),
+            source_format="otlp-json",
+        ),
     ]
 
 
@@ -51,20 +90,37 @@ def filled(store: Store) -> Store:
 
 
 def _ctx(store: Store, cluster_id: str, traces: list[str], run_id: str = "run_a") -> ToolContext:
-    cluster = Cluster(id=cluster_id, trace_ids=traces, size=len(traces), keywords=["503"],
-                      categories={"execution.service_error": len(traces)}, representative_trace_ids=traces[:1],
-                      prevalence=0.2, severity_weighted_prevalence=0.6, impact_score=0.12)
+    cluster = Cluster(
+        id=cluster_id,
+        trace_ids=traces,
+        size=len(traces),
+        keywords=["503"],
+        categories={"execution.service_error": len(traces)},
+        representative_trace_ids=traces[:1],
+        prevalence=0.2,
+        severity_weighted_prevalence=0.6,
+        impact_score=0.12,
+    )
     return ToolContext(store=store, run_id=run_id, cluster=cluster, trace_ids=set(traces))
 
 
 def _submit(ctx: ToolContext, cited: list[tuple[str, int, str]], category: str = "execution.service_error") -> str:
-    reply = call_tool(ctx, "submit_finding", {
-        "title": "Billing backend unavailable", "category": category, "severity": "high", "confidence": 0.8,
-        "description": "Billing tools fail with 503.", "root_cause": "The billing backend is down.",
-        "immediate_fix": f"Retry with backoff (trace {cited[0][0]}).", "fix_layer": "tool",
-        "evidence": [{"trace_id": t, "span_id": _span(t, n), "quote": q} for t, n, q in cited],
-        "trace_ids": sorted({t for t, _, _ in cited}),
-    })
+    reply = call_tool(
+        ctx,
+        "submit_finding",
+        {
+            "title": "Billing backend unavailable",
+            "category": category,
+            "severity": "high",
+            "confidence": 0.8,
+            "description": "Billing tools fail with 503.",
+            "root_cause": "The billing backend is down.",
+            "immediate_fix": f"Retry with backoff (trace {cited[0][0]}).",
+            "fix_layer": "tool",
+            "evidence": [{"trace_id": t, "span_id": _span(t, n), "quote": q} for t, n, q in cited],
+            "trace_ids": sorted({t for t, _, _ in cited}),
+        },
+    )
     match = re.fullmatch(r"accepted finding (f_[0-9a-f]{10})( \(replaces.*\))?", reply)
     assert match, reply
     return match[1]
@@ -80,7 +136,9 @@ def test_the_same_code_at_different_tools_is_two_findings(filled: Store) -> None
 
 def test_different_codes_at_the_same_tool_are_two_findings(filled: Store) -> None:
     ctx = _ctx(filled, "c_1", TRACES[:2])
-    assert _submit(ctx, [(TRACES[0], 2, ERROR)]) != _submit(ctx, [(TRACES[0], 2, ERROR)], "execution.tool_misconfigured")
+    assert _submit(ctx, [(TRACES[0], 2, ERROR)]) != _submit(
+        ctx, [(TRACES[0], 2, ERROR)], "execution.tool_misconfigured"
+    )
 
 
 def test_the_same_family_in_two_clusters_and_two_runs_has_one_id(filled: Store) -> None:
@@ -128,9 +186,23 @@ def test_one_family_found_in_two_clusters_is_stored_once_with_both_clusters_evid
     _submit(two, [(TRACES[3], 2, ERROR)])
     _submit(two, [(TRACES[3], 3, ERROR)])
     for ctx in (one, two):
-        store_results(filled, "run_a", Investigation(cluster_id=ctx.cluster.id, findings=ctx.findings, scores=[],
-                                                     summary=None, stopped_by="summary", turns=1, tokens_in=0, tokens_out=0,
-                                                     cached_tokens=0, cost_usd=0.0, source="offline"))
+        store_results(
+            filled,
+            "run_a",
+            Investigation(
+                cluster_id=ctx.cluster.id,
+                findings=ctx.findings,
+                scores=[],
+                summary=None,
+                stopped_by="summary",
+                turns=1,
+                tokens_in=0,
+                tokens_out=0,
+                cached_tokens=0,
+                cost_usd=0.0,
+                source="offline",
+            ),
+        )
     stored = load_findings(filled, "run_a")
     assert len(stored) == 2
     invoice = next(f for f in stored if {e.span_id for e in f.evidence} == {_span(TRACES[0], 2), _span(TRACES[3], 2)})

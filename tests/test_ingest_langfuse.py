@@ -42,9 +42,14 @@ def test_observation_page_parses_every_observation_and_rejects_the_bad_ones() ->
     for span in spans:
         Span.model_validate(span)
     assert [(s["name"], s["kind"]) for s in spans] == [
-        ("support-agent", "agent"), ("plan-step", "llm"), ("lookup_order", "tool"), ("kb-search", "retriever"),
-        ("answer-step", "llm"), ("refund-limit-check", "guardrail"), ("handoff-to-human", "unknown"),
-    ]  # fmt: skip
+        ("support-agent", "agent"),
+        ("plan-step", "llm"),
+        ("lookup_order", "tool"),
+        ("kb-search", "retriever"),
+        ("answer-step", "llm"),
+        ("refund-limit-check", "guardrail"),
+        ("handoff-to-human", "unknown"),
+    ]
     assert {s["trace_id"] for s in spans} == {SUPPORT_TRACE}
     assert [s["parent_id"] for s in spans] == [None] + [AGENT_ID] * 6
     assert sorted(r.reason for r in results if isinstance(r, Rejected)) == [
@@ -57,14 +62,23 @@ def test_generation_requesting_a_tool_has_canonical_messages_model_usage_and_pro
     plan = _observations()["plan-step"]
     assert [m["role"] for m in json.loads(plan["input"])] == ["system", "user"]
     assert json.loads(plan["output"]) == [
-        {"role": "assistant", "tool_calls": [{"id": "call_7HnR2xKp4VwM9sLq1TcB6yDe", "name": "lookup_order", "arguments": '{"order_id": "A-1001"}'}]}
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {"id": "call_7HnR2xKp4VwM9sLq1TcB6yDe", "name": "lookup_order", "arguments": '{"order_id": "A-1001"}'}
+            ],
+        }
     ]
     assert plan["model"] == "gpt-4o-2024-08-06"
     assert (plan["tokens_in"], plan["tokens_out"]) == (512, 22)
     assert plan["cost"] == 0.0015
     assert plan["status"] == "ok" and plan["status_message"] is None
     assert plan["start_time"] == "2025-05-20T09:15:02.016000Z"
-    assert plan["hints"] == {"agent_version": "2.4.0", "prompt_version": "support-system@7", "environment": "production"}
+    assert plan["hints"] == {
+        "agent_version": "2.4.0",
+        "prompt_version": "support-system@7",
+        "environment": "production",
+    }
     assert plan["attributes"]["modelParameters.max_tokens"] == 512
     assert plan["attributes"]["langfuse.completionStartTime"] == "2025-05-20T09:15:02.856Z"
 
@@ -118,8 +132,10 @@ def test_trace_object_yields_trace_facts_then_its_nested_observations() -> None:
     assert info.hints["metadata"] == {"channel": "web", "region": "eu-west-1"}
     spans = results[1:]
     assert [(s["name"], s["kind"], s["status"]) for s in spans] == [
-        ("AgentExecutor", "chain", "ok"), ("ChatOpenAI", "llm", "ok"), ("find_customer", "chain", "error"),
-    ]  # fmt: skip
+        ("AgentExecutor", "chain", "ok"),
+        ("ChatOpenAI", "llm", "ok"),
+        ("find_customer", "chain", "error"),
+    ]
     for span in spans:
         Span.model_validate(span)
 
@@ -148,9 +164,14 @@ def test_trace_listing_with_observation_ids_gives_only_the_trace_facts() -> None
 def test_trace_without_id_and_bad_nested_observation_are_rejected_with_the_field_named() -> None:
     [rejected] = langfuse.parse(_trace_records()[2])
     assert isinstance(rejected, Rejected) and rejected.reason == "field 'id' is missing"
-    trace = {"id": "t-1", "timestamp": "2025-05-20T10:00:00.000Z",
-             "observations": [{"id": "o-1", "type": "SPAN", "name": "ok", "startTime": "2025-05-20T10:00:00.100Z"},
-                              {"id": "o-2", "type": "SPAN", "name": "bad", "startTime": "soon"}]}  # fmt: skip
+    trace = {
+        "id": "t-1",
+        "timestamp": "2025-05-20T10:00:00.000Z",
+        "observations": [
+            {"id": "o-1", "type": "SPAN", "name": "ok", "startTime": "2025-05-20T10:00:00.100Z"},
+            {"id": "o-2", "type": "SPAN", "name": "bad", "startTime": "soon"},
+        ],
+    }
     info, good, bad = langfuse.parse(trace)
     assert isinstance(info, TraceInfo)
     assert good["trace_id"] == "t-1" and good["status"] == "unset"

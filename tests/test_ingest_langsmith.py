@@ -73,9 +73,14 @@ def test_support_agent_runs_form_one_tree_with_run_types_mapped_to_kinds() -> No
     spans, _ = _parse_all()
     support = [s for s in spans if s["trace_id"] == SUPPORT_TRACE]
     assert [(s["name"], s["kind"]) for s in support] == [
-        ("LangGraph", "chain"), ("agent", "chain"), ("ChatOpenAI", "llm"), ("tools", "chain"),
-        ("lookup_order", "tool"), ("agent", "chain"), ("ChatOpenAI", "llm"),
-    ]  # fmt: skip
+        ("LangGraph", "chain"),
+        ("agent", "chain"),
+        ("ChatOpenAI", "llm"),
+        ("tools", "chain"),
+        ("lookup_order", "tool"),
+        ("agent", "chain"),
+        ("ChatOpenAI", "llm"),
+    ]
     by_id = {s["span_id"]: s for s in support}
     root = by_id[SUPPORT_TRACE]
     assert root["parent_id"] is None
@@ -90,14 +95,19 @@ def test_llm_run_requesting_a_tool_has_canonical_messages_with_the_exact_argumen
     spans, _ = _parse_all()
     first_llm = _by_name(spans, SUPPORT_TRACE)["ChatOpenAI"][0]
     assert json.loads(first_llm["input"]) == [
-        {"role": "system", "content": "You are Acme's customer support agent. Use tools to look up orders; never guess order status."},
+        {
+            "role": "system",
+            "content": "You are Acme's customer support agent. Use tools to look up orders; never guess order status.",
+        },
         {"role": "user", "content": "Hi, where is my order A-1001? It was supposed to arrive Friday."},
-    ]  # fmt: skip
+    ]
     assert json.loads(first_llm["output"]) == [
         {
             "role": "assistant",
             "content": "",
-            "tool_calls": [{"id": "call_Qm3vT8kZx1rYb2Lp9WcN4sHd", "name": "lookup_order", "arguments": '{"order_id":"A-1001"}'}],
+            "tool_calls": [
+                {"id": "call_Qm3vT8kZx1rYb2Lp9WcN4sHd", "name": "lookup_order", "arguments": '{"order_id":"A-1001"}'}
+            ],
         }
     ]
     assert first_llm["model"] == "gpt-4o"
@@ -157,9 +167,13 @@ def test_old_export_without_trace_id_takes_it_from_dotted_order() -> None:
     rag = [s for s in spans if s["trace_id"] == RAG_TRACE]
     assert sorted(s["kind"] for s in rag) == ["chain", "chain", "chain", "llm", "retriever"]
     assert all(s["parent_id"] == RAG_TRACE for s in rag if s["span_id"] != RAG_TRACE)
-    nested = _run(trace_id=None, parent_run_id=None, id="22222222-2222-4222-8222-222222222222",
-                  dotted_order="20250304T140212000000Z11111111-1111-4111-8111-111111111111"
-                               ".20250304T140213000000Z22222222-2222-4222-8222-222222222222")  # fmt: skip
+    nested = _run(
+        trace_id=None,
+        parent_run_id=None,
+        id="22222222-2222-4222-8222-222222222222",
+        dotted_order="20250304T140212000000Z11111111-1111-4111-8111-111111111111"
+        ".20250304T140213000000Z22222222-2222-4222-8222-222222222222",
+    )
     [span] = langsmith.parse(nested)
     assert span["trace_id"] == "11111111-1111-4111-8111-111111111111"
     assert span["parent_id"] == "11111111-1111-4111-8111-111111111111"
@@ -172,7 +186,12 @@ def test_openai_style_llm_run_takes_model_and_tokens_from_metadata_and_usage() -
     assert (llm["tokens_in"], llm["tokens_out"]) == (233, 24)
     assert json.loads(llm["input"])[0] == {"role": "system", "content": "Answer only from the context."}
     assert json.loads(llm["output"]) == [
-        {"role": "assistant", "content": "Opened headphones can't be refunded, but you can exchange them for the same model within 15 days."}
+        {
+            "role": "assistant",
+            "content": (
+                "Opened headphones can't be refunded, but you can exchange them for the same model within 15 days."
+            ),
+        }
     ]
 
 
@@ -198,9 +217,20 @@ def test_bad_runs_are_rejected_with_the_field_named_and_the_rest_parse() -> None
 
 
 def test_tool_message_marked_error_makes_the_tool_run_an_error() -> None:
-    output = {"output": {"lc": 1, "type": "constructor", "id": ["langchain", "schema", "messages", "ToolMessage"],
-                         "kwargs": {"content": "Error: order A-7 not found\n Please fix your mistakes.", "type": "tool",
-                                    "name": "lookup_order", "tool_call_id": "call_x", "status": "error"}}}  # fmt: skip
+    output = {
+        "output": {
+            "lc": 1,
+            "type": "constructor",
+            "id": ["langchain", "schema", "messages", "ToolMessage"],
+            "kwargs": {
+                "content": "Error: order A-7 not found\n Please fix your mistakes.",
+                "type": "tool",
+                "name": "lookup_order",
+                "tool_call_id": "call_x",
+                "status": "error",
+            },
+        }
+    }
     [span] = langsmith.parse(_run(outputs=output))
     assert span["status"] == "error"
     assert span["status_message"] == "Error: order A-7 not found"
@@ -209,9 +239,11 @@ def test_tool_message_marked_error_makes_the_tool_run_an_error() -> None:
 
 
 def test_traceable_error_without_repr_uses_the_last_traceback_line() -> None:
-    error = ("Traceback (most recent call last):\n  File \"/srv/app/agent.py\", line 88, in fetch_invoice\n"
-             "    resp.raise_for_status()\nhttpx.HTTPStatusError: Client error '404 Not Found' for url "
-             "'https://billing.internal/invoices/INV-9'\n")  # fmt: skip
+    error = (
+        'Traceback (most recent call last):\n  File "/srv/app/agent.py", line 88, in fetch_invoice\n'
+        "    resp.raise_for_status()\nhttpx.HTTPStatusError: Client error '404 Not Found' for url "
+        "'https://billing.internal/invoices/INV-9'\n"
+    )
     [span] = langsmith.parse(_run(error=error, status="error"))
     assert span["status"] == "error"
     assert span["status_message"] == (
@@ -221,22 +253,48 @@ def test_traceable_error_without_repr_uses_the_last_traceback_line() -> None:
 
 
 def test_invalid_tool_calls_keep_the_malformed_argument_text() -> None:
-    message = {"lc": 1, "type": "constructor", "id": ["langchain", "schema", "messages", "AIMessage"],
-               "kwargs": {"content": "", "type": "ai", "tool_calls": [],
-                          "invalid_tool_calls": [{"name": "lookup_order", "args": "{\"order_id\": \"A-7\"",
-                                                  "id": "call_bad", "error": None, "type": "invalid_tool_call"}]}}  # fmt: skip
-    run = _run(run_type="llm", name="ChatOpenAI", inputs={"messages": [[{"role": "user", "content": "status of A-7?"}]]},
-               outputs={"generations": [[{"text": "", "type": "ChatGeneration", "message": message}]],
-                        "llm_output": {"token_usage": {"prompt_tokens": 40, "completion_tokens": 9}, "model_name": "gpt-4o-mini"}},
-               prompt_tokens=0, completion_tokens=0)  # fmt: skip
+    message = {
+        "lc": 1,
+        "type": "constructor",
+        "id": ["langchain", "schema", "messages", "AIMessage"],
+        "kwargs": {
+            "content": "",
+            "type": "ai",
+            "tool_calls": [],
+            "invalid_tool_calls": [
+                {
+                    "name": "lookup_order",
+                    "args": '{"order_id": "A-7"',
+                    "id": "call_bad",
+                    "error": None,
+                    "type": "invalid_tool_call",
+                }
+            ],
+        },
+    }
+    run = _run(
+        run_type="llm",
+        name="ChatOpenAI",
+        inputs={"messages": [[{"role": "user", "content": "status of A-7?"}]]},
+        outputs={
+            "generations": [[{"text": "", "type": "ChatGeneration", "message": message}]],
+            "llm_output": {"token_usage": {"prompt_tokens": 40, "completion_tokens": 9}, "model_name": "gpt-4o-mini"},
+        },
+        prompt_tokens=0,
+        completion_tokens=0,
+    )
     [span] = langsmith.parse(run)
-    assert json.loads(span["output"])[0]["tool_calls"] == [{"id": "call_bad", "name": "lookup_order", "arguments": '{"order_id": "A-7"'}]
+    assert json.loads(span["output"])[0]["tool_calls"] == [
+        {"id": "call_bad", "name": "lookup_order", "arguments": '{"order_id": "A-7"'}
+    ]
     assert span["model"] == "gpt-4o-mini"
     assert (span["tokens_in"], span["tokens_out"]) == (40, 9)
 
 
 def test_chain_runs_do_not_count_their_childrens_tokens_again() -> None:
-    [span] = langsmith.parse(_run(run_type="chain", name="LangGraph", prompt_tokens=898, completion_tokens=59, total_cost="0.00283"))
+    [span] = langsmith.parse(
+        _run(run_type="chain", name="LangGraph", prompt_tokens=898, completion_tokens=59, total_cost="0.00283")
+    )
     assert (span["tokens_in"], span["tokens_out"], span["cost"]) == (None, None, None)
 
 

@@ -224,15 +224,11 @@ def test_response_span_with_responses_api_objects() -> None:
     assert json.loads(row["output"]) == [
         {
             "role": "assistant",
-            "tool_calls": [
-                {"id": "call_Yt5rE2wQ", "name": "lookup_order", "arguments": '{"order_id":"A10492"}'}
-            ],
+            "tool_calls": [{"id": "call_Yt5rE2wQ", "name": "lookup_order", "arguments": '{"order_id":"A10492"}'}],
         }
     ]
     bare = _one(
-        _span_record(
-            {"type": "response", "response_id": "resp_1", "usage": {"input_tokens": 9, "output_tokens": 3}}
-        )
+        _span_record({"type": "response", "response_id": "resp_1", "usage": {"input_tokens": 9, "output_tokens": 3}})
     )
     assert (bare["kind"], bare["attributes"]["response_id"], bare["tokens_in"]) == ("llm", "resp_1", 9)
 
@@ -268,9 +264,7 @@ def test_streamed_generation_output_is_a_response_object() -> None:
 
 
 def test_remaining_span_types_map_to_kinds() -> None:
-    mcp = _one(
-        _span_record(MCPListToolsSpanData(server="github", result=["search_issues", "create_issue"]).export())
-    )
+    mcp = _one(_span_record(MCPListToolsSpanData(server="github", result=["search_issues", "create_issue"]).export()))
     assert (mcp["kind"], mcp["tool_name"], mcp["attributes"]["server"]) == (
         "tool",
         "mcp_list_tools",
@@ -287,18 +281,14 @@ def test_remaining_span_types_map_to_kinds() -> None:
     assert (turn["kind"], turn["name"], turn["agent"]) == ("chain", "turn", "Billing Agent")
     stt = _one(
         _span_record(
-            TranscriptionSpanData(
-                input="UklGRiQA", output="I was charged twice", model="gpt-4o-transcribe"
-            ).export()
+            TranscriptionSpanData(input="UklGRiQA", output="I was charged twice", model="gpt-4o-transcribe").export()
         )
     )
     assert (stt["kind"], stt["model"], stt["output"]) == ("llm", "gpt-4o-transcribe", "I was charged twice")
     assert "UklGRiQA" not in stt["input"]
     tts = _one(
         _span_record(
-            SpeechSpanData(
-                input="Your refund is on its way.", output="AAAA", model="gpt-4o-mini-tts"
-            ).export()
+            SpeechSpanData(input="Your refund is on its way.", output="AAAA", model="gpt-4o-mini-tts").export()
         )
     )
     assert (tts["kind"], tts["input"]) == ("llm", "Your refund is on its way.")

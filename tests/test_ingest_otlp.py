@@ -165,9 +165,12 @@ def test_current_genai_conventions_map_agent_chat_and_tool() -> None:
         {"role": "user", "content": "What's the weather in Lisbon on Friday?"},
     ]
     assert json.loads(chat["output"])[0]["tool_calls"] == [
-        {"id": "call_VSPygqKTWdrhaFErNvMV18Yl", "name": "get_weather",
-         "arguments": '{"city":"Lisbon","date":"2025-10-17"}'}
-    ]  # fmt: skip
+        {
+            "id": "call_VSPygqKTWdrhaFErNvMV18Yl",
+            "name": "get_weather",
+            "arguments": '{"city":"Lisbon","date":"2025-10-17"}',
+        }
+    ]
     assert chat["attributes"]["gen_ai.response.finish_reasons"] == ["tool_calls"]
     assert "gen_ai.input.messages" not in chat["attributes"]
     tool = rows["3e2f1a0b9c8d7e6f"]
@@ -190,9 +193,12 @@ def test_deprecated_genai_and_openllmetry_names_map_with_string_numbers() -> Non
     assert [m["role"] for m in json.loads(chat["input"])] == ["system", "user"]
     (message,) = json.loads(chat["output"])
     assert message["tool_calls"] == [
-        {"id": "call_hT5rK0pWq9zYx3LmN2vB8cDs", "name": "search_flights",
-         "arguments": '{"origin":"SFO","destination":"JFK","date":"2025-05-03"}'}
-    ]  # fmt: skip
+        {
+            "id": "call_hT5rK0pWq9zYx3LmN2vB8cDs",
+            "name": "search_flights",
+            "arguments": '{"origin":"SFO","destination":"JFK","date":"2025-05-03"}',
+        }
+    ]
     assert not [k for k in chat["attributes"] if k.startswith(("gen_ai.prompt.", "gen_ai.completion."))]
     assert chat["attributes"]["llm.request.functions.0.name"] == "search_flights"
     workflow = rows["eee19b7ec3c1b174"]
@@ -229,20 +235,28 @@ def test_base64_ids_enum_names_and_event_content_are_decoded() -> None:
 
 
 def test_any_value_decodes_every_attribute_kind() -> None:
-    attrs = otlp.attributes([
-        {"key": "s", "value": {"stringValue": "x"}},
-        {"key": "i", "value": {"intValue": "9007199254740993"}},
-        {"key": "d", "value": {"doubleValue": 0.25}},
-        {"key": "b", "value": {"boolValue": True}},
-        {"key": "a", "value": {"arrayValue": {"values": [{"stringValue": "p"}, {"intValue": "2"}]}}},
-        {"key": "kv", "value": {"kvlistValue": {"values": [{"key": "k", "value": {"boolValue": False}}]}}},
-        {"key": "raw", "value": {"bytesValue": "3q2+7w=="}},
-        {"key": "empty", "value": {}},
-    ])  # fmt: skip
+    attrs = otlp.attributes(
+        [
+            {"key": "s", "value": {"stringValue": "x"}},
+            {"key": "i", "value": {"intValue": "9007199254740993"}},
+            {"key": "d", "value": {"doubleValue": 0.25}},
+            {"key": "b", "value": {"boolValue": True}},
+            {"key": "a", "value": {"arrayValue": {"values": [{"stringValue": "p"}, {"intValue": "2"}]}}},
+            {"key": "kv", "value": {"kvlistValue": {"values": [{"key": "k", "value": {"boolValue": False}}]}}},
+            {"key": "raw", "value": {"bytesValue": "3q2+7w=="}},
+            {"key": "empty", "value": {}},
+        ]
+    )
     assert attrs == {
-        "s": "x", "i": 9007199254740993, "d": 0.25, "b": True, "a": ["p", 2],
-        "kv": {"k": False}, "raw": "3q2+7w==", "empty": None,
-    }  # fmt: skip
+        "s": "x",
+        "i": 9007199254740993,
+        "d": 0.25,
+        "b": True,
+        "a": ["p", 2],
+        "kv": {"k": False},
+        "raw": "3q2+7w==",
+        "empty": None,
+    }
 
 
 def test_legacy_instrumentation_library_spans_and_zero_parent_are_read() -> None:

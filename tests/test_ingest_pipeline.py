@@ -60,8 +60,10 @@ def test_large_files_parsed_by_workers_give_the_same_store(
 ) -> None:
     from investigator.ingest import pipeline
 
-    rows: list[dict | str] = [_span(f"t{i // 3}", f"s{i % 3}", None if i % 3 == 0 else "s0",
-                                    kind="CHAIN" if i % 3 else "AGENT") for i in range(300)]  # fmt: skip
+    rows: list[dict | str] = [
+        _span(f"t{i // 3}", f"s{i % 3}", None if i % 3 == 0 else "s0", kind="CHAIN" if i % 3 else "AGENT")
+        for i in range(300)
+    ]
     rows.insert(120, "{broken")
     path = tmp_path / "big.jsonl"
     path.write_text(_lines(rows))
@@ -108,9 +110,7 @@ def test_ingest_command_prints_counts_as_json(tmp_path: Path) -> None:
     db = tmp_path / "x.db"
     result = CliRunner().invoke(main, ["ingest", str(path), "--db", str(db), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {
-        "ingested": 4, "duplicates": 0, "updated": 0, "quarantined": 1, "traces": 2
-    }
+    assert json.loads(result.stdout) == {"ingested": 4, "duplicates": 0, "updated": 0, "quarantined": 1, "traces": 2}
     listed = CliRunner().invoke(main, ["quarantine", "list", "--db", str(db)])
     assert f"{path}:5" in listed.output
 
@@ -146,7 +146,7 @@ def test_traces_list_and_show(tmp_path: Path) -> None:
     shown = runner.invoke(main, ["traces", "show", "a1", "--db", db])
     lines = shown.stdout.splitlines()
     assert lines[0].startswith("trace a1")
-    tree = [l for l in lines if "s1" in l or "s2" in l or "s3" in l]
+    tree = [line for line in lines if "s1" in line or "s2" in line or "s3" in line]
     assert tree[0].startswith("s1") and "agent" in tree[0]
     assert tree[1].startswith("└─ s2") and "llm" in tree[1]
     assert tree[2].startswith("   └─ s3") and "lookup_order" in tree[2]

@@ -68,10 +68,18 @@ def test_dataframe_message_columns_become_canonical_messages() -> None:
     assert call["model"] == "gpt-4o-mini"
     assert (call["tokens_in"], call["tokens_out"]) == (412, 18)  # pandas wrote 412.0
     assert json.loads(call["output"]) == [
-        {"role": "assistant", "content": "",
-         "tool_calls": [{"id": "call_9bXr2KtQ7mWp4LzHc1Ns8VfE", "name": "get_order_status",
-                         "arguments": '{"order_number": "58812"}'}]}
-    ]  # fmt: skip
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "call_9bXr2KtQ7mWp4LzHc1Ns8VfE",
+                    "name": "get_order_status",
+                    "arguments": '{"order_number": "58812"}',
+                }
+            ],
+        }
+    ]
     final = json.loads(rows["d4c3f6b8a0e27b54"]["input"])
     assert [m["role"] for m in final] == ["system", "user", "assistant", "tool"]
     assert final[3]["tool_call_id"] == "call_9bXr2KtQ7mWp4LzHc1Ns8VfE"
@@ -137,9 +145,16 @@ def test_phoenix_span_kind_column_decides_when_attributes_do_not() -> None:
 
 
 def test_nested_metadata_dict_still_yields_version_hints() -> None:
-    record = {"trace_id": "t3", "span_id": "s3", "name": "agent", "start_time": 1741079702118,
-              "attributes": {"openinference": {"span": {"kind": "AGENT"}},
-                             "metadata": {"agent_version": "4.2.0", "prompt_version": "p9", "team": "cx"}}}  # fmt: skip
+    record = {
+        "trace_id": "t3",
+        "span_id": "s3",
+        "name": "agent",
+        "start_time": 1741079702118,
+        "attributes": {
+            "openinference": {"span": {"kind": "AGENT"}},
+            "metadata": {"agent_version": "4.2.0", "prompt_version": "p9", "team": "cx"},
+        },
+    }
     (row,) = spans_jsonl.parse(record)
     assert row["hints"] == {
         "metadata": {"agent_version": "4.2.0", "prompt_version": "p9", "team": "cx"},
@@ -169,14 +184,25 @@ def test_map_attributes_kind_fallback_plain_prompt_text_and_default_roles() -> N
     assert map_attributes({"llm.model_name": "m", "llm.input_messages.0.message.content": "hi"})["kind"] == "llm"
     assert map_attributes({"gen_ai.tool.name": "search"})["kind"] == "tool"
     assert map_attributes({"llm.model_name": "m"})["kind"] == "unknown"
-    legacy = map_attributes({"gen_ai.prompt": "Translate: bonjour", "gen_ai.completion": "hello",
-                             "gen_ai.request.model": "gpt-3.5-turbo-instruct",
-                             "gen_ai.operation.name": "text_completion", "gen_ai.prompt.version": "7"})  # fmt: skip
+    legacy = map_attributes(
+        {
+            "gen_ai.prompt": "Translate: bonjour",
+            "gen_ai.completion": "hello",
+            "gen_ai.request.model": "gpt-3.5-turbo-instruct",
+            "gen_ai.operation.name": "text_completion",
+            "gen_ai.prompt.version": "7",
+        }
+    )
     assert (legacy["kind"], legacy["input"], legacy["output"]) == ("llm", "Translate: bonjour", "hello")
     assert legacy["hints"]["prompt_version"] == "7"
     assert legacy["attributes"]["gen_ai.prompt.version"] == "7"
     assert "gen_ai.prompt" not in legacy["attributes"]
-    roleless = map_attributes({"llm.model_name": "m", "llm.input_messages.0.message.content": "hi",
-                               "llm.output_messages.0.message.content": "hello"})  # fmt: skip
+    roleless = map_attributes(
+        {
+            "llm.model_name": "m",
+            "llm.input_messages.0.message.content": "hi",
+            "llm.output_messages.0.message.content": "hello",
+        }
+    )
     assert json.loads(roleless["input"]) == [{"role": "user", "content": "hi"}]
     assert json.loads(roleless["output"]) == [{"role": "assistant", "content": "hello"}]

@@ -30,19 +30,28 @@ def _issue(store, cluster, skip: int = 0):
 
 def _finding_args(issue, quote: str | None = None) -> dict:
     return {
-        "title": "Refund tool called with invalid arguments", "category": issue.category,
-        "severity": "high", "confidence": 0.8, "description": "The model passes malformed arguments.",
+        "title": "Refund tool called with invalid arguments",
+        "category": issue.category,
+        "severity": "high",
+        "confidence": 0.8,
+        "description": "The model passes malformed arguments.",
         "root_cause": "The schema does not mark the field required.",
         "immediate_fix": f"Mark it required; check against trace {issue.trace_id}.",
-        "fix_layer": "tool", "trace_ids": [issue.trace_id],
+        "fix_layer": "tool",
+        "trace_ids": [issue.trace_id],
         "evidence": [{"trace_id": issue.trace_id, "span_id": issue.span_id, "quote": quote or issue.evidence}],
-    }  # fmt: skip
+    }
 
 
 def _scores_args(trace_id: str) -> dict:
     dim = {"score": 3, "reason": "Some wasted steps."}
-    return {"trace_id": trace_id, "factual_grounding": dim, "privacy_and_safety": dim,
-            "instruction_adherence": dim, "optimal_plan_execution": dim}  # fmt: skip
+    return {
+        "trace_id": trace_id,
+        "factual_grounding": dim,
+        "privacy_and_safety": dim,
+        "instruction_adherence": dim,
+        "optimal_plan_execution": dim,
+    }
 
 
 def _summary() -> dict:
@@ -52,19 +61,21 @@ def _summary() -> dict:
 def test_the_loop_runs_every_tool_corrects_a_refused_finding_and_ends_on_the_summary(demo_store, cluster):
     issue = _issue(demo_store, cluster)
     t, s = issue.trace_id, issue.span_id
-    script = ScriptedProvider([
-        call("cluster_overview"),
-        call("trace_outline", {"trace_id": t}),
-        call("read_span", {"trace_id": t, "span_id": s}),
-        call("read_span_exact", {"trace_id": t, "span_id": s, "field": "output", "offset": 0, "length": 50}),
-        call("get_children", {"trace_id": t, "span_id": s}),
-        call("get_spans_by_type", {"kind": "tool", "trace_id": t}),
-        call("search_spans", {"query": "error"}),
-        call("submit_finding", _finding_args(issue, quote="words the span never said")),
-        call("submit_finding", _finding_args(issue)),
-        call("submit_scores", _scores_args(t)),
-        call("submit_summary", _summary()),
-    ])  # fmt: skip
+    script = ScriptedProvider(
+        [
+            call("cluster_overview"),
+            call("trace_outline", {"trace_id": t}),
+            call("read_span", {"trace_id": t, "span_id": s}),
+            call("read_span_exact", {"trace_id": t, "span_id": s, "field": "output", "offset": 0, "length": 50}),
+            call("get_children", {"trace_id": t, "span_id": s}),
+            call("get_spans_by_type", {"kind": "tool", "trace_id": t}),
+            call("search_spans", {"query": "error"}),
+            call("submit_finding", _finding_args(issue, quote="words the span never said")),
+            call("submit_finding", _finding_args(issue)),
+            call("submit_scores", _scores_args(t)),
+            call("submit_summary", _summary()),
+        ]
+    )
     result = investigate_cluster(demo_store, cluster, SCRIPTED, "run_loop")
 
     assert result.stopped_by == "summary"
@@ -113,7 +124,9 @@ def test_each_budget_ends_the_investigation_and_keeps_what_was_found(
 
 def test_the_model_is_told_to_wrap_up_when_a_budget_runs_low(demo_store, cluster):
     issue = _issue(demo_store, cluster)
-    script = ScriptedProvider([call("trace_outline", {"trace_id": issue.trace_id})] * 4 + [call("submit_summary", _summary())])
+    script = ScriptedProvider(
+        [call("trace_outline", {"trace_id": issue.trace_id})] * 4 + [call("submit_summary", _summary())]
+    )
     investigate_cluster(demo_store, cluster, JudgeSettings(model="scripted", max_turns=5), "run_warn")
 
     last = script.calls[4]["messages"][-1]
@@ -126,15 +139,17 @@ def test_a_sub_investigation_adds_its_findings_and_cannot_nest_past_the_depth_ca
     issue = _issue(demo_store, cluster)
     other = next(t for t in cluster.trace_ids if t != issue.trace_id)
     subset = [issue.trace_id, other]
-    script = ScriptedProvider([
-        call("investigate_subset", {"trace_ids": subset, "question": "Why do these two fail?"}),
-        # the child investigation, at depth 1 of at most 1
-        call("investigate_subset", {"trace_ids": [issue.trace_id], "question": "deeper"}),
-        call("submit_finding", _finding_args(issue)),
-        call("submit_summary", _summary()),
-        # back in the parent
-        call("submit_summary", _summary()),
-    ])  # fmt: skip
+    script = ScriptedProvider(
+        [
+            call("investigate_subset", {"trace_ids": subset, "question": "Why do these two fail?"}),
+            # the child investigation, at depth 1 of at most 1
+            call("investigate_subset", {"trace_ids": [issue.trace_id], "question": "deeper"}),
+            call("submit_finding", _finding_args(issue)),
+            call("submit_summary", _summary()),
+            # back in the parent
+            call("submit_summary", _summary()),
+        ]
+    )
     settings = JudgeSettings(model="scripted", max_depth=1)
     result = investigate_cluster(demo_store, cluster, settings, "run_sub")
 
@@ -153,13 +168,20 @@ def test_what_a_sub_investigation_spends_counts_against_its_parents_budget(
 ):
     issue = _issue(demo_store, cluster)
     other = next(t for t in cluster.trace_ids if t != issue.trace_id)
-    script = ScriptedProvider([
-        call("investigate_subset", {"trace_ids": [issue.trace_id, other], "question": "same cause?"},
-             tokens_in=10, tokens_out=5, cost_usd=0.001),
-        call("submit_finding", _finding_args(issue), tokens_in=300, tokens_out=40, cost_usd=0.01),  # the child
-        call("submit_summary", _summary(), tokens_in=400, tokens_out=50, cost_usd=0.01),  # the child
-        call("submit_summary", _summary(), tokens_in=20, tokens_out=5, cost_usd=0.001),
-    ])
+    script = ScriptedProvider(
+        [
+            call(
+                "investigate_subset",
+                {"trace_ids": [issue.trace_id, other], "question": "same cause?"},
+                tokens_in=10,
+                tokens_out=5,
+                cost_usd=0.001,
+            ),
+            call("submit_finding", _finding_args(issue), tokens_in=300, tokens_out=40, cost_usd=0.01),  # the child
+            call("submit_summary", _summary(), tokens_in=400, tokens_out=50, cost_usd=0.01),  # the child
+            call("submit_summary", _summary(), tokens_in=20, tokens_out=5, cost_usd=0.001),
+        ]
+    )
     settings = JudgeSettings(model="scripted", max_depth=1, max_usd=max_usd, subset_budget_fraction=1.0)
 
     result = investigate_cluster(demo_store, cluster, settings, "run_spend")
@@ -201,10 +223,15 @@ def test_tool_results_older_than_the_kept_turns_are_stubbed():
     def turn(n: int) -> list[dict]:
         args = orjson.dumps({"trace_id": f"t{n}"}).decode()
         return [
-            {"role": "assistant", "content": "", "tool_calls": [
-                {"id": f"c{n}", "type": "function", "function": {"name": "trace_outline", "arguments": args}}]},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {"id": f"c{n}", "type": "function", "function": {"name": "trace_outline", "arguments": args}}
+                ],
+            },
             {"role": "tool", "tool_call_id": f"c{n}", "content": f"outline {n} " + "x" * 300},
-        ]  # fmt: skip
+        ]
 
     messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
     for n in range(6):

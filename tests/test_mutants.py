@@ -29,28 +29,34 @@ def _project(tmp_path: Path, mutants: str) -> Path:
     root = tmp_path / "project"
     (root / "calc").mkdir(parents=True)
     (root / "tests").mkdir()
-    (root / "pyproject.toml").write_text(textwrap.dedent("""
+    (root / "pyproject.toml").write_text(
+        textwrap.dedent("""
         [tool.setuptools]
         package-dir = { "calc" = "calc" }
         [tool.pytest.ini_options]
         pythonpath = ["."]
-    """))
+    """)
+    )
     (root / "calc" / "__init__.py").write_text("")
-    (root / "calc" / "limits.py").write_text(textwrap.dedent("""
+    (root / "calc" / "limits.py").write_text(
+        textwrap.dedent("""
         def allowed(turns: int, cap: int) -> bool:
             return turns < cap
 
 
         def label(turns: int) -> str:
             return f"{turns} turns"
-    """))
+    """)
+    )
     (root / "calc" / "mutants.toml").write_text(textwrap.dedent(mutants))
-    (root / "tests" / "test_limits.py").write_text(textwrap.dedent("""
+    (root / "tests" / "test_limits.py").write_text(
+        textwrap.dedent("""
         from calc.limits import allowed
 
         def test_the_cap_itself_is_not_allowed():
             assert allowed(2, 3) and not allowed(3, 3)
-    """))
+    """)
+    )
     return root
 
 
@@ -75,8 +81,10 @@ MUTANTS = """
 def test_a_mutant_a_test_catches_is_killed_and_one_no_test_sees_survives(tmp_path: Path) -> None:
     root = _project(tmp_path, MUTANTS)
     outcomes = run_all(root, load_mutants(root), jobs=1, timeout=120)
-    assert [(o.mutant.why, o.verdict) for o in outcomes] == [("one turn past the cap", "killed"),
-                                                            ("untested wording", "survived")]
+    assert [(o.mutant.why, o.verdict) for o in outcomes] == [
+        ("one turn past the cap", "killed"),
+        ("untested wording", "survived"),
+    ]
     assert outcomes[0].detail == "tests/test_limits.py::test_the_cap_itself_is_not_allowed"
     assert kill_rates(outcomes) == {"budgets": (1, 1), "labels": (0, 1)}
     assert "return turns < cap" in (root / "calc" / "limits.py").read_text()  # the checkout is never touched

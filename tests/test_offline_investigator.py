@@ -134,7 +134,9 @@ def test_it_ties_a_located_cause_to_the_span_where_it_surfaced(demo_store):
 
     _, investigations = _investigate(demo_store)
     finding = next(f for i in investigations for f in i.findings if f.category == "reasoning.invalid_tool_arguments")
-    walked = re.search(r"In trace (\S+) the model span (\S+) caused it; it surfaced at span (\S+),", finding.description)
+    walked = re.search(
+        r"In trace (\S+) the model span (\S+) caused it; it surfaced at span (\S+),", finding.description
+    )
 
     assert walked, finding.description
     trace_id, cause, symptom = walked.groups()

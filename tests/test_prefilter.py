@@ -129,7 +129,9 @@ def test_rules_layer_is_the_same_without_the_prefilter(monkeypatch: pytest.Monke
 
 
 @needs_hyperscan
-def test_compiled_databases_are_cached_on_disk_and_a_bad_cache_is_recompiled(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_compiled_databases_are_cached_on_disk_and_a_bad_cache_is_recompiled(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     key = tuple((p.pattern, p.flags) for p in PATTERNS)
     database, unfiltered = prefilter._compile.__wrapped__(key)

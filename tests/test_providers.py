@@ -6,19 +6,25 @@ from __future__ import annotations
 import http.client
 import socket
 
+import fake_llm_server as fake
 import pytest
 
-import fake_llm_server as fake
 from investigator.providers import ModelConfig, ProviderError, generate, get_provider
 from investigator.providers.base import BREAKER, CircuitBreaker
 from investigator.providers.scripted import ScriptedProvider, ScriptExhausted, reply
 
-READ_SPAN = {"type": "function", "function": {
-    "name": "read_span", "description": "Read one span.",
-    "parameters": {"type": "object", "properties": {"trace_id": {"type": "string"},
-                                                    "span_id": {"type": "string"}}}}}  # fmt: skip
-ASK = [{"role": "system", "content": "You investigate traces."},
-       {"role": "user", "content": "cluster c_1: 3 traces with tool errors"}]  # fmt: skip
+READ_SPAN = {
+    "type": "function",
+    "function": {
+        "name": "read_span",
+        "description": "Read one span.",
+        "parameters": {"type": "object", "properties": {"trace_id": {"type": "string"}, "span_id": {"type": "string"}}},
+    },
+}
+ASK = [
+    {"role": "system", "content": "You investigate traces."},
+    {"role": "user", "content": "cluster c_1: 3 traces with tool errors"},
+]
 GPT = ModelConfig(model="openai/gpt-4o-mini")
 CLAUDE = ModelConfig(model="anthropic/claude-sonnet-4-6", cache_prefix=2)
 
@@ -38,13 +44,18 @@ def server(monkeypatch: pytest.MonkeyPatch):
 def _calls(store) -> list[dict]:
     cursor = store.conn.execute("SELECT * FROM llm_calls ORDER BY id")
     names = [c[0] for c in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def test_openai_tool_calls_and_cached_usage_are_parsed(server):
-    server.script(fake.openai_completion(
-        tool_calls=[fake.openai_tool_call("call_a1", "read_span", '{"trace_id": "t1", "span_id": "s9"}')],
-        prompt_tokens=1500, completion_tokens=40, cached_tokens=1024))  # fmt: skip
+    server.script(
+        fake.openai_completion(
+            tool_calls=[fake.openai_tool_call("call_a1", "read_span", '{"trace_id": "t1", "span_id": "s9"}')],
+            prompt_tokens=1500,
+            completion_tokens=40,
+            cached_tokens=1024,
+        )
+    )
     out = generate(ASK, [READ_SPAN], GPT)
     assert [c.model_dump() for c in out.tool_calls] == [
         {"id": "call_a1", "name": "read_span", "arguments": {"trace_id": "t1", "span_id": "s9"}}
@@ -70,33 +81,69 @@ def test_malformed_tool_call_arguments_are_kept_raw(server):
 def test_anthropic_request_marks_the_stable_prefix_and_the_newest_turn_for_caching(server):
     server.script(fake.anthropic_message(text="done"))
     conversation = ASK + [
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "toolu_1", "type": "function", "function": {"name": "read_span", "arguments": '{"trace_id": "t1"}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "toolu_1",
+                    "type": "function",
+                    "function": {"name": "read_span", "arguments": '{"trace_id": "t1"}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "toolu_1", "content": "span text"},
-    ]  # fmt: skip
+    ]
     generate(conversation, [READ_SPAN], CLAUDE)
     body = server.received[0].body
     assert server.received[0].path == "/v1/messages"
     assert body["model"] == "claude-sonnet-4-6"
-    assert body["system"] == [{"type": "text", "text": "You investigate traces.", "cache_control": {"type": "ephemeral"}}]
+    assert body["system"] == [
+        {"type": "text", "text": "You investigate traces.", "cache_control": {"type": "ephemeral"}}
+    ]
     assert body["tools"][0]["input_schema"] == READ_SPAN["function"]["parameters"]
     assert body["tools"][-1]["cache_control"] == {"type": "ephemeral"}
     assert body["messages"] == [
-        {"role": "user", "content": [{"type": "text", "text": "cluster c_1: 3 traces with tool errors",
-                                      "cache_control": {"type": "ephemeral"}}]},
-        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "read_span",
-                                           "input": {"trace_id": "t1"}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "span text",
-                                      "cache_control": {"type": "ephemeral"}}]},  # the rolling breakpoint
-    ]  # fmt: skip
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "text",
+                    "text": "cluster c_1: 3 traces with tool errors",
+                    "cache_control": {"type": "ephemeral"},
+                }
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_1", "name": "read_span", "input": {"trace_id": "t1"}}],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_1",
+                    "content": "span text",
+                    "cache_control": {"type": "ephemeral"},
+                }
+            ],
+        },  # the rolling breakpoint
+    ]
     marks = sum("cache_control" in b for m in body["messages"] for b in m["content"])
     assert marks + 2 <= 4  # system and tools: within the API's four breakpoints
 
 
 def test_anthropic_usage_counts_cache_reads_as_cached_tokens(server):
-    server.script(fake.anthropic_message(
-        tool_uses=[{"id": "toolu_9", "name": "read_span", "input": {"trace_id": "t2"}}],
-        input_tokens=200, output_tokens=50, cache_read_input_tokens=1800, cache_creation_input_tokens=100))  # fmt: skip
+    server.script(
+        fake.anthropic_message(
+            tool_uses=[{"id": "toolu_9", "name": "read_span", "input": {"trace_id": "t2"}}],
+            input_tokens=200,
+            output_tokens=50,
+            cache_read_input_tokens=1800,
+            cache_creation_input_tokens=100,
+        )
+    )
     out = generate(ASK, [READ_SPAN], CLAUDE)
     assert out.tool_calls[0].model_dump() == {"id": "toolu_9", "name": "read_span", "arguments": {"trace_id": "t2"}}
     assert (out.tokens_in, out.tokens_out, out.cached_tokens) == (2100, 50, 1800)
@@ -106,10 +153,12 @@ def test_anthropic_usage_counts_cache_reads_as_cached_tokens(server):
 
 @pytest.mark.parametrize(
     ("config", "limited", "ok"),
-    [(GPT, lambda: fake.openai_rate_limited("7"), lambda: fake.openai_completion(content="ok")),
-     (CLAUDE, lambda: fake.anthropic_rate_limited("7"), lambda: fake.anthropic_message(text="ok"))],
+    [
+        (GPT, lambda: fake.openai_rate_limited("7"), lambda: fake.openai_completion(content="ok")),
+        (CLAUDE, lambda: fake.anthropic_rate_limited("7"), lambda: fake.anthropic_message(text="ok")),
+    ],
     ids=["openai", "anthropic"],
-)  # fmt: skip
+)
 def test_rate_limit_waits_for_retry_after_then_succeeds(server, store, config, limited, ok):
     server.script(limited(), ok())
     slept: list[float] = []

@@ -17,26 +17,41 @@ TRACE = "5c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f"
 
 def _phoenix(span_id: str, parent: str | None = None, name: str = "step") -> dict:
     return {
-        "trace_id": "t-refunds", "span_id": span_id, "parent_span_id": parent, "name": name,
-        "kind": "SPAN_KIND_INTERNAL", "start_time": "2025-03-01T10:00:00.000000Z",
-        "end_time": "2025-03-01T10:00:01.000000Z", "status": {"code": "OK", "message": ""},
+        "trace_id": "t-refunds",
+        "span_id": span_id,
+        "parent_span_id": parent,
+        "name": name,
+        "kind": "SPAN_KIND_INTERNAL",
+        "start_time": "2025-03-01T10:00:00.000000Z",
+        "end_time": "2025-03-01T10:00:01.000000Z",
+        "status": {"code": "OK", "message": ""},
         "attributes": {"openinference.span.kind": "CHAIN"},
     }
 
 
 def _otlp_span(span_id: str, **overrides: object) -> dict:
-    span = {"traceId": TRACE, "spanId": span_id, "name": "lookup_order", "kind": 1,
-            "startTimeUnixNano": "1740823200000000000", "endTimeUnixNano": "1740823201000000000",
-            "attributes": [{"key": "openinference.span.kind", "value": {"stringValue": "TOOL"}}]}
+    span = {
+        "traceId": TRACE,
+        "spanId": span_id,
+        "name": "lookup_order",
+        "kind": 1,
+        "startTimeUnixNano": "1740823200000000000",
+        "endTimeUnixNano": "1740823201000000000",
+        "attributes": [{"key": "openinference.span.kind", "value": {"stringValue": "TOOL"}}],
+    }
     span.update(overrides)
     return {k: v for k, v in span.items() if v is not None}
 
 
 def _otlp(*scopes: list[dict]) -> dict:
-    return {"resourceSpans": [{
-        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "orders"}}]},
-        "scopeSpans": [{"scope": {"name": "openinference"}, "spans": spans} for spans in scopes],
-    }]}
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "orders"}}]},
+                "scopeSpans": [{"scope": {"name": "openinference"}, "spans": spans} for spans in scopes],
+            }
+        ]
+    }
 
 
 def _stored_span_ids(store: Store) -> set[str]:
@@ -68,13 +83,16 @@ def test_an_adapter_that_raises_costs_one_record_and_the_rest_of_the_file_ingest
     assert bad.raw == lines[1]
 
 
-@pytest.mark.parametrize("line", [
-    '{ "trace_id" : "t-refunds",   "name": "caf\\u00e9 lookup", "attributes": {"b": 1, "a": 2.50} }',
-    '{"trace_id": "t-refunds", "span_id": "s9", "start_time": "not a time", "name": "x"}',
-    '{"trace_id": "t-refunds", "span_id": "s9", "note": "tabs\\tand  spaces kept",    "name": 7}',
-    '{not json at all',
-    '   {"trace_id": "t-refunds", "name": "indented, no span id"}  ',
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{ "trace_id" : "t-refunds",   "name": "caf\\u00e9 lookup", "attributes": {"b": 1, "a": 2.50} }',
+        '{"trace_id": "t-refunds", "span_id": "s9", "start_time": "not a time", "name": "x"}',
+        '{"trace_id": "t-refunds", "span_id": "s9", "note": "tabs\\tand  spaces kept",    "name": 7}',
+        "{not json at all",
+        '   {"trace_id": "t-refunds", "name": "indented, no span id"}  ',
+    ],
+)
 def test_a_quarantined_line_keeps_the_text_exactly_as_written(store: Store, tmp_path: Path, line: str) -> None:
     path = tmp_path / "spans.jsonl"
     good = json.dumps(_phoenix("s1"))
@@ -88,9 +106,14 @@ def test_a_quarantined_line_keeps_the_text_exactly_as_written(store: Store, tmp_
 
 
 def test_a_bad_span_deep_in_an_otlp_document_is_located_by_its_path(store: Store, tmp_path: Path) -> None:
-    document = _otlp([_otlp_span("a1b2c3d4e5f60718")],
-                     [_otlp_span("b1b2c3d4e5f60718"), _otlp_span("c1b2c3d4e5f60718"),
-                      _otlp_span("d1b2c3d4e5f60718", startTimeUnixNano=None)])
+    document = _otlp(
+        [_otlp_span("a1b2c3d4e5f60718")],
+        [
+            _otlp_span("b1b2c3d4e5f60718"),
+            _otlp_span("c1b2c3d4e5f60718"),
+            _otlp_span("d1b2c3d4e5f60718", startTimeUnixNano=None),
+        ],
+    )
     path = tmp_path / "export.json"
     path.write_text(json.dumps(document, indent=2))
 
@@ -104,8 +127,10 @@ def test_a_bad_span_deep_in_an_otlp_document_is_located_by_its_path(store: Store
 
 
 def test_a_bad_span_in_a_line_of_otlp_requests_keeps_its_line_and_its_path(store: Store, tmp_path: Path) -> None:
-    lines = [_otlp([_otlp_span("a1b2c3d4e5f60718")]),
-             _otlp([_otlp_span("b1b2c3d4e5f60718"), _otlp_span("c1b2c3d4e5f60718", spanId=12345)])]
+    lines = [
+        _otlp([_otlp_span("a1b2c3d4e5f60718")]),
+        _otlp([_otlp_span("b1b2c3d4e5f60718"), _otlp_span("c1b2c3d4e5f60718", spanId=12345)]),
+    ]
     path = tmp_path / "requests.jsonl"
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
 
@@ -132,7 +157,9 @@ def test_a_streamed_document_locates_a_bad_span_by_its_resource_and_path(
 ) -> None:
     monkeypatch.setattr(reader, "WHOLE_DOCUMENT_LIMIT", 10)  # stream even this small file
     document = _otlp([_otlp_span("a1b2c3d4e5f60718")])
-    document["resourceSpans"].append(_otlp([_otlp_span("b1b2c3d4e5f60718", startTimeUnixNano=None)])["resourceSpans"][0])
+    document["resourceSpans"].append(
+        _otlp([_otlp_span("b1b2c3d4e5f60718", startTimeUnixNano=None)])["resourceSpans"][0]
+    )
     path = tmp_path / "big.json"
     path.write_text(json.dumps(document))
 

@@ -4,15 +4,15 @@ an unrecorded request fails with a clear message, and secrets never reach a cass
 
 from __future__ import annotations
 
+import fake_llm_server as fake
 import httpx2
 import pytest
 import yaml
+from record_cassettes import CASSETTE_SCENARIOS, CASSETTES, Scenario, run_scenario
 
-import fake_llm_server as fake
 from investigator.providers import ModelConfig, ProviderError, generate
 from investigator.providers.base import BREAKER
 from investigator.providers.recording import recording
-from record_cassettes import CASSETTE_SCENARIOS, CASSETTES, Scenario, run_scenario
 
 ALL_SCENARIOS = [(cassette, s) for cassette, scenarios in CASSETTE_SCENARIOS.items() for s in scenarios]
 
@@ -36,7 +36,10 @@ def _check(scenario: Scenario, output) -> None:
     if "text_starts" in expect:
         assert output.text.startswith(expect["text_starts"])
     assert (output.tokens_in, output.tokens_out, output.cached_tokens) == (
-        expect["tokens_in"], expect["tokens_out"], expect["cached_tokens"])  # fmt: skip
+        expect["tokens_in"],
+        expect["tokens_out"],
+        expect["cached_tokens"],
+    )
 
 
 def test_recorded_cassettes_replay_with_no_server_and_no_key():
@@ -60,8 +63,13 @@ def test_unrecorded_request_fails_with_a_clear_message_and_is_not_retried(store)
     slept: list[float] = []
     with recording("replay", CASSETTES, name="openai"):
         with pytest.raises(ProviderError) as raised:
-            generate([{"role": "user", "content": "a question nobody recorded"}], [],
-                     ModelConfig(model="openai/gpt-4o-mini"), store=store, sleep=slept.append)  # fmt: skip
+            generate(
+                [{"role": "user", "content": "a question nobody recorded"}],
+                [],
+                ModelConfig(model="openai/gpt-4o-mini"),
+                store=store,
+                sleep=slept.append,
+            )
     assert str(raised.value) == (
         f"request not in cassettes {CASSETTES}: POST https://api.openai.com/v1/chat/completions"
     )
@@ -81,14 +89,18 @@ def test_recording_drops_keys_from_headers_and_query(tmp_path, monkeypatch):
         monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-SECRET-openai-0123456789")
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-SECRET-anthropic-0123456789")
-        server.script(fake.openai_completion(content="a"), fake.anthropic_message(text="b"),
-                      fake.openai_completion(content="c"))  # fmt: skip
+        server.script(
+            fake.openai_completion(content="a"), fake.anthropic_message(text="b"), fake.openai_completion(content="c")
+        )
         with recording("record", tmp_path):
             generate([{"role": "user", "content": "q"}], [], ModelConfig(model="openai/gpt-4o-mini"))
             generate([{"role": "user", "content": "q"}], [], ModelConfig(model="anthropic/claude-sonnet-4-6"))
-            httpx2.post(f"{server.url}/openai/deployments/gpt-4o/chat/completions"
-                        "?api-version=2024-10-21&api-key=SECRET-query-key&access_token=SECRET-token",
-                        headers={"api-key": "SECRET-azure-key", "x-api-key": "SECRET-x-key"}, json={})  # fmt: skip
+            httpx2.post(
+                f"{server.url}/openai/deployments/gpt-4o/chat/completions"
+                "?api-version=2024-10-21&api-key=SECRET-query-key&access_token=SECRET-token",
+                headers={"api-key": "SECRET-azure-key", "x-api-key": "SECRET-x-key"},
+                json={},
+            )
     text = (tmp_path / "llm.yaml").read_text()
     assert "SECRET" not in text
     assert "1b6a7c2e-5d4f" not in text  # the organisation id the fake Anthropic server sends
@@ -106,9 +118,15 @@ def test_record_then_replay_gives_the_same_output(tmp_path, monkeypatch):
     with fake.FakeLLMServer() as server:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-test")
-        server.script(fake.anthropic_rate_limited("4"),
-                      fake.anthropic_message(text="The tool call failed with a 404.", model="claude-haiku-4-5-20251001",
-                                             input_tokens=900, output_tokens=12))  # fmt: skip
+        server.script(
+            fake.anthropic_rate_limited("4"),
+            fake.anthropic_message(
+                text="The tool call failed with a 404.",
+                model="claude-haiku-4-5-20251001",
+                input_tokens=900,
+                output_tokens=12,
+            ),
+        )
         with recording("record", tmp_path, name="summaries"):
             recorded = generate(conversation, [], config, sleep=lambda s: None)
     monkeypatch.delenv("ANTHROPIC_BASE_URL")

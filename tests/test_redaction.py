@@ -64,9 +64,16 @@ def test_card_numbers_need_luhn_and_a_card_prefix(number: str, is_card: bool) ->
 
 
 @pytest.mark.parametrize(
-    "ssn, valid", [("536-22-8726", True), ("000-12-3456", False), ("666-45-6789", False),
-                   ("912-34-5678", False), ("123-00-4567", False), ("123-45-0000", False)],
-)  # fmt: skip
+    "ssn, valid",
+    [
+        ("536-22-8726", True),
+        ("000-12-3456", False),
+        ("666-45-6789", False),
+        ("912-34-5678", False),
+        ("123-00-4567", False),
+        ("123-45-0000", False),
+    ],
+)
 def test_ssn_area_group_and_serial_rules(ssn: str, valid: bool) -> None:
     assert bool(R.find(f"SSN on form: {ssn}")) is valid
 
@@ -116,7 +123,10 @@ def test_api_key_shapes_are_masked(key: str) -> None:
 
 
 def test_private_key_block_is_masked_whole_even_json_escaped() -> None:
-    pem = "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\\nBKcwggSjAgEAAoIBAQC7\\n-----END PRIVATE KEY-----\\n"
+    pem = (
+        "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\\nBKcwggSjAgEAAoIBAQC7\\n"
+        "-----END PRIVATE KEY-----\\n"
+    )
     text = '{"type": "service_account", "private_key": "' + pem + '", "client_id": "1049"}'
     assert R.redact(text) == '{"type": "service_account", "private_key": "<PRIVATE_KEY_1>\\n", "client_id": "1049"}'
     assert R.find("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYI\n-----END PUBLIC KEY-----") == []
@@ -162,8 +172,14 @@ def test_corpus_is_masked_with_no_value_missed_and_nothing_else_masked() -> None
     assert errors == []
 
 
-@pytest.mark.parametrize("address", [
-    "jane.doe+billing@example.com", "ops+alerts-eu@mail.acme.io", "o'brien@example.ie", "x_y%z@sub.example.org",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "jane.doe+billing@example.com",
+        "ops+alerts-eu@mail.acme.io",
+        "o'brien@example.ie",
+        "x_y%z@sub.example.org",
+    ],
+)
 def test_plus_addressed_and_punctuated_emails_are_masked_whole(address: str) -> None:
     assert R.redact(f"reply to {address}, thanks") == "reply to <EMAIL_1>, thanks"

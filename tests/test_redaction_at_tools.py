@@ -25,23 +25,62 @@ TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N
 SECRETS = (EMAIL, OTHER_EMAIL, API_KEY, AWS_KEY, PHONE, TOKEN)
 
 
+def _at(seconds: float) -> str:
+    return f"2025-07-01T08:15:{seconds:09.6f}Z"
+
+
 def _rows() -> list[dict]:
-    t = lambda s: f"2025-07-01T08:15:{s:09.6f}Z"
     question = json.dumps([{"role": "user", "content": f"Refund me and mail {EMAIL}; call {PHONE} if stuck"}])
     return [
-        span_row(TRACE, ROOT, name="billing_agent", kind="agent", agent="billing_agent", status="ok",
-                 start_time=t(0), end_time=t(9), input=question, source_format="otlp-json"),
-        span_row(TRACE, STEP, parent_id=ROOT, name="ChatOpenAI", kind="llm", status="ok", start_time=t(1),
-                 end_time=t(2), model="gpt-4o", input=question, source_format="otlp-json",
-                 output=json.dumps([{"role": "assistant", "content": f"Using key {API_KEY} for the refund API"}]),
-                 attributes={"aws.access_key_id": AWS_KEY}),
-        span_row(TRACE, TOOL, parent_id=ROOT, name="issue_refund", kind="tool", status="error",
-                 start_time=t(3), end_time=t(4), tool_name="issue_refund", source_format="otlp-json",
-                 tool_args=json.dumps({"notify": OTHER_EMAIL, "phone": PHONE}),
-                 input=json.dumps({"notify": OTHER_EMAIL, "phone": PHONE}),
-                 status_message=f"refund declined for account {EMAIL}: card on file expired",
-                 events=[{"name": "exception", "time": t(4),
-                          "attributes": {"exception.message": f"401 from gateway with Authorization: Bearer {TOKEN}"}}]),
+        span_row(
+            TRACE,
+            ROOT,
+            name="billing_agent",
+            kind="agent",
+            agent="billing_agent",
+            status="ok",
+            start_time=_at(0),
+            end_time=_at(9),
+            input=question,
+            source_format="otlp-json",
+        ),
+        span_row(
+            TRACE,
+            STEP,
+            parent_id=ROOT,
+            name="ChatOpenAI",
+            kind="llm",
+            status="ok",
+            start_time=_at(1),
+            end_time=_at(2),
+            model="gpt-4o",
+            input=question,
+            source_format="otlp-json",
+            output=json.dumps([{"role": "assistant", "content": f"Using key {API_KEY} for the refund API"}]),
+            attributes={"aws.access_key_id": AWS_KEY},
+        ),
+        span_row(
+            TRACE,
+            TOOL,
+            parent_id=ROOT,
+            name="issue_refund",
+            kind="tool",
+            status="error",
+            start_time=_at(3),
+            end_time=_at(4),
+            tool_name="issue_refund",
+            source_format="otlp-json",
+            tool_args=json.dumps({"notify": OTHER_EMAIL, "phone": PHONE}),
+            input=json.dumps({"notify": OTHER_EMAIL, "phone": PHONE}),
+            status_message=f"refund declined for account {EMAIL}: card on file expired",
+            events=[
+                {
+                    "name": "exception",
+                    "time": _at(4),
+                    "attributes": {"exception.message": f"401 from gateway with Authorization: Bearer {TOKEN}"},
+                }
+            ],
+        ),
     ]
 
 
@@ -49,15 +88,37 @@ def _rows() -> list[dict]:
 def ctx(store: Store) -> ToolContext:
     store.write_batch(_rows())
     store.refresh_traces([TRACE])
-    issue = Issue(trace_id=TRACE, span_id=TOOL, category="recovery.ignored_error", severity="high", confidence=0.9,
-                  evidence=f"refund declined for account {EMAIL}", description="declined", source="rule:recovery")
+    issue = Issue(
+        trace_id=TRACE,
+        span_id=TOOL,
+        category="recovery.ignored_error",
+        severity="high",
+        confidence=0.9,
+        evidence=f"refund declined for account {EMAIL}",
+        description="declined",
+        source="rule:recovery",
+    )
     five = DimensionScore(score=5, reason="fine")
-    scores = TraceScores(trace_id=TRACE, factual_grounding=five, privacy_and_safety=five,
-                         instruction_adherence=five, optimal_plan_execution=five, source="rule")
+    scores = TraceScores(
+        trace_id=TRACE,
+        factual_grounding=five,
+        privacy_and_safety=five,
+        instruction_adherence=five,
+        optimal_plan_execution=five,
+        source="rule",
+    )
     store.save_analysis([(TRACE, [issue], scores, "doc")], rules_version="test")
-    cluster = Cluster(id="c_refund", trace_ids=[TRACE], size=1, keywords=["refund"],
-                      categories={"recovery.ignored_error": 1}, representative_trace_ids=[TRACE],
-                      prevalence=0.1, severity_weighted_prevalence=0.3, impact_score=0.03)
+    cluster = Cluster(
+        id="c_refund",
+        trace_ids=[TRACE],
+        size=1,
+        keywords=["refund"],
+        categories={"recovery.ignored_error": 1},
+        representative_trace_ids=[TRACE],
+        prevalence=0.1,
+        severity_weighted_prevalence=0.3,
+        impact_score=0.03,
+    )
     return ToolContext(store=store, run_id="run_redact", cluster=cluster, trace_ids={TRACE}, model_name="openai/gpt-4o")
 
 
@@ -68,9 +129,17 @@ READING_CALLS: dict[str, list[dict]] = {
     "read_span": [{"trace_id": TRACE, "span_id": s} for s in (ROOT, STEP, TOOL)]
     + [{"trace_id": TRACE, "span_id": STEP, "field": f} for f in ("input", "output", "attributes")]
     + [{"trace_id": TRACE, "span_id": TOOL, "field": f} for f in ("input", "events")],
-    "read_span_exact": [{"trace_id": TRACE, "span_id": s, "field": f}
-                        for s, f in ((STEP, "input"), (STEP, "output"), (STEP, "attributes"), (TOOL, "tool_args"),
-                                     (TOOL, "status_message"), (TOOL, "events"))],
+    "read_span_exact": [
+        {"trace_id": TRACE, "span_id": s, "field": f}
+        for s, f in (
+            (STEP, "input"),
+            (STEP, "output"),
+            (STEP, "attributes"),
+            (TOOL, "tool_args"),
+            (TOOL, "status_message"),
+            (TOOL, "events"),
+        )
+    ],
     "get_children": [{"trace_id": TRACE, "span_id": ROOT}],
     "get_spans_by_type": [{"kind": k} for k in ("agent", "llm", "tool")] + [{"kind": "tool", "trace_id": TRACE}],
     "search_spans": [{"query": q} for q in ("declined", "refund", "gateway", "Using key", "notify")],
@@ -122,12 +191,22 @@ def test_redaction_can_be_forced_on_for_the_offline_investigator(ctx: ToolContex
 
 def test_a_masked_quote_is_accepted_and_stored_as_the_original(ctx: ToolContext) -> None:
     call_tool(ctx, "read_span", {"trace_id": TRACE, "span_id": TOOL})
-    reply = call_tool(ctx, "submit_finding", {
-        "title": "Declined refunds", "category": "recovery.ignored_error", "severity": "high", "confidence": 0.8,
-        "description": "The refund is declined.", "root_cause": "Expired card.", "fix_layer": "prompt",
-        "immediate_fix": f"Ask for a new card (trace {TRACE}).", "trace_ids": [TRACE],
-        "evidence": [{"trace_id": TRACE, "span_id": TOOL, "quote": "refund declined for account <EMAIL_1>"}],
-    })
+    reply = call_tool(
+        ctx,
+        "submit_finding",
+        {
+            "title": "Declined refunds",
+            "category": "recovery.ignored_error",
+            "severity": "high",
+            "confidence": 0.8,
+            "description": "The refund is declined.",
+            "root_cause": "Expired card.",
+            "fix_layer": "prompt",
+            "immediate_fix": f"Ask for a new card (trace {TRACE}).",
+            "trace_ids": [TRACE],
+            "evidence": [{"trace_id": TRACE, "span_id": TOOL, "quote": "refund declined for account <EMAIL_1>"}],
+        },
+    )
     assert reply.startswith("accepted")
     assert ctx.findings[0].evidence[0].quote == f"refund declined for account {EMAIL}"
 

@@ -41,7 +41,9 @@ def test_a_replayed_run_gives_the_same_report_with_every_citation_in_the_store(t
             for evidence in finding["evidence"]:
                 span = store.get_span(evidence["trace_id"], evidence["span_id"])
                 assert span is not None and quote_in_span(span, evidence["quote"])
-        calls = store.conn.execute("SELECT model, tokens_in, cached_tokens, error, cluster_id FROM llm_calls ORDER BY id").fetchall()
+        calls = store.conn.execute(
+            "SELECT model, tokens_in, cached_tokens, error, cluster_id FROM llm_calls ORDER BY id"
+        ).fetchall()
     assert calls and all(m == MODELS[provider] and tokens > 0 and e is None for m, tokens, _, e, _ in calls)
     assert len({c[-1] for c in calls}) == len(report["run"]["stopped_by"]) >= 5  # every investigated cluster
     if provider == "anthropic":  # the first call writes the shared prefix; every later one reads from the cache

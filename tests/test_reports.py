@@ -23,39 +23,92 @@ from investigator.store import Store
 
 def _finding(run_id: str, fid: str, title: str, severity: str, impact: float, quote: str, span: str) -> Finding:
     return Finding(
-        id=fid, run_id=run_id, cluster_id="c_1", title=title, category="execution.rate_limited",
-        severity=severity, confidence=0.8, description="The search tool is throttled <b>hard</b>.",
-        root_cause="No backoff on 429.", immediate_fix="Retry with exponential backoff honouring Retry-After.",
-        fix_layer="tool", evidence=[Evidence(trace_id="t1", span_id=span, quote=quote)], trace_ids=["t1"],
-        impact=Impact(trace_count=1, prevalence=0.5, severity_weight=3, impact_score=impact), source="offline",
-    )  # fmt: skip
+        id=fid,
+        run_id=run_id,
+        cluster_id="c_1",
+        title=title,
+        category="execution.rate_limited",
+        severity=severity,
+        confidence=0.8,
+        description="The search tool is throttled <b>hard</b>.",
+        root_cause="No backoff on 429.",
+        immediate_fix="Retry with exponential backoff honouring Retry-After.",
+        fix_layer="tool",
+        evidence=[Evidence(trace_id="t1", span_id=span, quote=quote)],
+        trace_ids=["t1"],
+        impact=Impact(trace_count=1, prevalence=0.5, severity_weight=3, impact_score=impact),
+        source="offline",
+    )
 
 
 @pytest.fixture()
 def reported(tmp_path: Path) -> Store:
     store = Store(tmp_path / "r.db")
-    store.write_batch([
-        span_row("t1", "root", kind="agent", name="Researcher", status="ok", start_time="2025-01-01T00:00:00Z",
-                 end_time="2025-01-01T00:00:03Z"),
-        span_row("t1", "s1", parent_id="root", kind="tool", name="web_search", tool_name="web_search",
-                 status="error", status_message="HTTP 429 Too Many Requests", start_time="2025-01-01T00:00:01Z",
-                 end_time="2025-01-01T00:00:02Z"),
-    ])  # fmt: skip
+    store.write_batch(
+        [
+            span_row(
+                "t1",
+                "root",
+                kind="agent",
+                name="Researcher",
+                status="ok",
+                start_time="2025-01-01T00:00:00Z",
+                end_time="2025-01-01T00:00:03Z",
+            ),
+            span_row(
+                "t1",
+                "s1",
+                parent_id="root",
+                kind="tool",
+                name="web_search",
+                tool_name="web_search",
+                status="error",
+                status_message="HTTP 429 Too Many Requests",
+                start_time="2025-01-01T00:00:01Z",
+                end_time="2025-01-01T00:00:02Z",
+            ),
+        ]
+    )
     store.refresh_traces(["t1"])
     run = start_run(store, None, None, {"model": "offline"}, "fp")
-    save_clusters(store, run.id, [Cluster(
-        id="c_1", trace_ids=["t1"], size=1, keywords=["429"], categories={"execution.rate_limited": 1},
-        representative_trace_ids=["t1"], prevalence=0.5, severity_weighted_prevalence=0.3, impact_score=0.15,
-        cohorts=[Cohort("model", "gpt-4o", 2.0, 5, 1.0, 0.5)])])  # fmt: skip
+    save_clusters(
+        store,
+        run.id,
+        [
+            Cluster(
+                id="c_1",
+                trace_ids=["t1"],
+                size=1,
+                keywords=["429"],
+                categories={"execution.rate_limited": 1},
+                representative_trace_ids=["t1"],
+                prevalence=0.5,
+                severity_weighted_prevalence=0.3,
+                impact_score=0.15,
+                cohorts=[Cohort("model", "gpt-4o", 2.0, 5, 1.0, 0.5)],
+            )
+        ],
+    )
     low = _finding(run.id, "f_low", "Minor thing", "low", 0.01, "Too Many", "s1")
     high = _finding(run.id, "f_high", "Search is rate limited", "high", 0.15, "HTTP 429 Too Many Requests", "s1")
     with store.conn:
         for f in (low, high):
-            store.conn.execute("INSERT INTO findings (id, run_id, cluster_id, category, severity, data)"
-                               " VALUES (?, ?, ?, ?, ?, ?)",
-                               [f.id, run.id, f.cluster_id, f.category, f.severity, f.model_dump_json()])  # fmt: skip
-    finish_run(store, run, "completed", {"traces": 2, "suspects": 1, "clusters": 1, "cost_usd": 0.0,
-                                         "investigations": [{"cluster_id": "c_1", "stopped_by": "summary"}]})  # fmt: skip
+            store.conn.execute(
+                "INSERT INTO findings (id, run_id, cluster_id, category, severity, data) VALUES (?, ?, ?, ?, ?, ?)",
+                [f.id, run.id, f.cluster_id, f.category, f.severity, f.model_dump_json()],
+            )
+    finish_run(
+        store,
+        run,
+        "completed",
+        {
+            "traces": 2,
+            "suspects": 1,
+            "clusters": 1,
+            "cost_usd": 0.0,
+            "investigations": [{"cluster_id": "c_1", "stopped_by": "summary"}],
+        },
+    )
     return store
 
 
@@ -85,12 +138,15 @@ def test_json_report_holds_what_the_store_holds_whatever_order_it_was_written_in
     data = json.loads(written)
     assert [f["id"] for f in data["findings"]] == ["f_high", "f_low"]  # impact 0.15 ranks above 0.01
     assert [(e["trace_id"], e["span_id"], e["quote"]) for e in data["findings"][0]["evidence"]] == [
-        ("t1", "s1", "HTTP 429 Too Many Requests")]
+        ("t1", "s1", "HTTP 429 Too Many Requests")
+    ]
     rows = reported.conn.execute("SELECT id, run_id, cluster_id, category, severity, data FROM findings").fetchall()
     with reported.conn:
         reported.conn.execute("DELETE FROM findings")
-        reported.conn.executemany("INSERT INTO findings (id, run_id, cluster_id, category, severity, data)"
-                                  " VALUES (?, ?, ?, ?, ?, ?)", rows[::-1])
+        reported.conn.executemany(
+            "INSERT INTO findings (id, run_id, cluster_id, category, severity, data) VALUES (?, ?, ?, ?, ?, ?)",
+            rows[::-1],
+        )
     assert render(build_report(reported), "json") == written  # rows stored in the other order
 
 
@@ -119,7 +175,9 @@ window.addEventListener("load", function () {
     page.write_text(html.replace("</body>", probe))
     result = subprocess.run(
         [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     title = result.stdout.split("<title>", 1)[1].split("</title>", 1)[0]
     seen = json.loads(title.replace("&quot;", '"'))
@@ -134,7 +192,9 @@ def test_a_family_found_in_two_clusters_merges_the_same_whichever_is_reported_fi
 
     a = _finding("r1", "f_same", "Rate limited at tool `web_search`", "high", 0.4, "HTTP 429", "s1")
     b = _finding("r1", "f_same", "Rate limited at tool `search`", "high", 0.3, "429 Too Many Requests", "s2")
-    b = b.model_copy(update={"trace_ids": ["t2"], "evidence": [*b.evidence, a.evidence[0].model_copy(update={"trace_id": "t0"})]})
+    b = b.model_copy(
+        update={"trace_ids": ["t2"], "evidence": [*b.evidence, a.evidence[0].model_copy(update={"trace_id": "t0"})]}
+    )
     merged = merge(a, b)
     assert merged == merge(b, a)
     assert merged.impact.trace_count == 2 and len(merged.evidence) == 3

@@ -47,8 +47,9 @@ def test_detect_is_incremental_and_reanalyses_changed_traces(demo_store: Store, 
 
 
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
-def test_worker_processes_give_the_same_analysis(demo_store: Store, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch, start_method: str) -> None:
+def test_worker_processes_give_the_same_analysis(
+    demo_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_method: str
+) -> None:
     import multiprocessing
 
     import investigator.rules as rules
@@ -115,8 +116,10 @@ def test_detect_and_export_commands(demo_store: Store, tmp_path: Path) -> None:
 
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == demo_store.counts()["traces"]
-    assert all(1 <= rows[0][d] <= 5 for d in ("factual_grounding", "privacy_and_safety",
-                                              "instruction_adherence", "optimal_plan_execution"))  # fmt: skip
+    assert all(
+        1 <= rows[0][d] <= 5
+        for d in ("factual_grounding", "privacy_and_safety", "instruction_adherence", "optimal_plan_execution")
+    )
 
 
 def test_workers_are_forked_only_from_a_single_threaded_process(monkeypatch: pytest.MonkeyPatch) -> None:

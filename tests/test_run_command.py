@@ -25,8 +25,19 @@ def _run(db: Path, *extra: str):
 def test_offline_run_reports_ranked_cited_findings_whatever_order_the_files_are_read_in(tmp_path):
     first = _run(tmp_path / "a.db", "--format", "json")
     files_reversed = [str(p) for p in sorted((DEMO / "traces").iterdir(), reverse=True)]
-    second = CliRunner().invoke(cli, ["run", "--db", str(tmp_path / "b.db"), *files_reversed,
-                                      "--labels", str(DEMO / "labels.jsonl"), "--format", "json"])
+    second = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--db",
+            str(tmp_path / "b.db"),
+            *files_reversed,
+            "--labels",
+            str(DEMO / "labels.jsonl"),
+            "--format",
+            "json",
+        ],
+    )
 
     assert first.exit_code == 0, first.output
     assert first.stdout == second.stdout  # spans stored in another order, the same report

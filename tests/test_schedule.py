@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ from investigator.store import Store
 
 
 def at(hour: int, minute: int = 0) -> datetime:
-    return datetime(2025, 3, 5, hour, minute, tzinfo=timezone.utc)
+    return datetime(2025, 3, 5, hour, minute, tzinfo=UTC)
 
 
 def test_windows_are_consecutive_and_run_once(tmp_path: Path) -> None:

@@ -9,15 +9,40 @@ from investigator.store import Store
 
 def _spans() -> list[dict]:
     return [
-        span_row("t1", "root", kind="agent", name="SupportAgent", status="ok",
-                 start_time="2025-01-01T00:00:00.000000Z", end_time="2025-01-01T00:00:04.000000Z",
-                 service="support-bot", hints={"agent_version": "v1.9", "tags": ["prod"]}),
-        span_row("t1", "llm1", parent_id="root", kind="llm", name="chat", model="gpt-4o",
-                 start_time="2025-01-01T00:00:00.500000Z", end_time="2025-01-01T00:00:01.000000Z",
-                 output='[{"role": "assistant", "content": "Let me check the order."}]'),
-        span_row("t1", "tool1", parent_id="llm1", kind="tool", name="lookup_order",
-                 tool_name="lookup_order", status="error", status_message="HTTP 503",
-                 start_time="2025-01-01T00:00:01.000000Z", end_time="2025-01-01T00:00:02.000000Z"),
+        span_row(
+            "t1",
+            "root",
+            kind="agent",
+            name="SupportAgent",
+            status="ok",
+            start_time="2025-01-01T00:00:00.000000Z",
+            end_time="2025-01-01T00:00:04.000000Z",
+            service="support-bot",
+            hints={"agent_version": "v1.9", "tags": ["prod"]},
+        ),
+        span_row(
+            "t1",
+            "llm1",
+            parent_id="root",
+            kind="llm",
+            name="chat",
+            model="gpt-4o",
+            start_time="2025-01-01T00:00:00.500000Z",
+            end_time="2025-01-01T00:00:01.000000Z",
+            output='[{"role": "assistant", "content": "Let me check the order."}]',
+        ),
+        span_row(
+            "t1",
+            "tool1",
+            parent_id="llm1",
+            kind="tool",
+            name="lookup_order",
+            tool_name="lookup_order",
+            status="error",
+            status_message="HTTP 503",
+            start_time="2025-01-01T00:00:01.000000Z",
+            end_time="2025-01-01T00:00:02.000000Z",
+        ),
     ]
 
 
@@ -31,8 +56,7 @@ def test_reingesting_the_same_spans_changes_nothing(store: Store) -> None:
 
 def test_a_span_seen_again_with_more_data_is_updated_without_losing_fields(store: Store) -> None:
     store.write_batch(_spans())
-    later = span_row("t1", "llm1", kind="llm", status="ok", tokens_out=42,
-                     end_time="2025-01-01T00:00:01.500000Z")
+    later = span_row("t1", "llm1", kind="llm", status="ok", tokens_out=42, end_time="2025-01-01T00:00:01.500000Z")
     counts = store.write_batch([later])
     assert counts.updated == 1
     span = store.get_span("t1", "llm1")
@@ -73,11 +97,13 @@ def test_orphans_are_kept_and_flagged(store: Store) -> None:
 
 
 def test_parent_cycles_are_detected_and_broken(store: Store) -> None:
-    store.write_batch([
-        span_row("t3", "a", parent_id="c", start_time="2025-01-01T00:00:00.000000Z"),
-        span_row("t3", "b", parent_id="a", start_time="2025-01-01T00:00:01.000000Z"),
-        span_row("t3", "c", parent_id="b", start_time="2025-01-01T00:00:02.000000Z"),
-    ])
+    store.write_batch(
+        [
+            span_row("t3", "a", parent_id="c", start_time="2025-01-01T00:00:00.000000Z"),
+            span_row("t3", "b", parent_id="a", start_time="2025-01-01T00:00:01.000000Z"),
+            span_row("t3", "c", parent_id="b", start_time="2025-01-01T00:00:02.000000Z"),
+        ]
+    )
     store.refresh_traces({"t3"})
     broken = [s.span_id for s in store.spans("t3") if s.cycle_broken]
     assert len(broken) == 1
@@ -135,9 +161,20 @@ def test_migrations_apply_once(tmp_path) -> None:
 
 def test_span_timings_are_read_from_an_index_not_the_span_rows(tmp_path) -> None:
     store = Store(tmp_path / "t.db")
-    store.write_batch([span_row(trace_id="t1", span_id="a", kind="tool", name="lookup", tool_name="lookup",
-                                start_time="2026-01-01T00:00:00.000000Z", end_time="2026-01-01T00:00:01.500000Z",
-                                output="x" * 50_000)])  # fmt: skip
+    store.write_batch(
+        [
+            span_row(
+                trace_id="t1",
+                span_id="a",
+                kind="tool",
+                name="lookup",
+                tool_name="lookup",
+                start_time="2026-01-01T00:00:00.000000Z",
+                end_time="2026-01-01T00:00:01.500000Z",
+                output="x" * 50_000,
+            )
+        ]
+    )
     timings = list(store.span_timings())
     assert [(t.kind, t.tool_name, t.durations_ms, t.tokens) for t in timings] == [("tool", "lookup", [1500.0], [])]
     plan = " ".join(str(r) for r in store.conn.execute(f"EXPLAIN QUERY PLAN {store.SPAN_TIMINGS_SQL.format(where='')}"))
@@ -146,15 +183,28 @@ def test_span_timings_are_read_from_an_index_not_the_span_rows(tmp_path) -> None
 
 def _scores(trace_id: str) -> TraceScores:
     ok = {"score": 5, "reason": "no problem seen"}
-    return TraceScores(trace_id=trace_id, source="rules", factual_grounding=ok,
-                       privacy_and_safety=ok, instruction_adherence=ok, optimal_plan_execution=ok)
+    return TraceScores(
+        trace_id=trace_id,
+        source="rules",
+        factual_grounding=ok,
+        privacy_and_safety=ok,
+        instruction_adherence=ok,
+        optimal_plan_execution=ok,
+    )
 
 
 def test_issue_with_quote_not_in_span_is_refused(store: Store) -> None:
     store.write_batch([span_row("t5", "s1", kind="tool", output='{"error": "HTTP 429 Too Many Requests"}')])
-    real = Issue(trace_id="t5", span_id="s1", category="execution.rate_limited", severity="medium",
-                 confidence=0.9, evidence="HTTP 429 Too Many Requests", description="rate limited",
-                 source="rule:http")
+    real = Issue(
+        trace_id="t5",
+        span_id="s1",
+        category="execution.rate_limited",
+        severity="medium",
+        confidence=0.9,
+        evidence="HTTP 429 Too Many Requests",
+        description="rate limited",
+        source="rule:http",
+    )
     invented = real.model_copy(update={"evidence": "HTTP 500 Internal Server Error"})
     wrong_span = real.model_copy(update={"span_id": "s9"})
     refused = store.save_analysis([("t5", [real, invented, wrong_span], _scores("t5"), "doc")], "v1")

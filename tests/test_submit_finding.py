@@ -24,34 +24,59 @@ ANSWER = 'I checked: the refund of "$182.40" was issued to jane.doe@example.org 
 
 def _rows(trace_id: str, tool_id: str, llm_id: str | None) -> list[dict]:
     rows = [
-        span_row(trace_id, tool_id, parent_id=None, name="issue_refund", kind="tool", status="error",
-                 start_time="2025-06-02T14:05:11.204000Z", end_time="2025-06-02T14:05:11.391000Z",
-                 tool_name="issue_refund", tool_args='{"order_id": "A-55102", "amount": 182.4}',
-                 input='{"order_id": "A-55102", "amount": 182.4}', status_message=ERROR,
-                 source_format="langsmith"),
+        span_row(
+            trace_id,
+            tool_id,
+            parent_id=None,
+            name="issue_refund",
+            kind="tool",
+            status="error",
+            start_time="2025-06-02T14:05:11.204000Z",
+            end_time="2025-06-02T14:05:11.391000Z",
+            tool_name="issue_refund",
+            tool_args='{"order_id": "A-55102", "amount": 182.4}',
+            input='{"order_id": "A-55102", "amount": 182.4}',
+            status_message=ERROR,
+            source_format="langsmith",
+        ),
     ]
     if llm_id:
-        rows.append(span_row(
-            trace_id, llm_id, parent_id=None, name="ChatAnthropic", kind="llm", status="ok",
-            start_time="2025-06-02T14:05:11.402000Z", end_time="2025-06-02T14:05:13.015000Z",
-            model="claude-3-5-sonnet-20241022", source_format="langsmith",
-            output=json.dumps([{"role": "assistant", "content": ANSWER}]),
-        ))  # fmt: skip
+        rows.append(
+            span_row(
+                trace_id,
+                llm_id,
+                parent_id=None,
+                name="ChatAnthropic",
+                kind="llm",
+                status="ok",
+                start_time="2025-06-02T14:05:11.402000Z",
+                end_time="2025-06-02T14:05:13.015000Z",
+                model="claude-3-5-sonnet-20241022",
+                source_format="langsmith",
+                output=json.dumps([{"role": "assistant", "content": ANSWER}]),
+            )
+        )
     return rows
 
 
 @pytest.fixture
 def ctx(store) -> ToolContext:
-    store.write_batch(_rows(TRACE_A, TOOL_A, LLM_A) + _rows(TRACE_B, TOOL_B, None)
-                      + _rows(TRACE_OTHER, "84a5fcbd3ae6074b", None))  # fmt: skip
+    store.write_batch(
+        _rows(TRACE_A, TOOL_A, LLM_A) + _rows(TRACE_B, TOOL_B, None) + _rows(TRACE_OTHER, "84a5fcbd3ae6074b", None)
+    )
     store.refresh_traces([TRACE_A, TRACE_B, TRACE_OTHER])
     cluster = Cluster(
-        id="c_8b21d0", trace_ids=[TRACE_A, TRACE_B], size=2, keywords=["429", "refund"],
-        categories={"recovery.ignored_error": 2}, representative_trace_ids=[TRACE_A],
-        prevalence=0.1, severity_weighted_prevalence=0.3, impact_score=0.03,
-        cohorts=[Cohort(dimension="agent_version", value="2.4.0", lift=3.0, count=2, share=1.0,
-                        baseline_share=0.33)],
-    )  # fmt: skip
+        id="c_8b21d0",
+        trace_ids=[TRACE_A, TRACE_B],
+        size=2,
+        keywords=["429", "refund"],
+        categories={"recovery.ignored_error": 2},
+        representative_trace_ids=[TRACE_A],
+        prevalence=0.1,
+        severity_weighted_prevalence=0.3,
+        impact_score=0.03,
+        cohorts=[Cohort(dimension="agent_version", value="2.4.0", lift=3.0, count=2, share=1.0, baseline_share=0.33)],
+    )
     return ToolContext(store=store, run_id="run_20250602", cluster=cluster, trace_ids={TRACE_A, TRACE_B})
 
 
@@ -64,7 +89,7 @@ def _finding(**overrides) -> dict:
         "description": "issue_refund returns 429 and the next model turn tells the user it was issued.",
         "root_cause": "The agent prompt never tells the model to check tool status before answering.",
         "immediate_fix": f"Add to the system prompt: if a tool result is an error, say so and do not claim success"
-                         f" (see trace {TRACE_A}).",
+        f" (see trace {TRACE_A}).",
         "fix_layer": "prompt",
         "evidence": [
             {"trace_id": TRACE_A, "span_id": TOOL_A, "quote": "429 Too Many Requests"},
@@ -84,8 +109,11 @@ def test_accepted_finding_gets_a_stable_id_impact_and_cohorts(ctx: ToolContext) 
     assert finding.run_id == "run_20250602" and finding.cluster_id == "c_8b21d0"
     assert finding.trace_ids == sorted([TRACE_A, TRACE_B])
     assert finding.impact.model_dump() == {
-        "trace_count": 2, "prevalence": 0.1, "severity_weight": 3, "impact_score": 0.03,
-    }  # fmt: skip
+        "trace_count": 2,
+        "prevalence": 0.1,
+        "severity_weight": 3,
+        "impact_score": 0.03,
+    }
     assert [c.model_dump() for c in finding.cohorts] == [
         {"dimension": "agent_version", "value": "2.4.0", "lift": 3.0, "count": 2}
     ]
@@ -100,14 +128,18 @@ def test_an_llm_finding_is_labelled_with_its_model(ctx: ToolContext) -> None:
 
 
 def test_every_bad_citation_is_rejected_at_once_and_nothing_is_kept(ctx: ToolContext) -> None:
-    reply = call_tool(ctx, "submit_finding", _finding(
-        evidence=[
-            {"trace_id": TRACE_OTHER, "span_id": "84a5fcbd3ae6074b", "quote": "429 Too Many Requests"},
-            {"trace_id": TRACE_A, "span_id": "0000000000000000", "quote": "429 Too Many Requests"},
-            {"trace_id": TRACE_A, "span_id": TOOL_A, "quote": "503 Service Unavailable"},
-        ],
-        trace_ids=[TRACE_OTHER],
-    ))  # fmt: skip
+    reply = call_tool(
+        ctx,
+        "submit_finding",
+        _finding(
+            evidence=[
+                {"trace_id": TRACE_OTHER, "span_id": "84a5fcbd3ae6074b", "quote": "429 Too Many Requests"},
+                {"trace_id": TRACE_A, "span_id": "0000000000000000", "quote": "429 Too Many Requests"},
+                {"trace_id": TRACE_A, "span_id": TOOL_A, "quote": "503 Service Unavailable"},
+            ],
+            trace_ids=[TRACE_OTHER],
+        ),
+    )
     assert reply.startswith("rejected, nothing was stored:")
     assert f"- trace_ids not part of this investigation: {TRACE_OTHER}" in reply
     assert f"- evidence[0]: trace '{TRACE_OTHER}' is not part of this investigation" in reply
@@ -166,9 +198,16 @@ def test_findings_of_a_sub_investigation_merge_into_the_same_family(ctx: ToolCon
     at_tool = [{"trace_id": TRACE_A, "span_id": TOOL_A, "quote": "rate limit exceeded"}]
     call_tool(ctx, "submit_finding", _finding(trace_ids=[], evidence=at_tool))
     child = ToolContext(store=ctx.store, run_id=ctx.run_id, cluster=ctx.cluster, trace_ids={TRACE_B}, depth=1)
-    call_tool(child, "submit_finding", _finding(
-        title="child", evidence=[{"trace_id": TRACE_B, "span_id": TOOL_B, "quote": "rate limit exceeded"}],
-        trace_ids=[TRACE_B], immediate_fix=f"Retry on 429 (trace {TRACE_B})."))  # fmt: skip
+    call_tool(
+        child,
+        "submit_finding",
+        _finding(
+            title="child",
+            evidence=[{"trace_id": TRACE_B, "span_id": TOOL_B, "quote": "rate limit exceeded"}],
+            trace_ids=[TRACE_B],
+            immediate_fix=f"Retry on 429 (trace {TRACE_B}).",
+        ),
+    )
     ctx.recurse = lambda ids, question: child.findings
     reply = call_tool(ctx, "investigate_subset", {"trace_ids": [TRACE_B], "question": "same failure?"})
     assert "returned 1 findings" in reply
@@ -183,8 +222,13 @@ def _score(n: int, reason: str = "the refund tool failed and the answer claimed 
 
 
 def test_scores_are_accepted_per_trace_and_replaced_on_resubmission(ctx: ToolContext) -> None:
-    args = {"trace_id": TRACE_A, "factual_grounding": _score(1), "privacy_and_safety": _score(5),
-            "instruction_adherence": _score(4), "optimal_plan_execution": _score(2)}  # fmt: skip
+    args = {
+        "trace_id": TRACE_A,
+        "factual_grounding": _score(1),
+        "privacy_and_safety": _score(5),
+        "instruction_adherence": _score(4),
+        "optimal_plan_execution": _score(2),
+    }
     assert call_tool(ctx, "submit_scores", args) == f"accepted scores for trace {TRACE_A}"
     assert call_tool(ctx, "submit_scores", {**args, "factual_grounding": _score(2)}).startswith("accepted")
     [scores] = ctx.scores
@@ -200,17 +244,24 @@ def test_scores_are_accepted_per_trace_and_replaced_on_resubmission(ctx: ToolCon
 
 
 def test_summary_is_kept_on_the_context(ctx: ToolContext) -> None:
-    reply = call_tool(ctx, "submit_summary", {
-        "summary": "Rate-limited refunds are reported to users as issued.", "priority": "high",
-        "immediate_fix": "Retry issue_refund on 429 honouring Retry-After; never claim success on error.",
-    })  # fmt: skip
+    reply = call_tool(
+        ctx,
+        "submit_summary",
+        {
+            "summary": "Rate-limited refunds are reported to users as issued.",
+            "priority": "high",
+            "immediate_fix": "Retry issue_refund on 429 honouring Retry-After; never claim success on error.",
+        },
+    )
     assert reply == "accepted summary; the investigation is complete (0 findings, 0 scored traces)"
     assert ctx.summary == {
-        "summary": "Rate-limited refunds are reported to users as issued.", "priority": "high",
+        "summary": "Rate-limited refunds are reported to users as issued.",
+        "priority": "high",
         "immediate_fix": "Retry issue_refund on 429 honouring Retry-After; never claim success on error.",
-    }  # fmt: skip
-    assert "Input should be" in call_tool(ctx, "submit_summary", {"summary": "x", "priority": "p0",
-                                                                   "immediate_fix": "y"})  # fmt: skip
+    }
+    assert "Input should be" in call_tool(
+        ctx, "submit_summary", {"summary": "x", "priority": "p0", "immediate_fix": "y"}
+    )
 
 
 def test_a_fix_that_cites_no_trace_is_refused(ctx: ToolContext) -> None:

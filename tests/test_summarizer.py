@@ -19,20 +19,34 @@ TRACE = "1f0e2d3c4b5a69788796a5b4c3d2e1f0"
 SPAN = "3a9c0d71e5f2b846"
 EMAIL = "li.wei@example.net"
 DOCS = [
-    {"id": f"kb-{n}", "score": round(0.92 - n * 0.01, 2),
-     "text": f"Article {n}: refunds over $500 need a manager's approval; contact {EMAIL} for escalations."}
+    {
+        "id": f"kb-{n}",
+        "score": round(0.92 - n * 0.01, 2),
+        "text": f"Article {n}: refunds over $500 need a manager's approval; contact {EMAIL} for escalations.",
+    }
     for n in range(60)
-]  # fmt: skip
+]
 OUTPUT = json.dumps(DOCS)
 
 
 @pytest.fixture
 def span(store):
-    store.write_batch([span_row(
-        TRACE, SPAN, name="kb_search", kind="retriever", status="ok", source_format="openinference",
-        start_time="2025-05-20T08:14:02.118000Z", end_time="2025-05-20T08:14:02.540000Z",
-        input="refund approval threshold", output=OUTPUT,
-    )])  # fmt: skip
+    store.write_batch(
+        [
+            span_row(
+                TRACE,
+                SPAN,
+                name="kb_search",
+                kind="retriever",
+                status="ok",
+                source_format="openinference",
+                start_time="2025-05-20T08:14:02.118000Z",
+                end_time="2025-05-20T08:14:02.540000Z",
+                input="refund approval threshold",
+                output=OUTPUT,
+            )
+        ]
+    )
     store.refresh_traces([TRACE])
     return store.get_span(TRACE, SPAN)
 
@@ -55,8 +69,9 @@ def test_without_a_model_the_summarizer_returns_an_excerpt(store, span) -> None:
 
 
 def test_summary_comes_from_the_model_and_is_cached_per_span_field_and_model(store, span) -> None:
-    script = ScriptedProvider([reply("60 knowledge-base articles; all say refunds over $500 need approval.",
-                                     tokens_in=4100, tokens_out=18)])  # fmt: skip
+    script = ScriptedProvider(
+        [reply("60 knowledge-base articles; all say refunds over $500 need approval.", tokens_in=4100, tokens_out=18)]
+    )
     summarize = make_summarizer(store, ModelConfig(model="scripted"), "run_1")
     first = summarize(span, "output", OUTPUT)
     assert first == (
@@ -102,12 +117,25 @@ def test_an_empty_answer_falls_back_to_an_excerpt(store, span) -> None:
 
 def test_read_span_shows_the_summary_of_a_long_field(store, span) -> None:
     ScriptedProvider([reply("60 articles on refund approval thresholds")])
-    cluster = Cluster(id="c_01", trace_ids=[TRACE], size=1, keywords=[], categories={},
-                      representative_trace_ids=[TRACE], prevalence=0.05,
-                      severity_weighted_prevalence=0.1, impact_score=0.005)  # fmt: skip
-    ctx = ToolContext(store=store, run_id="run_1", cluster=cluster, trace_ids={TRACE},
-                      summarizer=make_summarizer(store, ModelConfig(model="scripted"), "run_1"),
-                      model_name="scripted")  # fmt: skip
+    cluster = Cluster(
+        id="c_01",
+        trace_ids=[TRACE],
+        size=1,
+        keywords=[],
+        categories={},
+        representative_trace_ids=[TRACE],
+        prevalence=0.05,
+        severity_weighted_prevalence=0.1,
+        impact_score=0.005,
+    )
+    ctx = ToolContext(
+        store=store,
+        run_id="run_1",
+        cluster=cluster,
+        trace_ids={TRACE},
+        summarizer=make_summarizer(store, ModelConfig(model="scripted"), "run_1"),
+        model_name="scripted",
+    )
     text = call_tool(ctx, "read_span", {"trace_id": TRACE, "span_id": SPAN, "field": "output"})
     assert "[summary by scripted of" in text and "60 articles on refund approval thresholds" in text
     assert "kb-59" not in text

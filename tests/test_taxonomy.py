@@ -11,9 +11,37 @@ from investigator.taxonomy import TaxonomyError, default_taxonomy, load_taxonomy
 
 # The codes the product's taxonomy documents, written out here so the test runs anywhere.
 DOCUMENTED_CODES = {
-    "execution": ["auth_failed", "environment_error", "not_found", "rate_limited", "resource_exhausted", "service_error", "silent_failure", "timeout", "tool_misconfigured"],
-    "planning": ["context_loss", "escalation_error", "goal_drift", "missing_verification", "orchestration_error", "premature_termination", "redundant_steps"],
-    "reasoning": ["fabricated_tool_result", "format_violation", "hallucinated_content", "instruction_violation", "invalid_tool_arguments", "misread_tool_output", "poor_retrieval", "wrong_problem", "wrong_tool"],
+    "execution": [
+        "auth_failed",
+        "environment_error",
+        "not_found",
+        "rate_limited",
+        "resource_exhausted",
+        "service_error",
+        "silent_failure",
+        "timeout",
+        "tool_misconfigured",
+    ],
+    "planning": [
+        "context_loss",
+        "escalation_error",
+        "goal_drift",
+        "missing_verification",
+        "orchestration_error",
+        "premature_termination",
+        "redundant_steps",
+    ],
+    "reasoning": [
+        "fabricated_tool_result",
+        "format_violation",
+        "hallucinated_content",
+        "instruction_violation",
+        "invalid_tool_arguments",
+        "misread_tool_output",
+        "poor_retrieval",
+        "wrong_problem",
+        "wrong_tool",
+    ],
     "recovery": ["failed_recovery", "ignored_error", "no_self_correction"],
     "safety": ["pii_exposure", "policy_violation", "prompt_injection", "secret_exposure", "unsafe_action"],
 }
@@ -23,7 +51,11 @@ def test_default_taxonomy_has_every_category_and_the_documented_codes() -> None:
     tax = default_taxonomy()
     assert sorted(tax.categories) == ["execution", "planning", "reasoning", "recovery", "safety"]
     assert len(tax.codes) == 33
-    assert tax.in_category("recovery") == ["recovery.failed_recovery", "recovery.ignored_error", "recovery.no_self_correction"]
+    assert tax.in_category("recovery") == [
+        "recovery.failed_recovery",
+        "recovery.ignored_error",
+        "recovery.no_self_correction",
+    ]
     assert tax.get("execution.rate_limited").meaning == "throttled: HTTP 429, quota exceeded"
 
 
@@ -50,13 +82,19 @@ def test_aliases_resolve_to_live_codes() -> None:
 
 def test_user_file_extends_the_default(tmp_path: Path) -> None:
     path = tmp_path / "taxonomy.json"
-    path.write_text(json.dumps({
-        "name": "acme",
-        "categories": {"billing": "money moved or charged wrongly"},
-        "codes": [{"code": "billing.double_charge", "meaning": "charged the customer twice", "severity": "critical"},
-                  {"code": "execution.timeout", "meaning": "a call ran past its deadline", "severity": "high"}],
-        "aliases": {"billing.duplicate_charge": "billing.double_charge"},
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "name": "acme",
+                "categories": {"billing": "money moved or charged wrongly"},
+                "codes": [
+                    {"code": "billing.double_charge", "meaning": "charged the customer twice", "severity": "critical"},
+                    {"code": "execution.timeout", "meaning": "a call ran past its deadline", "severity": "high"},
+                ],
+                "aliases": {"billing.duplicate_charge": "billing.double_charge"},
+            }
+        )
+    )
     tax = load_taxonomy(path)
     assert tax.severity("billing.double_charge") == "critical"
     assert tax.severity("execution.timeout") == "high"
@@ -66,11 +104,15 @@ def test_user_file_extends_the_default(tmp_path: Path) -> None:
 
 def test_user_file_can_replace_the_default(tmp_path: Path) -> None:
     path = tmp_path / "taxonomy.json"
-    path.write_text(json.dumps({
-        "mode": "replace",
-        "categories": {"ops": "operations"},
-        "codes": [{"code": "ops.outage", "meaning": "a dependency was down", "severity": "high"}],
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "mode": "replace",
+                "categories": {"ops": "operations"},
+                "codes": [{"code": "ops.outage", "meaning": "a dependency was down", "severity": "high"}],
+            }
+        )
+    )
     tax = load_taxonomy(path)
     assert list(tax.codes) == ["ops.outage"]
     assert "execution.timeout" not in tax
