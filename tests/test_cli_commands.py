@@ -243,11 +243,6 @@ def test_clusters_with_an_unknown_run_exits_2_naming_it(analysed_db: Path) -> No
     assert "no run 'run_does_not_exist'" in flat(result.output)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="clusters --new --min-cluster-size 1 crashes in HDBSCAN with a ValueError"
-    " traceback and leaves its run in status 'running'",
-)
 def test_clusters_refuses_a_min_cluster_size_below_two(small_run_copy: Path) -> None:
     result = cli("clusters", "--new", "--min-cluster-size", "1", "--db", small_run_copy)
     assert result.exit_code == 2
@@ -451,11 +446,6 @@ def test_diff_with_a_cohort_that_has_no_traces_exits_2_naming_it(analysed_db: Pa
     assert no_by.exit_code == 2 and "--by" in no_by.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="diff --since with an unparseable time crashes with a ValueError traceback"
-    " (exit 1) instead of a usage error",
-)
 def test_diff_refuses_a_bad_since_with_a_clear_message(analysed_db: Path) -> None:
     result = cli("diff", "--by", "agent_version", "v1.8", "v1.9", "--since", "last-tuesday", "--db", analysed_db)
     assert result.exit_code == 2
@@ -491,11 +481,6 @@ def test_queue_lists_every_open_finding_highest_impact_first_and_honours_limit(
     assert [row["id"] for row in json_lines(top)] == [f["id"] for f in by_weight[:3]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="queue --limit -1 is accepted and drops the last open finding, then titles the"
-    " table with the wrong number of open findings",
-)
 def test_queue_refuses_a_negative_limit(analysed_db: Path) -> None:
     result = cli("queue", "--limit", "-1", "--db", analysed_db)
     assert result.exit_code == 2
@@ -707,11 +692,6 @@ def test_promote_an_unknown_finding_exits_2_and_writes_nothing(analysed_db: Path
     assert not target.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="promote --traces -1 is accepted and writes every trace but the last"
-    " (a Python slice) instead of refusing the count",
-)
 def test_promote_refuses_a_negative_trace_count(
     analysed_db: Path, findings_of_run: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -819,22 +799,12 @@ def test_schedule_run_due_runs_each_closed_window_once_and_records_its_runs(stor
     assert sql(store.path, "SELECT count(*) FROM runs") == [(2,)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="schedule run-due --now with an unparseable time crashes with a ValueError"
-    " traceback (exit 1) instead of a usage error",
-)
 def test_schedule_run_due_refuses_a_bad_now(store: Store) -> None:
     result = cli("schedule", "run-due", "--now", "tomorrow-ish", "--db", store.path)
     assert result.exit_code == 2
     assert "tomorrow-ish" in result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="schedule run-due over a source that does not exist crashes with an"
-    " InputError traceback (exit 1) instead of naming the missing source",
-)
 def test_schedule_run_due_with_a_missing_source_exits_2_naming_it(store: Store, in_tmp: Path) -> None:
     added = cli(
         *"schedule add gone --every daily --source missing.jsonl --start 2025-03-03T00:00:00Z --db".split(), store.path

@@ -81,3 +81,16 @@ def test_a_model_without_its_key_is_refused_before_anything_runs(tmp_path, monke
     assert "OPENAI_API_KEY" in result.output and "--offline" in result.output
     with Store(tmp_path / "k.db") as store:
         assert store.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+
+
+def test_a_reversed_window_or_a_bad_time_is_refused_before_anything_runs(tmp_path):
+    db = tmp_path / "w.db"
+    reversed_window = _run(db, "--window", "2025-03-06T00:00:00Z", "2025-03-05T00:00:00Z")
+    assert reversed_window.exit_code == 2
+    assert "the end 2025-03-05T00:00:00.000000Z is not after the start 2025-03-06T00:00:00.000000Z" in (
+        reversed_window.output
+    )
+    bad = _run(db, "--since", "yesterday-ish")
+    assert bad.exit_code == 2 and "'yesterday-ish' is not a time" in bad.output
+    with Store(db) as store:
+        assert store.counts()["spans"] == 0

@@ -8,13 +8,13 @@ import click
 from rich.table import Table
 
 from investigator.cli import main
-from investigator.cli.common import db_option, emit_json, err, fail, open_store, out
+from investigator.cli.common import TIME, db_option, emit_json, err, fail, open_store, out, since_option
 
 
 @main.command()
 @click.option("--run", "run_id", default=None, help="A run id; default: the latest run.")
 @click.option("--new", "fresh", is_flag=True, help="Cluster the stored traces now, as a new run.")
-@click.option("--min-cluster-size", type=int, default=5, show_default=True)
+@click.option("--min-cluster-size", type=click.IntRange(min=2), default=5, show_default=True)
 @click.option("--embeddings", is_flag=True, help="Add sentence embeddings to TF-IDF (extra `embeddings`).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per cluster.")
 @db_option
@@ -70,8 +70,8 @@ def _severity_choice() -> click.Choice:
 @click.option("--input-format", default="auto", show_default=True,
               type=click.Choice(["auto", "otlp-json", "spans-jsonl", "openai-agents", "langsmith", "langfuse"]))
 @click.option("--labels", default=None, metavar="PATH", help="Eval labels / outcomes JSONL to join first.")
-@click.option("--since", default=None, help="Only traces starting at or after this time (ISO-8601).")
-@click.option("--window", nargs=2, default=None, metavar="START END", help="Only traces in [START, END).")
+@since_option
+@click.option("--window", nargs=2, type=TIME, default=None, metavar="START END", help="Only traces in [START, END).")
 @click.option("--model", default=None, help="Judge model as provider/model; default: the offline investigator.")
 @click.option("--offline", is_flag=True, help="Use the offline investigator (no model, no key).")
 @click.option("--summarizer-model", default=None, help="Cheaper model for summarising long spans.")
@@ -94,16 +94,13 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
     from investigator.ingest.reader import InputError
     from investigator.reports import build_report, render
     from investigator.runner import RunSettings, execute_run
-    from investigator.timefmt import to_iso
-
     if record and replay:
         fail("--record and --replay cannot be combined")
     if offline and model:
         fail("--offline and --model cannot be combined")
-    try:
-        start, end = (to_iso(window[0]), to_iso(window[1])) if window else (_since(since), None)
-    except ValueError as exc:
-        fail(f"bad time: {exc}")
+    start, end = window if window else (since, None)
+    if end is not None and end <= start:
+        fail(f"--window: the end {end} is not after the start {start}")
     if not replay:
         from investigator.providers import missing_keys
 
@@ -149,23 +146,6 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
         fail(f"every investigation failed; the first: {failed[0]['error']}")
     if fail_on and at_or_above(result.findings, fail_on):
         sys.exit(1)
-
-
-def _since(value: str | None) -> str | None:
-    """`--since` as an ISO time: absolute, or relative like 1h / 7d / 30m."""
-    if not value:
-        return None
-    import re
-    from datetime import UTC, datetime, timedelta
-
-    from investigator.timefmt import to_iso
-
-    match = re.fullmatch(r"(\d+)([smhdw])", value.strip())
-    if match:
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
-        moment = datetime.now(UTC) - timedelta(**{unit: int(match.group(1))})
-        return to_iso(moment.isoformat())
-    return to_iso(value)
 
 
 @main.command()
@@ -231,7 +211,7 @@ def show(finding_id: str, run_id: str | None, db_path: str | None) -> None:
 @click.option("--by", "attribute", required=True, help="Slice attribute: agent_version, model, prompt_version, ...")
 @click.argument("value_a")
 @click.argument("value_b")
-@click.option("--since", default=None)
+@since_option
 @click.option("--json", "as_json", is_flag=True)
 @db_option
 def diff(attribute: str, value_a: str, value_b: str, since: str | None, as_json: bool, db_path: str | None) -> None:
@@ -239,7 +219,7 @@ def diff(attribute: str, value_a: str, value_b: str, since: str | None, as_json:
     from investigator.diff import diff_cohorts
 
     store = open_store(db_path)
-    result = diff_cohorts(store, attribute, value_a, value_b, since=_since(since))
+    result = diff_cohorts(store, attribute, value_a, value_b, since=since)
     if result.traces_a == 0 or result.traces_b == 0:
         fail(f"no traces with {attribute}={value_a if result.traces_a == 0 else value_b}")
     if as_json:

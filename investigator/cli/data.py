@@ -7,7 +7,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from investigator.cli import main
-from investigator.cli.common import db_option, emit_json, err, fail, open_store, out
+from investigator.cli.common import db_option, emit_json, err, fail, open_store, out, since_option
 from investigator.ingest.reader import InputError, expand_paths, file_size
 from investigator.outline import render_outline
 
@@ -69,24 +69,18 @@ def traces() -> None:
 
 
 @traces.command("list")
-@click.option("--since", help="Only traces starting at or after this time (ISO-8601).")
+@since_option
 @click.option("--status", type=click.Choice(["ok", "error", "unset"]))
 @click.option("--service")
-@click.option("--limit", type=int, default=None)
+@click.option("--limit", type=click.IntRange(min=1), default=None)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per trace.")
 @db_option
 def traces_list(
     since: str | None, status: str | None, service: str | None, limit: int | None,
     as_json: bool, db_path: str | None,
 ) -> None:
-    from investigator.timefmt import to_iso
-
-    try:
-        since_iso = to_iso(since) if since else None
-    except ValueError as exc:
-        fail(f"--since: {exc}")
     store = open_store(db_path)
-    rows = store.list_traces(since=since_iso, status=status, service=service, limit=limit)
+    rows = store.list_traces(since=since, status=status, service=service, limit=limit)
     if as_json:
         for trace in rows:
             emit_json(trace.model_dump())
@@ -120,7 +114,7 @@ def quarantine() -> None:
 
 @quarantine.command("list")
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--limit", type=int, default=None)
+@click.option("--limit", type=click.IntRange(min=1), default=None)
 @db_option
 def quarantine_list(as_json: bool, limit: int | None, db_path: str | None) -> None:
     store = open_store(db_path)

@@ -6,11 +6,11 @@ import click
 from rich.table import Table
 
 from investigator.cli import main
-from investigator.cli.common import db_option, emit_json, fail, open_store, out
+from investigator.cli.common import TIME, db_option, emit_json, fail, open_store, out
 
 
 @main.command()
-@click.option("--limit", default=50, show_default=True, type=int)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True)
 @db_option
 def queue(limit: int, as_json: bool, db_path: str | None) -> None:
@@ -54,7 +54,7 @@ def review(finding_id: str, verdict: str, of_id: str | None, note: str | None, d
 
 @main.command()
 @click.argument("finding_id")
-@click.option("--traces", "max_traces", default=5, show_default=True, type=int)
+@click.option("--traces", "max_traces", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option("--to", "path", default="evals/cases_from_prod.yaml", show_default=True)
 @db_option
 def promote(finding_id: str, max_traces: int, path: str, db_path: str | None) -> None:
@@ -78,7 +78,7 @@ def schedule() -> None:
 @click.argument("name")
 @click.option("--every", required=True, help='hourly, daily, weekly, or a cron expression ("*/15 * * * *").')
 @click.option("--source", required=True, metavar="PATH_OR_GLOB", help="Trace files to ingest for each window.")
-@click.option("--start", default=None, help="Start of the first window (ISO-8601); default: the last boundary.")
+@click.option("--start", type=TIME, default=None, help="Start of the first window; default: the last boundary.")
 @click.option("--model", default=None, help="Judge model; default: the offline investigator.")
 @click.option("--max-clusters", default=None, type=int)
 @click.option("--budget-usd", default=None, type=float)
@@ -122,19 +122,23 @@ def schedule_remove(name: str, db_path: str | None) -> None:
 @schedule.command("run-due")
 @click.option("--daemon", is_flag=True, help="Keep running due windows in this process.")
 @click.option("--interval", default=60.0, show_default=True, help="Daemon: seconds between checks.")
-@click.option("--now", "now_text", default=None, help="Treat this time as now (ISO-8601), e.g. to backfill.")
+@click.option("--now", "now_text", type=TIME, default=None, help="Treat this time as now (ISO-8601), e.g. to backfill.")
 @db_option
 def schedule_run_due(daemon: bool, interval: float, now_text: str | None, db_path: str | None) -> None:
     """Run every window that has closed since each schedule's watermark."""
     from investigator.schedule import run_daemon, run_due
-    from investigator.timefmt import parse_iso, to_iso
+    from investigator.timefmt import parse_iso
 
     store = open_store(db_path)
     if daemon:
         run_daemon(store, interval, on_window=lambda w: out.print(f"{w[0]}: window {w[1]} → {w[2]} done"))
         return
-    now = parse_iso(to_iso(now_text)) if now_text else None
-    windows = run_due(store, now)
+    from investigator.ingest.reader import InputError
+
+    try:
+        windows = run_due(store, parse_iso(now_text) if now_text else None)
+    except InputError as exc:
+        fail(str(exc))
     for name, start, end in windows:
         out.print(f"{name}: window {start} → {end} done")
     if not windows:
