@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from investigator.models import Span
@@ -30,8 +30,10 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
-def quote_in_span(span: Span, quote: str) -> bool:
-    """True when `quote` (at least a few characters) appears verbatim in one field of `span`."""
+def quote_in_span(span: Span, quote: str, shown: Callable[[str], str] | None = None) -> bool:
+    """True when `quote` (at least a few characters) appears verbatim in one field of `span`, or,
+    with `shown`, in one field as `shown` turns it (a report's masked text)."""
     if not quote or len(quote.strip()) < MIN_QUOTE_CHARS:
         return False
-    return any(quote in text for text in span_texts(span))
+    texts = span_texts(span) if shown is None else map(shown, span_texts(span))
+    return any(quote in text for text in texts)

@@ -1,4 +1,4 @@
-"""Eval labels and business outcomes, joined to traces by trace_id (DESIGN.md step 2).
+"""Eval labels and business outcomes, joined to traces by trace_id.
 
 A labels file is JSON Lines with two row shapes:
     {"trace_id": "...", "label": "correctness", "score": 0.0, "passed": false, "comment": "..."}

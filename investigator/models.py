@@ -183,7 +183,7 @@ class DimensionScore(BaseModel):
 
 
 class TraceScores(BaseModel):
-    """The four trace scores of TAXONOMY.md, each 1-5 with a one-sentence reason."""
+    """The four trace scores, each 1-5 with a one-sentence reason."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -228,7 +228,7 @@ class CohortLift(BaseModel):
 
 
 class Finding(BaseModel):
-    """A recurring failure, with the evidence it rests on and the fix to ship (DESIGN.md)."""
+    """A recurring failure, with the evidence it rests on and the fix to ship."""
 
     model_config = ConfigDict(extra="forbid")
 

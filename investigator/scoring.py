@@ -1,4 +1,4 @@
-"""The four trace scores (TAXONOMY.md), derived from a trace's issues.
+"""The four trace scores, derived from a trace's issues.
 
 Each taxonomy code bears on one or two dimensions with a base score: the score a high-severity,
 confidently detected instance of it deserves there. Severity and confidence move that base (a

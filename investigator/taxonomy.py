@@ -1,6 +1,6 @@
 """The failure taxonomy as data: codes, meanings, categories, default severities and weights.
 
-The default taxonomy of TAXONOMY.md ships as `taxonomy.json` next to this module. A team can
+The default taxonomy ships as `taxonomy.json` next to this module. A team can
 extend it (add codes, categories or aliases; override a code's severity or meaning) or replace it
 with its own file. Codes are `category.subtype`; a renamed code keeps working through an alias
 that `resolve` follows, so stored issues and reviews never lose their meaning.
@@ -163,7 +163,7 @@ def merge(base: TaxonomyFile, extra: TaxonomyFile) -> TaxonomyFile:
 
 @lru_cache(maxsize=1)
 def default_taxonomy() -> Taxonomy:
-    """The taxonomy of TAXONOMY.md, as shipped with the package."""
+    """The default taxonomy, as shipped with the package."""
     return Taxonomy(_read(DEFAULT_PATH))
 
 

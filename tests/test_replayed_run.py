@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from investigator.cli import main as cli
 from investigator.evals.judge_runs import MODELS, cassette_dir, judge_run_args
-from investigator.evidence import quote_in_span
+from investigator.reports.masked import ReportMasking
 from investigator.store import Store
 
 
@@ -36,11 +36,12 @@ def test_a_replayed_run_gives_the_same_report_with_every_citation_in_the_store(t
     report = orjson.loads(first.stdout)
     assert report["findings"]
     with Store(tmp_path / "a.db") as store:
+        masked = ReportMasking(store)  # a fresh one: placeholders depend on the trace alone
         for finding in report["findings"]:
             assert finding["source"] == f"llm:{MODELS[provider]}"
             for evidence in finding["evidence"]:
                 span = store.get_span(evidence["trace_id"], evidence["span_id"])
-                assert span is not None and quote_in_span(span, evidence["quote"])
+                assert span is not None and masked.quote_in_span(span, evidence["quote"])
         calls = store.conn.execute(
             "SELECT model, tokens_in, cached_tokens, error, cluster_id FROM llm_calls ORDER BY id"
         ).fetchall()

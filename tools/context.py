@@ -16,23 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from investigator.clustering import Cluster
+from investigator.masking import TraceMasker
 from investigator.models import Finding, Span, TraceScores
-from investigator.redact import RedactionContext, Redactor
 from investigator.store import Store
 from investigator.taxonomy import Taxonomy, default_taxonomy
 
 Summarizer = Callable[[Span, str, str], str]
 
 _FENCE = re.compile(r"<(/?)(trace_data)", re.IGNORECASE)
-_PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*?_\d+>")
-_REDACTOR: Redactor | None = None
-
-
-def _redactor() -> Redactor:
-    global _REDACTOR
-    if _REDACTOR is None:
-        _REDACTOR = Redactor()
-    return _REDACTOR
 
 
 def escape_fence(text: str) -> str:
@@ -83,9 +74,11 @@ class ToolContext:
     # None: redact whenever the model is not the offline investigator (text leaves the machine).
     redact: bool | None = None
     taxonomy: Taxonomy = field(default_factory=default_taxonomy)
-    _redaction: dict[str, RedactionContext] = field(default_factory=dict, init=False, repr=False)
-    _originals: dict[str, dict[str, list[str]]] = field(default_factory=dict, init=False, repr=False)
+    _masker: TraceMasker = field(init=False, repr=False)
     _spans: dict[str, dict[str, Span]] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._masker = TraceMasker(self._ids)
 
     @property
     def source(self) -> str:
@@ -132,25 +125,7 @@ class ToolContext:
         one placeholder numbering per trace."""
         if not text or not self.redacting:
             return text
-        context = self._redaction.setdefault(trace_id, RedactionContext())
-        originals = self._originals.setdefault(trace_id, {})
-        # An ID that happens to look like a card or phone number must stay citable.
-        ids = self._ids(trace_id)
-        matches = [m for m in _redactor().find(text) if not any(m.value in i for i in ids)]
-        if not matches:
-            return text
-        pieces: list[str] = []
-        last = 0
-        for match in matches:
-            placeholder = context.placeholder(match.kind, match.value)
-            forms = originals.setdefault(placeholder, [])
-            if match.value not in forms:
-                forms.append(match.value)
-            pieces.append(text[last : match.start])
-            pieces.append(placeholder)
-            last = match.end
-        pieces.append(text[last:])
-        return "".join(pieces)
+        return self._masker.mask(text, trace_id)
 
     def _ids(self, trace_id: str) -> set[str]:
         if trace_id not in self.trace_ids:
@@ -161,13 +136,4 @@ class ToolContext:
     def unredacted(self, text: str, trace_id: str) -> list[str]:
         """The raw texts a model-written `text` with placeholders may stand for (first form of each
         placeholder first); empty when it holds no placeholder this trace produced."""
-        originals = self._originals.get(trace_id, {})
-        found = [p for p in dict.fromkeys(_PLACEHOLDER.findall(text)) if p in originals]
-        if not found:
-            return []
-        candidates = [text]
-        for placeholder in found:
-            candidates = [
-                c.replace(placeholder, form) for c in candidates for form in originals[placeholder]
-            ][:16]
-        return candidates
+        return self._masker.unmasked(text, trace_id)

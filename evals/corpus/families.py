@@ -1,5 +1,5 @@
 """The catalogue of fault families: where each can occur, how often, and what it does to the
-trace's four scores (TAXONOMY.md). One family is one recurring failure mode of a fleet of agents.
+trace's four scores. One family is one recurring failure mode of a fleet of agents.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A fault edits a clean `Script` and returns `Mark`s: which script object (turn, tool call, agent
 run) carries the issue, with its taxonomy code and severity. After rendering, each marked object
-knows its span ID, which is what `truth.jsonl` records. Location follows TAXONOMY.md: a model's
+knows its span ID, which is what `truth.jsonl` records. Location follows the taxonomy: a model's
 mistake sits on the model span that produced it, a tool or service failure on the tool span, a
 repeated call on the second of the identical calls.
 """

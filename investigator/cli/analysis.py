@@ -8,7 +8,17 @@ import click
 from rich.table import Table
 
 from investigator.cli import main
-from investigator.cli.common import TIME, db_option, emit_json, err, fail, open_store, out, since_option
+from investigator.cli.common import (
+    TIME,
+    db_option,
+    emit_json,
+    err,
+    fail,
+    no_redact_option,
+    open_store,
+    out,
+    since_option,
+)
 
 
 @main.command()
@@ -83,11 +93,13 @@ def _severity_choice() -> click.Choice:
 @click.option("--replay", default=None, metavar="DIR", help="Replay cassettes; no network.")
 @click.option("--fail-on", default=None, type=_severity_choice(), help="Exit 1 if a finding is at or above this.")
 @click.option("--quiet", is_flag=True, help="No progress.")
+@no_redact_option
 @db_option
 def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str, labels: str | None,
         since: str | None, window: tuple[str, str] | None, model: str | None, offline: bool,
         summarizer_model: str | None, max_clusters: int, embeddings: bool, budget_usd: float, max_turns: int,
-        record: str | None, replay: str | None, fail_on: str | None, quiet: bool, db_path: str | None) -> None:
+        record: str | None, replay: str | None, fail_on: str | None, quiet: bool, no_redact: bool,
+        db_path: str | None) -> None:
     """Run every stage — ingest PATHS (if given), labels, rules, clusters, judge — and report ranked findings."""
     from investigator.clustering import EmbeddingsUnavailable
     from investigator.findings import at_or_above
@@ -135,7 +147,7 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
     failed = [i for i in result.counts.get("investigations", []) if i.get("error")]
     for investigation in failed:
         err.print(f"investigation of {investigation['cluster_id']} failed: {investigation['error']}")
-    text = render(build_report(store, result.run.id), fmt)
+    text = render(build_report(store, result.run.id, redact=not no_redact), fmt)
     if output:
         with open(output, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -152,8 +164,9 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
 @click.option("--run", "run_id", default=None, help="A run id; default: the latest run.")
 @click.option("--status", type=click.Choice(["new", "recurring", "regressed", "resolved"]), default=None)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per finding.")
+@no_redact_option
 @db_option
-def findings(run_id: str | None, status: str | None, as_json: bool, db_path: str | None) -> None:
+def findings(run_id: str | None, status: str | None, as_json: bool, no_redact: bool, db_path: str | None) -> None:
     """The ranked findings of a run."""
     from investigator.findings import load_findings
     from investigator.runs import get_run
@@ -163,6 +176,11 @@ def findings(run_id: str | None, status: str | None, as_json: bool, db_path: str
     if found_run is None:
         fail("no run yet: run `investigator run` first" if not run_id else f"no run {run_id!r}")
     rows = [f for f in load_findings(store, found_run.id) if status is None or f.status == status]
+    if not no_redact:
+        from investigator.reports.masked import ReportMasking
+
+        masking = ReportMasking(store)
+        rows = [masking.finding(f) for f in rows]
     if as_json:
         for finding in rows:
             emit_json(finding.model_dump(mode="json"))
@@ -177,16 +195,21 @@ def findings(run_id: str | None, status: str | None, as_json: bool, db_path: str
 @main.command()
 @click.argument("finding_id")
 @click.option("--run", "run_id", default=None)
+@no_redact_option
 @db_option
-def show(finding_id: str, run_id: str | None, db_path: str | None) -> None:
+def show(finding_id: str, run_id: str | None, no_redact: bool, db_path: str | None) -> None:
     """Everything about one finding, with its cited traces as trees."""
     from investigator.findings import find_finding
     from investigator.outline import render_outline
+    from investigator.reports.masked import ReportMasking
 
     store = open_store(db_path)
     finding = find_finding(store, finding_id, run_id)
     if finding is None:
         fail(f"no finding {finding_id!r}")
+    masking = None if no_redact else ReportMasking(store)
+    if masking:
+        finding = masking.finding(finding)
     out.print(f"[bold]{finding.title}[/bold]  ({finding.id})", markup=True)
     out.print(f"{finding.category} · {finding.severity} · confidence {finding.confidence:.2f} · {finding.source}"
               f" · status {finding.status} · run {finding.run_id} · cluster {finding.cluster_id}")
@@ -203,7 +226,11 @@ def show(finding_id: str, run_id: str | None, db_path: str | None) -> None:
         trace = store.get_trace(trace_id)
         if trace:
             out.print("")
-            click.echo(render_outline(trace, store.spans(trace_id), 100))
+            spans = store.spans(trace_id)
+            if masking:
+                trace = trace.model_copy(update={"name": trace.name and masking.text(trace.name, trace_id)})
+                spans = [masking.span(s) for s in spans]
+            click.echo(render_outline(trace, spans, 100))
     out.print(f"\nAll {len(finding.trace_ids)} traces: {' '.join(finding.trace_ids)}")
 
 

@@ -51,6 +51,12 @@ since_option = click.option(
 )
 
 
+no_redact_option = click.option(
+    "--no-redact", "no_redact", is_flag=True,
+    help="Show personal data and secrets as the traces hold them (masked by default).",
+)
+
+
 def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--db",

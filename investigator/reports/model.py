@@ -9,6 +9,7 @@ byte-identical JSON.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -17,6 +18,7 @@ from investigator.clustering import Cluster
 from investigator.findings import load_findings
 from investigator.models import SCORE_DIMENSIONS, Finding
 from investigator.outline import children_map, preview
+from investigator.reports.masked import ReportMasking
 from investigator.runs import get_run, load_clusters
 from investigator.store import Store
 
@@ -86,12 +88,16 @@ class Report(_Model):
     scores: dict[str, ScoreSummary]
 
 
-def build_report(store: Store, run_id: str | None = None) -> Report:
-    """The report of a run (default: the latest)."""
+def build_report(store: Store, run_id: str | None = None, redact: bool = True) -> Report:
+    """The report of a run (default: the latest), its personal data and secrets masked unless
+    `redact` is False."""
     run = get_run(store, run_id)
     if run is None:
         raise LookupError(f"no run {run_id!r}" if run_id else "no run yet: run `investigator run` first")
+    masking = ReportMasking(store) if redact else None
     findings = load_findings(store, run.id)
+    if masking:
+        findings = [masking.finding(f) for f in findings]
     clusters = load_clusters(store, run.id)
     cited = sorted({e.trace_id for f in findings for e in f.evidence})
     investigations = run.counts.get("investigations", [])
@@ -106,37 +112,40 @@ def build_report(store: Store, run_id: str | None = None) -> Report:
     return Report(
         run=info,
         findings=findings,
-        clusters=[_cluster(c) for c in clusters],
-        traces=[_trace(store, t) for t in cited],
+        clusters=[_cluster(c, masking) for c in clusters],
+        traces=[_trace(store, t, masking) for t in cited],
         scores=_scores(store, [t for c in clusters for t in c.trace_ids]),
     )
 
 
-def _cluster(cluster: Cluster) -> ClusterView:
+def _cluster(cluster: Cluster, masking: ReportMasking | None) -> ClusterView:
+    cohorts = [replace(c, value=masking.cohort_value(c.value)) if masking else c for c in cluster.cohorts]
     return ClusterView(
         id=cluster.id, size=cluster.size, noise=cluster.noise, keywords=cluster.keywords,
         categories=cluster.categories, representative_trace_ids=cluster.representative_trace_ids,
         prevalence=cluster.prevalence, impact_score=cluster.impact_score,
-        cohorts=[c.__dict__ for c in cluster.cohorts], trace_ids=cluster.trace_ids,
+        cohorts=[c.__dict__ for c in cohorts], trace_ids=cluster.trace_ids,
     )
 
 
-def _trace(store: Store, trace_id: str) -> TraceView:
+def _trace(store: Store, trace_id: str, masking: ReportMasking | None) -> TraceView:
     trace = store.get_trace(trace_id)
     spans = store.spans(trace_id)
     roots, children = children_map(spans)
     nodes: list[SpanNode] = []
 
     def walk(span: Any, depth: int) -> None:
+        shown = masking.span(span) if masking else span
         nodes.append(SpanNode(span_id=span.span_id, parent_id=span.parent_id, depth=depth, kind=span.kind,
-                              name=span.name, status=span.status, duration_ms=span.duration_ms,
-                              preview=preview(span, 120)))
+                              name=shown.name, status=span.status, duration_ms=span.duration_ms,
+                              preview=preview(shown, 120)))
         for child in children.get(span.span_id, []):
             walk(child, depth + 1)
 
     for root in roots:
         walk(root, 0)
-    return TraceView(trace_id=trace_id, name=trace.name if trace else None,
+    name = trace.name if trace else None
+    return TraceView(trace_id=trace_id, name=masking.text(name, trace_id) if masking and name else name,
                      status=trace.status if trace else "unset", spans=nodes)
 
 
