@@ -10,6 +10,11 @@ one orjson line each, which `investigator ingest runs.jsonl` reads back with the
 `openai-agents` adapter. With a `.db`/`.sqlite` path or a `Store`, the export dicts of a trace are
 buffered and ingested into the store when the trace ends (and on `force_flush` / `shutdown`).
 
+The SDK exports a response span as its `response_id` and `usage` only; this processor adds the
+`Response` object the model returned (`span_data.response`: the model, the output items) and the
+input items sent (`span_data.input`), when the SDK kept them (it does unless the run sets
+`trace_include_sensitive_data=False`).
+
 The processor sits inside the user's agent run: every callback catches its own errors, logs them
 and returns, so recording can fail without the run failing.
 """
@@ -23,7 +28,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
-from agents.tracing import TracingProcessor
+from agents.tracing import ResponseSpanData, TracingProcessor
+from pydantic_core import to_jsonable_python
 
 if TYPE_CHECKING:
     from agents.tracing import Span, Trace
@@ -115,7 +121,7 @@ class InvestigatorTracingProcessor(TracingProcessor):
 
     def _record(self, item: Trace | Span[Any], what: str) -> None:
         try:
-            exported = item.export()
+            exported = _export(item)
             if not exported:  # no-op traces and spans export None
                 return
             if self.mode == "jsonl":
@@ -176,3 +182,16 @@ class InvestigatorTracingProcessor(TracingProcessor):
             self._store = Store(self.path)
             self._owns_store = True
         return self._store
+
+
+def _export(item: Trace | Span[Any]) -> dict[str, Any] | None:
+    """The SDK's `export()` of a trace or span; a response span also gets the response object and
+    input items the SDK holds but does not export."""
+    exported = item.export()
+    data = getattr(item, "span_data", None)
+    if exported and isinstance(data, ResponseSpanData):
+        if data.response is not None:
+            exported["span_data"]["response"] = to_jsonable_python(data.response, exclude_none=True)
+        if data.input is not None:
+            exported["span_data"]["input"] = to_jsonable_python(data.input)
+    return exported

@@ -46,6 +46,7 @@ class RunResult:
 def execute_run(store: Store, settings: RunSettings, stage: Callable[[str], None] | None = None) -> RunResult:
     """Run every stage; `stage` is told the name of each stage as it starts (for progress)."""
     from investigator.ingest.pipeline import ingest_paths
+    from investigator.ingest.reader import InputError
     from investigator.judge.investigate import investigate_clusters
     from investigator.judge.settings import JudgeSettings
     from investigator.labels import load_labels
@@ -56,7 +57,11 @@ def execute_run(store: Store, settings: RunSettings, stage: Callable[[str], None
     counts: dict = {}
     if settings.paths:
         say("ingest")
-        counts["ingest"] = ingest_paths(store, settings.paths, settings.fmt).summary()
+        report = ingest_paths(store, settings.paths, settings.fmt)
+        problem = report.failure()
+        if problem:
+            raise InputError(problem)
+        counts["ingest"] = report.summary()
     if settings.labels:
         say("labels")
         counts["labels"] = load_labels(store, settings.labels).rows

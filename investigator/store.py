@@ -2,7 +2,8 @@
 
 Writes come in batches (one transaction each) from the ingest pipeline. A span is identified by
 (trace_id, span_id): seen again unchanged it is a duplicate; seen again with more data it is merged
-and updated. Derived state — trace rollups, orphan and cycle flags, inherited agents, the
+and updated; seen again saying something else it is a conflict, not stored (see `span_merge`).
+Derived state — trace rollups, orphan and cycle flags, inherited agents, the
 full-text index — is recomputed for the traces a batch touched, after the batch.
 """
 
@@ -33,6 +34,7 @@ from investigator.models import (
     TraceScores,
 )
 from investigator.rollup import rollup, tree_updates
+from investigator.span_merge import Conflict, differences, informative, merge_span
 from investigator.timefmt import duration_ms, now_iso
 
 SPAN_COLUMNS: tuple[str, ...] = (
@@ -46,7 +48,6 @@ _JSON_COLUMNS: dict[str, type] = {"attributes": dict, "events": list, "hints": d
 # What a Span is read from: the stored columns and the two flags the store sets.
 _SPAN_ROW = (*SPAN_COLUMNS, "orphan", "cycle_broken")
 _SPAN_ROW_SQL = ", ".join(_SPAN_ROW)
-_MERGE_DICTS = frozenset({"attributes", "hints"})
 _INSERT_SQL = (
     f"INSERT INTO spans ({', '.join(SPAN_COLUMNS)}, digest)"
     f" VALUES ({', '.join('?' * (len(SPAN_COLUMNS) + 1))})"
@@ -64,6 +65,7 @@ class BatchCounts:
     ingested: int = 0
     duplicates: int = 0
     updated: int = 0
+    conflicts: list[Conflict] = field(default_factory=list)  # sightings not stored: they contradict the span
     changed: set[str] = field(default_factory=set)  # traces with a new or updated span
 
 
@@ -100,24 +102,6 @@ def _digest(values: tuple[Any, ...]) -> bytes:
     return hashlib.blake2b(orjson.dumps(values), digest_size=16).digest()
 
 
-def _informative(value: Any) -> bool:
-    return value not in (None, "", {}, [])
-
-
-def merge_span(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """A span seen again: new information wins, but nothing known is replaced by nothing."""
-    merged = dict(old)
-    for key, value in new.items():
-        if key in _MERGE_DICTS:
-            merged[key] = {**(old.get(key) or {}), **(value or {})}
-        elif key == "status":
-            if value != "unset":
-                merged[key] = value
-        elif _informative(value):
-            merged[key] = value
-    return merged
-
-
 _ISSUE_SQL = (
     "INSERT INTO issues (trace_id, span_id, category, severity, confidence, evidence, description, source)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -141,6 +125,14 @@ def _score_values(scores: TraceScores) -> list[Any]:
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _first_positions(spans: Sequence[SpanRow]) -> dict[tuple[str, str], int]:
+    """Where each span of a batch is first seen in it."""
+    positions: dict[tuple[str, str], int] = {}
+    for index, row in enumerate(spans):
+        positions.setdefault((row["trace_id"], row["span_id"]), index)
+    return positions
 
 
 class Store:
@@ -187,16 +179,23 @@ class Store:
         infos: Sequence[TraceInfo] = (),
         rejected: Sequence[QuarantinedRecord] = (),
     ) -> BatchCounts:
-        """Store one batch in one transaction; returns how many spans were new, unchanged, updated."""
+        """Store one batch in one transaction; returns how many spans were new, unchanged, updated, and
+        the sightings that conflict with the span as first seen (those are not stored)."""
         counts = BatchCounts()
         latest: dict[tuple[str, str], SpanRow] = {}
-        for row in spans:
+        for index, row in enumerate(spans):
             key = (row["trace_id"], row["span_id"])
-            if key in latest:
-                counts.duplicates += 1
-                latest[key] = merge_span(latest[key], row)
-            else:
+            seen = latest.get(key)
+            if seen is None:
                 latest[key] = row
+                continue
+            found = differences(seen, row)
+            if found:
+                counts.conflicts.append(Conflict(index, row, found))
+            else:
+                counts.duplicates += 1
+                latest[key] = merge_span(seen, row)
+        positions: dict[tuple[str, str], int] | None = None
         with self.db.conn:
             self.conn.execute("BEGIN")
             existing = self._existing_digests(list(latest))
@@ -215,6 +214,11 @@ class Store:
                     counts.duplicates += 1
                     continue
                 old_row = self._load(rowid)
+                found = differences(old_row, row)
+                if found:
+                    positions = positions or _first_positions(spans)
+                    counts.conflicts.append(Conflict(positions[key], row, found))
+                    continue
                 merged = merge_span(old_row, row)
                 if merged == old_row:
                     counts.duplicates += 1
@@ -297,7 +301,7 @@ class Store:
         ).fetchone()
         current = orjson.loads(row[0]) if row else {}
         update = info.model_dump(exclude_none=True, exclude={"trace_id"})
-        merged = {**current, **{k: v for k, v in update.items() if _informative(v)}}
+        merged = {**current, **{k: v for k, v in update.items() if informative(v)}}
         if "hints" in current and "hints" in update:
             merged["hints"] = {**current["hints"], **update["hints"]}
         if row and merged == current:
@@ -545,6 +549,14 @@ class Store:
     def get_trace(self, trace_id: str) -> Trace | None:
         return self.traces_of([trace_id]).get(trace_id)
 
+    def trace_ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        """Up to `limit` stored trace ids that start with `prefix`, in order (a range scan of the key)."""
+        rows = self.conn.execute(
+            "SELECT trace_id FROM traces WHERE trace_id >= ? AND trace_id < ? ORDER BY trace_id LIMIT ?",
+            [prefix, prefix + "\U0010ffff", limit],
+        )
+        return [r[0] for r in rows]
+
     def traces_of(self, trace_ids: Sequence[str]) -> dict[str, Trace]:
         """The stored traces among `trace_ids` (one query per chunk)."""
         found: dict[str, Trace] = {}
@@ -648,6 +660,14 @@ class Store:
             sql += f" LIMIT {int(limit)}"
         keys = ("id", "file", "line", "location", "format", "reason", "raw", "created_at")
         return [QuarantinedRecord(**dict(zip(keys, r, strict=True))) for r in self.conn.execute(sql)]
+
+    def clear_quarantine(self, file: str | None = None) -> int:
+        """Remove the quarantined records (all, or those of one file, as stored); returns how many."""
+        with self.db.conn:
+            self.conn.execute("BEGIN")
+            if file is None:
+                return self.conn.execute("DELETE FROM quarantine").rowcount
+            return self.conn.execute("DELETE FROM quarantine WHERE file = ?", [file]).rowcount
 
 
 _TRACE_COLUMNS: tuple[str, ...] = (

@@ -1,4 +1,5 @@
-"""The Agents SDK tracing processor, driven by the SDK's real tracing API (no model calls)."""
+"""The Agents SDK tracing processor, driven by the SDK's real tracing API, and recording real agent
+runs (the SDK's Runner against a scripted model server on loopback, tests/agents_sdk_run.py)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from agents.tracing import (
     handoff_span,
     trace,
 )
-from agents.tracing import setup as tracing_setup
-from agents.tracing.provider import DefaultTraceProvider
+from agents_sdk_run import RESPONSE_MODEL, record_support_runs
+from agents_sdk_run import sdk_tracing as fresh_sdk_tracing
 
 from investigator.agents_processor import InvestigatorTracingProcessor
 from investigator.ingest import openai_agents
@@ -34,14 +35,8 @@ MODEL = "gpt-4o-mini-2024-07-18"
 @pytest.fixture
 def sdk_tracing() -> Iterator[None]:
     """A fresh SDK trace provider with no default (network) exporter, restored afterwards."""
-    saved = tracing_setup.GLOBAL_TRACE_PROVIDER
-    provider = DefaultTraceProvider()
-    provider.set_disabled(False)
-    tracing_setup.GLOBAL_TRACE_PROVIDER = provider
-    try:
+    with fresh_sdk_tracing():
         yield
-    finally:
-        tracing_setup.GLOBAL_TRACE_PROVIDER = saved
 
 
 def _support_run(fail_lookup: bool = True) -> str:
@@ -268,3 +263,48 @@ def test_failed_store_write_keeps_records_for_the_next_flush(
     processor.force_flush()
     assert calls == [7, 7]
     assert len(store.spans(trace_id)) == 6
+
+
+# ---- a real agent run (tests/agents_sdk_run.py: the SDK's Runner against a scripted model server)
+
+
+def test_a_real_run_is_written_as_the_sdk_exports_it_plus_the_response_objects(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    recording = record_support_runs(tmp_path_factory)
+    written = _read(recording.processor_file)
+    added = [r["span_data"] for r in written if r["object"] == "trace.span" and "response" in r["span_data"]]
+    as_exported = [
+        {**r, "span_data": {k: v for k, v in r["span_data"].items() if k not in ("response", "input")}}
+        if r["object"] == "trace.span" and r["span_data"]["type"] == "response"
+        else r
+        for r in written
+    ]
+    assert as_exported == recording.exports
+    run = recording.run("responses")
+    assert len(added) == len(run.replies)
+    for data, reply in zip(added, run.replies, strict=True):
+        # The response object the model server sent, and the input items the SDK sent it.
+        assert (data["response_id"], data["response"]["id"]) == (reply.body["id"], reply.body["id"])
+        assert data["response"]["model"] == reply.body["model"] == RESPONSE_MODEL
+        assert data["response"]["output"] == reply.body["output"]
+        assert data["response"]["usage"] == reply.body["usage"]
+        assert data["input"] == reply.request["input"]
+
+
+def test_store_mode_keeps_a_real_runs_models_and_messages(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from investigator.store import Store
+
+    recording = record_support_runs(tmp_path_factory)
+    with Store(recording.processor_db) as store:
+        for run in recording.runs:
+            stored = store.get_trace(run.trace_id)
+            exported = [r for r in recording.rows(run.trace_id) if r["object"] == "trace.span"]
+            assert stored is not None and (stored.span_count, stored.error_count) == (len(exported), 1)
+        run = recording.run("responses")
+        llm = sorted((s for s in store.spans(run.trace_id) if s.kind == "llm"), key=lambda s: s.start_time or "")
+        assert [(s.model, s.tokens_in) for s in llm] == [
+            (r.body["model"], r.body["usage"]["input_tokens"]) for r in run.replies
+        ]
+        assert json.loads(llm[-1].output or "[]") == [{"role": "assistant", "content": run.final_output}]
+        assert store.get_trace(run.trace_id).model == RESPONSE_MODEL

@@ -301,7 +301,14 @@ def test_chain_runs_do_not_count_their_childrens_tokens_again() -> None:
 def test_langsmith_file_ingests_through_the_pipeline(store: Store) -> None:
     report = ingest_paths(store, [str(SAMPLE)])
     assert report.files == {str(SAMPLE): "langsmith"}
-    assert report.summary() == {"ingested": 12, "duplicates": 0, "updated": 0, "quarantined": 2, "traces": 2}
+    assert report.summary() == {
+        "ingested": 12,
+        "duplicates": 0,
+        "updated": 0,
+        "conflicts": 0,
+        "quarantined": 2,
+        "traces": 2,
+    }
     trace = store.get_trace(SUPPORT_TRACE)
     assert trace is not None
     assert trace.span_count == 7 and trace.error_count == 1 and trace.status == "error"

@@ -284,7 +284,14 @@ def test_status_codes_in_every_encoding() -> None:
 
 def test_ingesting_both_samples_stores_every_span(store: Store) -> None:
     report = ingest_paths(store, [str(OPENINFERENCE), str(GENAI)])
-    assert report.summary() == {"ingested": 15, "duplicates": 0, "updated": 0, "quarantined": 0, "traces": 4}
+    assert report.summary() == {
+        "ingested": 15,
+        "duplicates": 0,
+        "updated": 0,
+        "conflicts": 0,
+        "quarantined": 0,
+        "traces": 4,
+    }
     assert set(report.files.values()) == {"otlp-json"}
     span = store.get_span("4bf92f3577b34da6a3ce929d0e0e4736", "e457b5a2e4d86bd1")
     assert span is not None and span.status == "error" and span.source_format == "otlp-json"

@@ -47,7 +47,14 @@ def test_corrupt_lines_are_quarantined_and_everything_else_ingests(store: Store,
     path = tmp_path / "spans.jsonl"
     path.write_text(_lines([GOOD[0], "{not json", GOOD[1], '{"trace_id": "a1"}', GOOD[2], GOOD[3]]))
     report = ingest_paths(store, [str(path)])
-    assert report.summary() == {"ingested": 4, "duplicates": 0, "updated": 0, "quarantined": 2, "traces": 2}
+    assert report.summary() == {
+        "ingested": 4,
+        "duplicates": 0,
+        "updated": 0,
+        "conflicts": 0,
+        "quarantined": 2,
+        "traces": 2,
+    }
     quarantined = {q.line: q for q in store.quarantined()}
     assert set(quarantined) == {2, 4}
     assert quarantined[2].file == str(path) and "JSON" in quarantined[2].reason
@@ -65,14 +72,27 @@ def test_large_files_parsed_by_workers_give_the_same_store(
         for i in range(300)
     ]
     rows.insert(120, "{broken")
+    rows.append(_span("t7", "s1", "s0", kind="CHAIN", name="renamed"))  # line 302: conflicts with line 23
     path = tmp_path / "big.jsonl"
     path.write_text(_lines(rows))
     monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(pipeline, "CHUNK_LINES", 37)
     report = ingest_paths(store, [str(path)])
-    assert report.summary() == {"ingested": 300, "duplicates": 0, "updated": 0, "quarantined": 1, "traces": 100}
-    assert [q.line for q in store.quarantined()] == [121]
-    assert store.get_span("t99", "s2").parent_id == "s0"
+    assert report.summary() == {
+        "ingested": 300,
+        "duplicates": 0,
+        "updated": 0,
+        "conflicts": 1,
+        "quarantined": 1,
+        "traces": 100,
+    }
+    bad, conflict = store.quarantined()
+    assert bad.line == 121 and bad.reason.startswith("invalid JSON")
+    assert (conflict.line, conflict.reason) == (
+        302,
+        "conflicts with the stored span s1 of trace t7: name 'step' ≠ 'renamed' (the stored version is kept)",
+    )
+    assert store.get_span("t99", "s2").parent_id == "s0" and store.get_span("t7", "s1").name == "step"
     assert ingest_paths(store, [str(path)]).summary()["duplicates"] == 300
 
 
@@ -110,7 +130,14 @@ def test_ingest_command_prints_counts_as_json(tmp_path: Path) -> None:
     db = tmp_path / "x.db"
     result = CliRunner().invoke(main, ["ingest", str(path), "--db", str(db), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"ingested": 4, "duplicates": 0, "updated": 0, "quarantined": 1, "traces": 2}
+    assert json.loads(result.stdout) == {
+        "ingested": 4,
+        "duplicates": 0,
+        "updated": 0,
+        "conflicts": 0,
+        "quarantined": 1,
+        "traces": 2,
+    }
     listed = CliRunner().invoke(main, ["quarantine", "list", "--db", str(db)])
     assert f"{path}:5" in listed.output
 
@@ -152,3 +179,65 @@ def test_traces_list_and_show(tmp_path: Path) -> None:
     assert tree[2].startswith("   └─ s3") and "lookup_order" in tree[2]
     missing = runner.invoke(main, ["traces", "show", "zzz", "--db", db])
     assert missing.exit_code == 2
+
+
+def test_ingest_exits_2_naming_each_file_when_nothing_at_all_was_ingested(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(_lines(['{"trace_id": "a1", "span_id": "s9", "start_time": "not a time"}', "{broken"]))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n")
+    db = tmp_path / "x.db"
+
+    result = CliRunner().invoke(main, ["ingest", str(bad), str(empty), "--db", str(db), "--json"])
+
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["quarantined"] == 2
+    message = " ".join(result.stderr.split())
+    assert f"nothing ingested from: {bad}: 2 records quarantined {empty}: empty file" in message
+    with Store(db) as store:
+        assert [q.line for q in store.quarantined()] == [1, 2]
+
+
+def test_ingesting_files_already_stored_again_is_not_a_failure(tmp_path: Path) -> None:
+    path = tmp_path / "spans.jsonl"
+    path.write_text(_lines(GOOD))
+    db = str(tmp_path / "x.db")
+    assert CliRunner().invoke(main, ["ingest", str(path), "--db", db]).exit_code == 0
+    again = CliRunner().invoke(main, ["ingest", str(path), "--db", db, "--json"])
+    assert again.exit_code == 0 and json.loads(again.stdout)["duplicates"] == 4
+
+
+def test_a_file_nothing_was_read_from_is_a_warning_when_other_files_ingest(tmp_path: Path) -> None:
+    good = tmp_path / "good.jsonl"
+    good.write_text(_lines(GOOD))
+    unknown = tmp_path / "notes.json"
+    unknown.write_text('{"hello": "world"}')
+
+    result = CliRunner().invoke(main, ["ingest", str(good), str(unknown), "--db", str(tmp_path / "x.db")])
+
+    assert result.exit_code == 0
+    assert f"warning: {unknown}: unknown format" in result.stderr
+    assert "ingested 4 spans" in result.stdout
+
+
+def test_a_file_that_is_not_readable_gzip_exits_2_naming_it(tmp_path: Path) -> None:
+    broken = tmp_path / "spans.jsonl.gz"
+    broken.write_bytes(b"\x1f\x8b" + b"not gzip at all" * 10)
+
+    result = CliRunner().invoke(main, ["ingest", str(broken), "--db", str(tmp_path / "x.db")])
+
+    assert result.exit_code == 2
+    assert f"{broken}: cannot read:" in " ".join(result.stderr.split())
+
+
+def test_every_registered_format_and_no_other_can_be_forced(tmp_path: Path) -> None:
+    from investigator.ingest.registry import FORMATS
+
+    path = tmp_path / "spans.jsonl"
+    path.write_text(_lines(GOOD))
+    db = str(tmp_path / "x.db")
+    for name in FORMATS:
+        result = CliRunner().invoke(main, ["ingest", str(path), "--format", name, "--db", db])
+        assert "Invalid value for '--format'" not in result.output, name
+    refused = CliRunner().invoke(main, ["ingest", str(path), "--format", "csv", "--db", db])
+    assert refused.exit_code == 2 and "Invalid value for '--format'" in refused.output

@@ -172,7 +172,14 @@ def test_corrupt_line_is_quarantined_while_the_rest_ingest(store: Store, tmp_pat
     path.write_text("\n".join(lines) + "\n")
     report = ingest_paths(store, [str(path)])
     assert report.files == {str(path): "spans-jsonl"}
-    assert report.summary() == {"ingested": 9, "duplicates": 0, "updated": 0, "quarantined": 1, "traces": 3}
+    assert report.summary() == {
+        "ingested": 9,
+        "duplicates": 0,
+        "updated": 0,
+        "conflicts": 0,
+        "quarantined": 1,
+        "traces": 3,
+    }
     (quarantined,) = store.quarantined()
     assert quarantined.line == 3 and "yesterday-ish" in quarantined.reason
     assert store.get_span(BILLING_TRACE, "7b5a3e1c9d4f6082").status == "error"
@@ -206,3 +213,14 @@ def test_map_attributes_kind_fallback_plain_prompt_text_and_default_roles() -> N
     )
     assert json.loads(roleless["input"]) == [{"role": "user", "content": "hi"}]
     assert json.loads(roleless["output"]) == [{"role": "assistant", "content": "hello"}]
+
+
+def test_a_damaged_first_line_does_not_hide_the_json_lines_after_it(store: Store, tmp_path: Path) -> None:
+    lines = PHOENIX.read_text().splitlines()
+    path = tmp_path / "spans.jsonl"
+    path.write_text("\n" + lines[0][: len(lines[0]) // 2] + "\n" + "\n".join(lines[1:]) + "\n")
+    report = ingest_paths(store, [str(path)])
+    assert (report.ingested, report.quarantined) == (len(lines) - 1, 1)
+    (bad,) = store.quarantined()
+    assert (bad.line, bad.raw) == (2, lines[0][: len(lines[0]) // 2])
+    assert bad.reason.startswith("invalid JSON: ")

@@ -3,11 +3,14 @@ it was written with where it sits in its file, and nothing already stored is los
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from investigator.cli import main
 from investigator.ingest import reader, spans_jsonl
 from investigator.ingest.pipeline import ingest_paths
 from investigator.store import Store
@@ -191,3 +194,117 @@ def test_ingesting_the_same_bad_record_again_quarantines_it_once(store: Store, t
     ingest_paths(store, [str(path)])
     ingest_paths(store, [str(path)])
     assert [(q.line, q.raw) for q in store.quarantined()] == [(2, "{broken")]
+
+
+def test_a_forced_format_that_does_not_fit_quarantines_every_record_saying_what_it_looks_like(
+    store: Store, tmp_path: Path
+) -> None:
+    lines = [json.dumps(_phoenix("s1")), json.dumps(_phoenix("s2", "s1"))]
+    path = tmp_path / "spans.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+
+    report = ingest_paths(store, [str(path)], fmt="otlp-json")
+
+    assert (report.ingested, report.quarantined) == (0, 2)
+    assert _stored_span_ids(store) == set()
+    assert report.errors == [f"{path}: the forced format otlp-json does not fit: the file looks like spans-jsonl"]
+    assert [(q.file, q.line, q.format, q.reason, q.raw) for q in store.quarantined()] == [
+        (str(path), n, "otlp-json", "not in the otlp-json format: it looks like spans-jsonl", line)
+        for n, line in enumerate(lines, 1)
+    ]
+
+
+def test_under_a_forced_format_a_record_of_another_format_is_quarantined_and_the_rest_ingests(
+    store: Store, tmp_path: Path
+) -> None:
+    run = {"id": "r1", "trace_id": "r1", "run_type": "tool", "name": "lookup", "start_time": "2025-03-01T10:00:00"}
+    lines = [json.dumps(_otlp([_otlp_span("a1b2c3d4e5f60718")])), json.dumps(run)]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+
+    report = ingest_paths(store, [str(path)], fmt="otlp-json")
+
+    assert (report.ingested, report.quarantined, report.errors) == (1, 1, [])
+    [bad] = store.quarantined()
+    assert (bad.line, bad.reason, bad.raw) == (2, "not in the otlp-json format: it looks like langsmith", lines[1])
+
+
+@pytest.mark.parametrize(
+    ("line", "fmt"),
+    [('{"hello": "world"}', "otlp-json"), ('{"resourceSpans": []}', "auto")],
+)
+def test_a_record_its_adapter_finds_nothing_in_is_quarantined(
+    store: Store, tmp_path: Path, line: str, fmt: str
+) -> None:
+    path = tmp_path / "requests.jsonl"
+    path.write_text(json.dumps(_otlp([_otlp_span("a1b2c3d4e5f60718")])) + "\n" + line + "\n")
+
+    report = ingest_paths(store, [str(path)], fmt=fmt)
+
+    assert (report.ingested, report.quarantined) == (1, 1)
+    [bad] = store.quarantined()
+    assert (bad.line, bad.reason, bad.raw) == (2, "no spans or trace records in this record (read as otlp-json)", line)
+
+
+def test_every_record_of_a_file_in_no_known_format_is_quarantined(store: Store, tmp_path: Path) -> None:
+    lines = ['{"hello": "world"}', '{"hello": "again"}']
+    path = tmp_path / "notes.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+
+    report = ingest_paths(store, [str(path)])
+
+    [error] = report.errors
+    assert error.startswith(f"{path}: unknown format (not one of ")
+    assert [(q.line, q.format, q.reason, q.raw) for q in store.quarantined()] == [
+        (n, None, "record matches no supported trace format", line) for n, line in enumerate(lines, 1)
+    ]
+
+
+def test_a_file_that_breaks_off_keeps_what_was_read_and_quarantines_the_failure(store: Store, tmp_path: Path) -> None:
+    lines = "".join(json.dumps(_phoenix(f"s{n}", "s0" if n else None)) + "\n" for n in range(400))
+    whole = gzip.compress(lines.encode())
+    path = tmp_path / "spans.jsonl.gz"
+    path.write_bytes(whole[: len(whole) - 40])  # the end of the stream is lost
+
+    report = ingest_paths(store, [str(path)])
+
+    assert 0 < report.ingested < 400 and len(_stored_span_ids(store)) == report.ingested
+    [broken] = store.quarantined()
+    assert (broken.file, broken.line, broken.raw) == (str(path), None, "")
+    assert broken.reason.startswith("cannot read the file: ")
+    assert report.errors == [f"{path}: cannot read: {broken.reason.removeprefix('cannot read the file: ')}"]
+
+
+def test_quarantine_rows_name_the_file_by_its_absolute_path_however_it_was_given(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "exports").mkdir()
+    path = tmp_path / "exports" / "spans.jsonl"
+    path.write_text(json.dumps(_phoenix("s1")) + "\n{broken\n")
+    monkeypatch.chdir(tmp_path)
+
+    for given in ("exports/spans.jsonl", "./exports/../exports/spans.jsonl", str(path), "exports"):
+        ingest_paths(store, [given])
+
+    assert [(q.file, q.line) for q in store.quarantined()] == [(str(path.resolve()), 2)]
+
+
+def test_quarantine_clear_removes_one_files_records_or_all_and_says_how_many(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, bad_lines in (("a.jsonl", 2), ("b.jsonl", 1)):
+        (tmp_path / name).write_text(json.dumps(_phoenix("s1")) + "\n" + "{broken\n" * bad_lines)
+    monkeypatch.chdir(tmp_path)
+    db = str(tmp_path / "x.db")
+    runner = CliRunner()
+    assert runner.invoke(main, ["ingest", "a.jsonl", "b.jsonl", "--db", db]).exit_code == 0
+
+    one = runner.invoke(main, ["quarantine", "clear", "--file", "a.jsonl", "--db", db])
+
+    assert one.exit_code == 0 and one.stdout == f"removed 2 quarantined records of {tmp_path / 'a.jsonl'}\n"
+    with Store(db) as store:
+        assert [(q.file, q.line) for q in store.quarantined()] == [(str(tmp_path / "b.jsonl"), 2)]
+    rest = runner.invoke(main, ["quarantine", "clear", "--db", db])
+    assert rest.exit_code == 0 and rest.stdout == "removed 1 quarantined records\n"
+    with Store(db) as store:
+        assert store.quarantined() == []

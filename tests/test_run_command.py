@@ -95,3 +95,15 @@ def test_a_reversed_window_or_a_bad_time_is_refused_before_anything_runs(tmp_pat
     assert bad.exit_code == 2 and "'yesterday-ish' is not a time" in bad.output
     with Store(db) as store:
         assert store.counts()["spans"] == 0
+
+
+def test_a_run_over_files_that_yield_nothing_exits_2_naming_them_and_analyses_nothing(tmp_path):
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"not": "a span"}\n{also not json\n')
+    db = tmp_path / "n.db"
+    result = CliRunner().invoke(cli, ["run", "--db", str(db), str(broken)])
+    assert result.exit_code == 2
+    assert "nothing ingested from:" in result.output and str(broken) in result.output
+    with Store(db) as store:
+        assert store.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+        assert len(store.quarantined()) == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from investigator.ingest.base import span_row
 from investigator.models import Issue, QuarantinedRecord, TraceInfo, TraceScores
 from investigator.store import Store
@@ -55,15 +57,101 @@ def test_reingesting_the_same_spans_changes_nothing(store: Store) -> None:
 
 
 def test_a_span_seen_again_with_more_data_is_updated_without_losing_fields(store: Store) -> None:
-    store.write_batch(_spans())
-    later = span_row("t1", "llm1", kind="llm", status="ok", tokens_out=42, end_time="2025-01-01T00:00:01.500000Z")
-    counts = store.write_batch([later])
-    assert counts.updated == 1
+    running = span_row(
+        "t1",
+        "llm1",
+        parent_id="root",
+        kind="llm",
+        name="chat",
+        model="gpt-4o",
+        start_time="2025-01-01T00:00:00.500000Z",
+        attributes={"a": 1},
+    )
+    store.write_batch([running])
+    # the end of the run, as a LangSmith patch sends it: no name, kind or parent, the rest filled in
+    ended = span_row(
+        "t1",
+        "llm1",
+        status="ok",
+        tokens_out=42,
+        end_time="2025-01-01T00:00:01.500000Z",
+        output="done",
+        attributes={"b": 2},
+    )
+    counts = store.write_batch([ended])
+    assert (counts.updated, counts.duplicates, counts.conflicts) == (1, 0, [])
     span = store.get_span("t1", "llm1")
     assert span is not None
-    assert span.tokens_out == 42 and span.status == "ok"
-    assert span.model == "gpt-4o" and span.parent_id == "root"  # kept from the first sighting
+    assert (span.tokens_out, span.status, span.output) == (42, "ok", "done")
     assert span.end_time == "2025-01-01T00:00:01.500000Z"
+    assert (span.name, span.kind, span.model, span.parent_id) == ("chat", "llm", "gpt-4o", "root")  # kept
+    assert span.attributes == {"a": 1, "b": 2}
+
+
+_STORED = {
+    "parent_id": "root",
+    "name": "chat",
+    "kind": "llm",
+    "start_time": "2025-01-01T00:00:00.500000Z",
+    "end_time": "2025-01-01T00:00:01.000000Z",
+    "status": "ok",
+    "output": "Let me check the order.",
+    "model": "gpt-4o",
+    "tokens_in": 812,
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "seen"),
+    [
+        ("name", "completion"),
+        ("parent_id", "other-root"),
+        ("start_time", "2025-01-01T00:00:00.700000Z"),
+        ("end_time", "2025-01-01T00:00:01.500000Z"),
+        ("output", "Your order has shipped."),
+        ("kind", "tool"),
+        ("status", "error"),
+        ("model", "gpt-4o-mini"),
+        ("tokens_in", 900),
+    ],
+)
+def test_a_span_seen_again_saying_something_else_is_a_conflict_and_the_stored_version_is_kept(
+    store: Store, field: str, seen: object
+) -> None:
+    store.write_batch([span_row("t1", "llm1", **_STORED)])
+    before = store.get_span("t1", "llm1")
+    sighting = span_row("t1", "llm1", **{field: seen}, tokens_out=42)  # tokens_out: more data, never merged
+
+    counts = store.write_batch([sighting])
+
+    assert (counts.ingested, counts.duplicates, counts.updated, counts.changed) == (0, 0, 0, set())
+    [conflict] = counts.conflicts
+    assert conflict.index == 0 and conflict.row is sighting
+    assert conflict.differences == [f"{field} {_STORED[field]!r} ≠ {seen!r}"]
+    assert store.get_span("t1", "llm1") == before
+
+
+def test_a_long_differing_value_is_shown_shortened(store: Store) -> None:
+    store.write_batch([span_row("t1", "s1", output="a" * 100)])
+    [conflict] = store.write_batch([span_row("t1", "s1", output="b")]).conflicts
+    assert conflict.differences == [f"output '{'a' * 58}… ≠ 'b'"]
+
+
+def test_two_sightings_in_one_batch_that_disagree_keep_the_first(store: Store) -> None:
+    first = span_row("t7", "s1", name="lookup_order", start_time="2025-01-01T00:00:00.000000Z")
+    second = span_row("t7", "s1", name="lookup_invoice", start_time="2025-01-01T00:00:00.000000Z")
+    counts = store.write_batch([first, second])
+    assert counts.ingested == 1 and [(c.index, c.differences) for c in counts.conflicts] == [
+        (1, ["name 'lookup_order' ≠ 'lookup_invoice'"])
+    ]
+    assert store.get_span("t7", "s1").name == "lookup_order"
+
+
+def test_a_conflict_with_the_stored_span_names_the_first_sighting_in_its_batch(store: Store) -> None:
+    store.write_batch([span_row("t8", "s1", name="a")])
+    counts = store.write_batch([span_row("t8", "s0"), span_row("t8", "s1", name="b"), span_row("t8", "s1", output="x")])
+    assert [(c.index, c.row["name"], c.row["output"]) for c in counts.conflicts] == [(1, "b", "x")]
+    assert store.get_span("t8", "s1").output is None
 
 
 def test_rollup_derives_trace_fields_from_spans(store: Store) -> None:
@@ -141,6 +229,27 @@ def test_quarantine_keeps_file_line_reason_and_raw_once(store: Store) -> None:
     store.write_batch([], rejected=[record])
     kept = store.quarantined()
     assert [(q.file, q.line, q.reason, q.raw) for q in kept] == [("a.jsonl", 7, "invalid JSON", "{oops")]
+
+
+def test_clearing_the_quarantine_removes_one_files_records_or_all(store: Store) -> None:
+    rows = [
+        QuarantinedRecord(file=f, line=n, reason="invalid JSON", raw=f"{{oops {n}")
+        for f in ("/a", "/b")
+        for n in (1, 2)
+    ]
+    store.write_batch([], rejected=rows)
+    assert store.clear_quarantine("/a") == 2
+    assert [(q.file, q.line) for q in store.quarantined()] == [("/b", 1), ("/b", 2)]
+    assert store.clear_quarantine("/a") == 0
+    assert store.clear_quarantine() == 2 and store.quarantined() == []
+
+
+def test_trace_ids_with_a_prefix_are_found_in_order(store: Store) -> None:
+    store.write_batch([span_row(t, "s") for t in ("ab12", "ab1", "ab2", "b", "a")])
+    store.refresh_traces({"ab12", "ab1", "ab2", "b", "a"})
+    assert store.trace_ids_with_prefix("ab1", 5) == ["ab1", "ab12"]
+    assert store.trace_ids_with_prefix("a", 2) == ["a", "ab1"]
+    assert store.trace_ids_with_prefix("c", 5) == []
 
 
 def test_multi_megabyte_attributes_are_stored_whole(store: Store) -> None:

@@ -18,6 +18,6 @@ def main() -> None:
 
 
 
-from investigator.cli import analysis, data, history, rules  # noqa: E402  (commands register on `main`)
+from investigator.cli import analysis, data, history, rules, serve  # noqa: E402  (commands register on `main`)
 
-__all__ = ["main", "analysis", "data", "history", "rules"]
+__all__ = ["main", "analysis", "data", "history", "rules", "serve"]

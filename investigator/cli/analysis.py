@@ -19,6 +19,7 @@ from investigator.cli.common import (
     out,
     since_option,
 )
+from investigator.ingest.registry import FORMATS
 
 
 @main.command()
@@ -78,7 +79,7 @@ def _severity_choice() -> click.Choice:
               type=click.Choice(["table", "md", "json", "html"]), help="Report format.")
 @click.option("-o", "--output", default=None, metavar="FILE", help="Write the report here instead of stdout.")
 @click.option("--input-format", default="auto", show_default=True,
-              type=click.Choice(["auto", "otlp-json", "spans-jsonl", "openai-agents", "langsmith", "langfuse"]))
+              type=click.Choice(["auto", *FORMATS]))
 @click.option("--labels", default=None, metavar="PATH", help="Eval labels / outcomes JSONL to join first.")
 @since_option
 @click.option("--window", nargs=2, type=TIME, default=None, metavar="START END", help="Only traces in [START, END).")

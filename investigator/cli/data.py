@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
 from investigator.cli import main
-from investigator.cli.common import db_option, emit_json, err, fail, open_store, out, since_option
+from investigator.cli.common import db_option, emit_json, err, fail, no_redact_option, open_store, out, since_option
 from investigator.ingest.reader import InputError, expand_paths, file_size
+from investigator.ingest.registry import FORMATS
+from investigator.models import Trace
 from investigator.outline import render_outline
+from investigator.store import Store
+
+_CANDIDATES_SHOWN = 10  # trace ids listed when a prefix is ambiguous
 
 
 @main.command()
@@ -19,7 +26,7 @@ from investigator.outline import render_outline
     "fmt",
     default="auto",
     show_default=True,
-    type=click.Choice(["auto", "otlp-json", "spans-jsonl", "openai-agents", "langsmith", "langfuse"]),
+    type=click.Choice(["auto", *FORMATS]),
     help="Input format; auto detects it per file.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
@@ -47,20 +54,24 @@ def ingest(paths: tuple[str, ...], fmt: str, as_json: bool, quiet: bool, db_path
             )
         except InputError as exc:
             fail(str(exc))
-    for error in report.errors:
-        err.print(f"[yellow]skipped:[/yellow] {error}", markup=True, highlight=False)
+    failure = report.failure()  # names every file, with what is wrong with it
+    for error in [] if failure else report.errors:
+        err.print(f"[yellow]warning:[/yellow] {error}", markup=True, highlight=False)
+    s = report.summary()
     if as_json:
-        emit_json(report.summary())
+        emit_json(s)
     else:
-        s = report.summary()
         out.print(
-            f"ingested {s['ingested']} spans ({s['duplicates']} duplicates, {s['updated']} updated)"
-            f" in {s['traces']} traces; {s['quarantined']} records quarantined"
+            f"ingested {s['ingested']} spans ({s['duplicates']} duplicates, {s['updated']} updated,"
+            f" {s['conflicts']} conflicting) in {s['traces']} traces; {s['quarantined']} records quarantined"
         )
-        if s["quarantined"]:
+        if s["conflicts"]:
+            out.print(f"{s['conflicts']} spans conflict with the version already stored, which is kept;"
+                      " the conflicting ones are quarantined with their differences")
+        if s["quarantined"] or s["conflicts"]:
             out.print("see them with: investigator quarantine list")
-    if not report.anything_read:
-        fail("nothing could be read from " + ", ".join(paths))
+    if failure:
+        fail(failure)
 
 
 @main.group()
@@ -97,14 +108,41 @@ def traces_list(
 @traces.command("show")
 @click.argument("trace_id")
 @click.option("--width", type=int, default=80, help="Preview width.")
+@click.option("--json", "as_json", is_flag=True, help="The normalised spans, one JSON object per line, in start order.")
+@no_redact_option
 @db_option
-def traces_show(trace_id: str, width: int, db_path: str | None) -> None:
-    """A trace as an indented span tree."""
+def traces_show(trace_id: str, width: int, as_json: bool, no_redact: bool, db_path: str | None) -> None:
+    """A trace as an indented span tree. TRACE_ID may be the start of one trace's id."""
     store = open_store(db_path)
-    trace = store.get_trace(trace_id)
+    trace = _find_trace(store, trace_id)
+    spans = store.spans(trace.trace_id)
+    if not no_redact:
+        from investigator.reports.masked import ReportMasking
+
+        masking = ReportMasking(store)
+        spans = [masking.span(s) for s in spans]
+        trace = trace.model_copy(update={"name": trace.name and masking.text(trace.name, trace.trace_id)})
+    if as_json:
+        for span in spans:
+            emit_json(span.model_dump())
+        return
+    click.echo(render_outline(trace, spans, width))
+
+
+def _find_trace(store: Store, given: str) -> Trace:
+    """The trace with this id, else the one trace whose id starts with it; exits 2 when none or several do."""
+    trace = store.get_trace(given)
     if trace is None:
-        fail(f"no trace {trace_id!r} in {store.path}")
-    click.echo(render_outline(trace, store.spans(trace_id), width))
+        found = store.trace_ids_with_prefix(given, _CANDIDATES_SHOWN + 1)
+        if not found:
+            fail(f"no trace {given!r} in {store.path}")
+        if len(found) > 1:
+            more = " and more" if len(found) > _CANDIDATES_SHOWN else ""
+            fail(f"{given!r} is the start of several trace ids: {', '.join(found[:_CANDIDATES_SHOWN])}{more};"
+                 " give more of the id")
+        trace = store.get_trace(found[0])
+    assert trace is not None
+    return trace
 
 
 @main.group()
@@ -132,6 +170,17 @@ def quarantine_list(as_json: bool, limit: int | None, db_path: str | None) -> No
             where += f" ({record.location})"
         raw = " ".join(record.raw.split())
         out.print(f"{where}: {record.reason}\n    {raw[:160]}{'…' if len(raw) > 160 else ''}")
+
+
+@quarantine.command("clear")
+@click.option("--file", "file", default=None, metavar="PATH", help="Only the records quarantined from this file.")
+@db_option
+def quarantine_clear(file: str | None, db_path: str | None) -> None:
+    """Remove quarantined records (all, or one file's), e.g. once the file has been fixed and ingested."""
+    store = open_store(db_path)
+    target = str(Path(file).resolve()) if file else None
+    removed = store.clear_quarantine(target)
+    out.print(f"removed {removed} quarantined records" + (f" of {target}" if target else ""))
 
 
 @main.command()

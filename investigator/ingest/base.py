@@ -222,6 +222,7 @@ _KIND_WORDS: dict[str, str] = {
     "execute_tool": "tool",
     "mcp_tools": "tool",
     "agent": "agent",
+    "agent_step": "chain",  # the steps of an agent run (Vercel AI SDK 7's GenAI integration)
     "invoke_agent": "agent",
     "create_agent": "agent",
     "chain": "chain",

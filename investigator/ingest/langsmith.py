@@ -1,4 +1,6 @@
-"""LangSmith run exports: the rows `Client.list_runs` and the run export API write.
+"""LangSmith runs: the rows `Client.list_runs` and the run export API write, and the ingestion
+payloads the SDK sends while tracing (`/runs/batch` bodies, `/runs/multipart` forms; see
+`langsmith_payloads`), in one file or mixed.
 
 A run has `id, name, run_type` (llm, chain, tool, retriever, embedding, prompt, parser), `inputs,
 outputs, error, parent_run_id, trace_id, dotted_order, start_time, end_time` (ISO, usually without
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import orjson
@@ -25,6 +28,7 @@ import orjson
 from investigator.ingest.base import (
     ParseResult,
     RecordError,
+    Rejected,
     as_float,
     as_int,
     as_text,
@@ -34,6 +38,7 @@ from investigator.ingest.base import (
     span_row,
     time_field,
 )
+from investigator.ingest.langsmith_payloads import dotted_ids, is_payload, unpack
 from investigator.timefmt import to_iso
 
 NAME = "langsmith"
@@ -47,7 +52,6 @@ _ROLES: dict[str, str] = {
 }
 # Tags LangChain adds for a runnable's position in a sequence or map; they say nothing about the trace.
 _POSITIONAL_TAG = re.compile(r"^(seq:step:\d+|map:key:.*|graph:step:\d+)$")
-_DOTTED_SEGMENT = re.compile(r"^\d{8}T\d{6,}Z(.+)$")
 _TRACEBACK = "Traceback (most recent call last):"
 _REPR_ERROR = re.compile(r"^([A-Za-z_][\w.]*)\((.*)\)$", re.DOTALL)
 _TYPED_ERROR = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Timeout)): ?(.*)$", re.DOTALL)
@@ -55,7 +59,7 @@ _QUIET_EVENTS = frozenset({"start", "end", "new_token"})
 
 
 def sniff(record: Any) -> bool:
-    return isinstance(record, dict) and "run_type" in record
+    return (isinstance(record, dict) and "run_type" in record) or is_payload(record)
 
 
 def _dumps(value: Any) -> str:
@@ -242,25 +246,14 @@ def _first(values: dict[str, Any], *keys: str) -> Any:
     return next((values[k] for k in keys if values.get(k) not in (None, "")), None)
 
 
-def _dotted_ids(record: dict[str, Any]) -> list[str]:
-    dotted = record.get("dotted_order")
-    if not isinstance(dotted, str):
-        return []
-    ids = []
-    for segment in dotted.split("."):
-        match = _DOTTED_SEGMENT.match(segment)
-        if match:
-            ids.append(match.group(1))
-    return ids
-
-
-def _trace_and_parent(record: dict[str, Any]) -> tuple[Any, Any]:
-    """The trace id (old exports lack it: the root run's id, first in `dotted_order`) and the parent."""
-    chain = _dotted_ids(record)
+def _trace_and_parent(record: dict[str, Any], patch_only: bool) -> tuple[Any, Any]:
+    """The trace id (old exports lack it: the root run's id, first in `dotted_order`) and the parent.
+    Only a full run row without either is taken for a root: a patch need not name its parent."""
+    chain = dotted_ids(record)
     parent = record.get("parent_run_id") or (chain[-2] if len(chain) >= 2 else None)
     trace_id = record.get("trace_id") or (chain[0] if chain else None)
     if not trace_id:
-        if parent:
+        if parent or patch_only:
             raise RecordError("field 'trace_id' is missing and 'dotted_order' cannot give it")
         trace_id = record.get("id")
     return trace_id, parent
@@ -377,16 +370,19 @@ def _attributes(record: dict[str, Any], metadata: dict[str, Any], params: dict[s
     return attributes
 
 
-def _span(record: dict[str, Any]) -> dict[str, Any]:
+def _span(record: dict[str, Any], patch_only: bool = False) -> dict[str, Any]:
+    """A run row as a span; a patch seen without its post need not repeat the start time."""
     if not record.get("id"):
         raise RecordError("field 'id' is missing")
-    start, end = time_field(record, "start_time", required=True), time_field(record, "end_time")
-    trace_id, parent = _trace_and_parent(record)
+    start, end = time_field(record, "start_time", required=not patch_only), time_field(record, "end_time")
+    trace_id, parent = _trace_and_parent(record, patch_only)
     run_type = record.get("run_type")
     extra = record.get("extra") if isinstance(record.get("extra"), dict) else {}
     metadata = extra.get("metadata") if isinstance(extra.get("metadata"), dict) else {}
     params = extra.get("invocation_params") if isinstance(extra.get("invocation_params"), dict) else {}
     inputs, outputs = record.get("inputs"), record.get("outputs")
+    if outputs == {}:
+        outputs = None  # the SDK posts a run that has not ended yet with `outputs: {}`
     kind = kind_from(run_type)
     fields: dict[str, Any] = {"kind": kind, "input": _state_text(inputs), "output": _state_text(outputs)}
     status = "error" if record.get("error") or record.get("status") == "error" else (
@@ -437,4 +433,11 @@ def _span(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse(record: Any) -> Iterator[ParseResult]:
-    yield from iter_results(_span, record)
+    if not is_payload(record):
+        yield from iter_results(_span, record)
+        return
+    for item in unpack(record):
+        if isinstance(item, Rejected):
+            yield item
+        else:
+            yield from iter_results(partial(_span, patch_only=item.patch_only), item.run, item.location)

@@ -1,15 +1,23 @@
-"""OpenAI Agents SDK traces, as the SDK's own `Trace.export()` / `Span.export()` write them.
+"""OpenAI Agents SDK traces: the SDK's own `Trace.export()` / `Span.export()` rows, and the
+shapes export tools write from them.
 
 A trace row is `{"object": "trace", "id": "trace_…", "workflow_name", "group_id", "metadata"}`;
 a span row is `{"object": "trace.span", "id": "span_…", "trace_id", "parent_id", "started_at",
 "ended_at", "span_data": {"type": …}, "error": {"message", "data"} | null}` with an optional
-`metadata` dict. `span_data.type` is one of agent, function, generation, response, handoff,
-guardrail, custom, transcription, speech, speech_group or mcp_tools; each maps onto one span kind.
+`metadata` dict. They arrive one per line, or as the SDK's `BackendSpanExporter` POSTs them
+(`{"data": [row, …]}`, unwrapped by the reader). Export tools also write:
+- nested exports, `{"traces": [{<trace row>, "spans": [<span row>, …]}]}` (or one such trace per
+  line), whose spans may leave out the `trace_id` they share with their trace;
+- flattened rows, whose `span_data` fields are top-level `span_data_<field>` keys (an object
+  field, such as `span_data_usage`, may be JSON text).
 
-Generation spans carry Chat Completions messages (`tool_calls[].function.{name, arguments}`,
-`role: "tool"` replies); when the SDK streams, the output is a dumped Responses API `Response`.
-Response spans may carry the Responses API input items and response object when a processor
-records them. All of these become the canonical message arrays of `base.py`.
+`span_data.type` is one of agent, function, generation, response, handoff, guardrail, custom,
+transcription, speech, speech_group or mcp_tools; each maps onto one span kind.
+
+Generation spans carry Chat Completions messages; when the SDK streams, the output is a dumped
+Responses API `Response`. The SDK exports a response span as its `response_id` and `usage` only;
+a processor that also records the `Response` object and its input items (as
+`InvestigatorTracingProcessor` does) gives it its model and its input and output messages.
 """
 
 from __future__ import annotations
@@ -24,14 +32,19 @@ from investigator.ingest.base import (
     as_int,
     as_text,
     iter_results,
+    maybe_json,
     span_row,
 )
+from investigator.ingest.openai_messages import content_text, from_items, is_response, messages_text
 from investigator.models import TraceInfo
 from investigator.timefmt import to_iso
 
 NAME = "openai-agents"
 
 _OBJECTS = ("trace", "trace.span")
+_FLAT = "span_data_"
+# span_data fields the SDK always writes as objects; a flattened export may hold them as JSON text.
+_OBJECT_FIELDS = ("usage", "model_config", "response", "mcp_data", "data")
 
 _KINDS: dict[str, str] = {
     "agent": "agent",
@@ -57,7 +70,13 @@ _HINT_KEYS: dict[str, tuple[str, ...]] = {
 
 
 def sniff(record: Any) -> bool:
-    return isinstance(record, dict) and record.get("object") in _OBJECTS
+    if not isinstance(record, dict):
+        return False
+    if record.get("object") in _OBJECTS:
+        return True
+    traces = record.get("traces")
+    first = traces[0] if isinstance(traces, list) and traces else None
+    return isinstance(first, dict) and first.get("object") == "trace"
 
 
 def parse(record: Any) -> Iterator[ParseResult]:
@@ -65,12 +84,52 @@ def parse(record: Any) -> Iterator[ParseResult]:
         yield Rejected("record is not a JSON object", record)
         return
     obj = record.get("object")
-    if obj == "trace":
-        yield from iter_results(_parse_trace, record)
+    if obj is None and "traces" in record:
+        yield from _parse_export(record)
+    elif obj == "trace":
+        yield from _parse_nested_trace(record, None)
     elif obj == "trace.span":
         yield from iter_results(_parse_span, record)
     else:
         yield Rejected(f"object: expected 'trace' or 'trace.span', got {obj!r}", record)
+
+
+def _at(location: str | None, part: str) -> str:
+    return f"{location}.{part}" if location else part
+
+
+def _parse_export(record: dict[str, Any]) -> Iterator[ParseResult]:
+    """A nested export: `{"traces": [trace, …]}`, each trace with its `spans`."""
+    traces = record["traces"]
+    if not isinstance(traces, list):
+        yield Rejected(f"traces: expected an array, got {type(traces).__name__}", record, "traces")
+        return
+    for index, trace in enumerate(traces):
+        location = f"traces[{index}]"
+        if not isinstance(trace, dict) or trace.get("object") != "trace":
+            yield Rejected('expected a trace object ({"object": "trace", …})', trace, location)
+            continue
+        yield from _parse_nested_trace(trace, location)
+
+
+def _parse_nested_trace(trace: dict[str, Any], location: str | None) -> Iterator[ParseResult]:
+    """A trace row, and the span rows it nests under `spans` (which inherit its id when they
+    leave `trace_id` out)."""
+    yield from iter_results(_parse_trace, trace, location)
+    spans = trace.get("spans")
+    if spans is None:
+        return
+    if not isinstance(spans, list):
+        yield Rejected(f"spans: expected an array, got {type(spans).__name__}", trace, _at(location, "spans"))
+        return
+    for index, span in enumerate(spans):
+        where = _at(location, f"spans[{index}]")
+        if isinstance(span, dict) and span.get("object", "trace.span") != "trace.span":
+            yield Rejected(f"object: expected 'trace.span', got {span['object']!r}", span, where)
+            continue
+        if isinstance(span, dict) and span.get("trace_id") in (None, ""):
+            span = {**span, "trace_id": trace.get("id")}
+        yield from iter_results(_parse_span, span, where)
 
 
 def _parse_trace(record: dict[str, Any]) -> TraceInfo:
@@ -112,12 +171,10 @@ def _parse_span(record: dict[str, Any]) -> dict[str, Any]:
         raise RecordError("missing id")
     if not isinstance(trace_id, str) or not trace_id:
         raise RecordError("missing trace_id")
-    data = record.get("span_data")
-    if not isinstance(data, dict):
-        raise RecordError("missing span_data")
+    data = _span_data(record)
     span_type = data.get("type")
     if not isinstance(span_type, str) or not span_type:
-        raise RecordError("missing span_data.type")
+        raise RecordError("missing span_data_type" if "span_data" not in record else "missing span_data.type")
 
     fields: dict[str, Any] = {
         "parent_id": record.get("parent_id"),
@@ -145,6 +202,21 @@ def _parse_span(record: dict[str, Any]) -> dict[str, Any]:
     if isinstance(record.get("metadata"), dict):
         fields["attributes"]["metadata"] = record["metadata"]
     return span_row(trace_id, span_id, **fields)
+
+
+def _span_data(record: dict[str, Any]) -> dict[str, Any]:
+    """The row's `span_data` object, with the fields a flattened export wrote as `span_data_<field>`."""
+    nested = record.get("span_data")
+    if nested is not None and not isinstance(nested, dict):
+        raise RecordError(f"span_data: expected an object, got {type(nested).__name__}")
+    flat = {key[len(_FLAT) :]: value for key, value in record.items() if key.startswith(_FLAT)}
+    if nested is None and not flat:
+        raise RecordError("missing span_data")
+    for field in _OBJECT_FIELDS:
+        decoded = maybe_json(flat.get(field))
+        if isinstance(decoded, dict):
+            flat[field] = decoded
+    return {**flat, **(nested or {})}
 
 
 # ---- span_data mappers: each fills `fields` from one span_data type ----
@@ -175,16 +247,16 @@ def _generation(data: dict[str, Any], fields: dict[str, Any]) -> None:
     model = as_text(data.get("model")) or None
     fields["name"] = f"generation {model}" if model else "generation"
     fields["model"] = model
-    fields["input"] = _messages_text(data.get("input"))
+    fields["input"] = messages_text(data.get("input"))
     output = data.get("output")
-    if isinstance(output, list) and output and all(_is_response(o) for o in output):
+    if isinstance(output, list) and output and all(is_response(o) for o in output):
         # A streamed Chat Completions call records the synthesised Responses API object.
         response = output[-1]
-        fields["output"] = as_text(_from_items(response.get("output") or []))
+        fields["output"] = as_text(from_items(response.get("output") or []))
         fields["model"] = model or as_text(response.get("model")) or None
         _usage(response.get("usage"), fields)
     else:
-        fields["output"] = _messages_text(output)
+        fields["output"] = messages_text(output)
     _model_config(data.get("model_config"), fields)
     _usage(data.get("usage"), fields)
 
@@ -197,16 +269,16 @@ def _response(data: dict[str, Any], fields: dict[str, Any]) -> None:
     response = data.get("response") if isinstance(data.get("response"), dict) else {}
     messages: list[dict[str, Any]] = []
     if response.get("instructions"):
-        messages.append({"role": "system", "content": _content(response["instructions"])})
+        messages.append({"role": "system", "content": content_text(response["instructions"])})
     given = data.get("input")
     if isinstance(given, str):
         messages.append({"role": "user", "content": given})
     elif isinstance(given, list):
-        messages.extend(_from_items(given))
+        messages.extend(from_items(given))
     fields["input"] = as_text(messages) if messages else None
     if response:
         attrs.setdefault("response_id", response.get("id"))
-        fields["output"] = as_text(_from_items(response.get("output") or []))
+        fields["output"] = as_text(from_items(response.get("output") or []))
         fields["model"] = as_text(response.get("model")) or None
         if response.get("status") not in (None, "completed"):
             attrs["response_status"] = response["status"]
@@ -320,111 +392,3 @@ def _audio_placeholder(data: Any, fmt: Any) -> str | None:
     if not data:
         return None
     return f"<audio {fmt or 'unknown'}: {len(str(data))} base64 chars>"
-
-
-# ---- message conversion ----
-
-
-def _is_response(value: Any) -> bool:
-    return isinstance(value, dict) and value.get("object") == "response"
-
-
-def _content(value: Any) -> Any:
-    """Text parts (`text`, `input_text`, `output_text`, `refusal`) joined into one string;
-    content with any other part (images, audio, files) is kept as the part list."""
-    if not isinstance(value, list):
-        return value
-    texts = []
-    for part in value:
-        if isinstance(part, str):
-            texts.append(part)
-        elif isinstance(part, dict) and part.get("type") in ("text", "input_text", "output_text"):
-            texts.append(str(part.get("text") or ""))
-        elif isinstance(part, dict) and part.get("type") == "refusal":
-            texts.append(str(part.get("refusal") or ""))
-        else:
-            return value
-    return "\n".join(texts)
-
-
-def _chat_message(message: dict[str, Any]) -> dict[str, Any]:
-    """A Chat Completions message (request param or `ChatCompletionMessage.model_dump()`)."""
-    out: dict[str, Any] = {"role": message.get("role") or "assistant"}
-    content = _content(message.get("content"))
-    if content is None and message.get("refusal"):
-        content = message["refusal"]
-    if content is not None:
-        out["content"] = content
-    calls = []
-    for call in message.get("tool_calls") or []:
-        if not isinstance(call, dict):
-            continue
-        function = call.get("function") if isinstance(call.get("function"), dict) else call
-        entry = {"id": call.get("id"), "name": function.get("name"), "arguments": function.get("arguments")}
-        calls.append({k: v for k, v in entry.items() if v is not None})
-    legacy = message.get("function_call")
-    if isinstance(legacy, dict):
-        calls.append(
-            {
-                k: v
-                for k, v in (("name", legacy.get("name")), ("arguments", legacy.get("arguments")))
-                if v is not None
-            }
-        )
-    if calls:
-        out["tool_calls"] = calls
-    for key in ("tool_call_id", "name"):
-        if message.get(key) is not None:
-            out[key] = message[key]
-    return out
-
-
-def _from_items(items: list[Any]) -> list[dict[str, Any]]:
-    """Responses API input/output items as canonical messages. Consecutive function calls join
-    the assistant message before them; hosted tool calls keep their item type as the name."""
-    messages: list[dict[str, Any]] = []
-    for item in items:
-        if isinstance(item, str):
-            messages.append({"role": "user", "content": item})
-            continue
-        if not isinstance(item, dict):
-            continue
-        kind = item.get("type")
-        if kind in (None, "message") and "role" in item:
-            messages.append(_chat_message(item))
-        elif kind in ("function_call", "custom_tool_call") or (
-            isinstance(kind, str) and kind.endswith("_call")
-        ):
-            if kind in ("function_call", "custom_tool_call"):
-                arguments = item.get("arguments", item.get("input"))
-                name = item.get("name")
-            else:
-                arguments = as_text(item.get("arguments") or item.get("action") or item.get("queries"))
-                name = item.get("name") or kind
-            call = {"id": item.get("call_id") or item.get("id"), "name": name, "arguments": arguments}
-            call = {k: v for k, v in call.items() if v is not None}
-            last = messages[-1] if messages else None
-            if last is not None and last["role"] == "assistant" and "tool_call_id" not in last:
-                last.setdefault("tool_calls", []).append(call)
-            else:
-                messages.append({"role": "assistant", "tool_calls": [call]})
-        elif isinstance(kind, str) and kind.endswith("_call_output"):
-            output = item.get("output")
-            messages.append(
-                {"role": "tool", "tool_call_id": item.get("call_id"), "content": _content(output)}
-                if item.get("call_id")
-                else {"role": "tool", "content": _content(output)}
-            )
-    return messages
-
-
-def _messages_text(value: Any) -> str | None:
-    """A generation's input/output: Chat Completions messages (or Responses items) as the
-    canonical JSON array; anything else as its text."""
-    if value is None:
-        return None
-    if isinstance(value, list) and all(isinstance(m, dict) for m in value):
-        if any("type" in m and "role" not in m for m in value):
-            return as_text(_from_items(value))
-        return as_text([_chat_message(m) for m in value])
-    return as_text(value)

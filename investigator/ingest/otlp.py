@@ -15,14 +15,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from investigator.ingest.base import (
-    ParseResult,
-    RecordError,
-    Rejected,
-    as_text,
-    span_row,
-)
-from investigator.ingest.semconv import content_from_events, hints_from, map_attributes
+from investigator.ingest.base import ParseResult, RecordError, Rejected, as_text
+from investigator.ingest.otel_span import otel_span_row, status_of
 from investigator.timefmt import to_iso
 
 NAME = "otlp-json"
@@ -41,10 +35,10 @@ def any_value(value: Any) -> Any:
         return value
     if "stringValue" in value:
         return value["stringValue"]
-    if "intValue" in value:
-        return int(value["intValue"])
+    if "intValue" in value:  # null: what JS serialisers write for a value that is not a number
+        return None if value["intValue"] is None else int(value["intValue"])
     if "doubleValue" in value:
-        return float(value["doubleValue"])
+        return None if value["doubleValue"] is None else float(value["doubleValue"])
     if "boolValue" in value:
         return bool(value["boolValue"])
     if "arrayValue" in value:
@@ -63,7 +57,10 @@ def attributes(items: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         if isinstance(item, dict) and "key" in item:
-            out[str(item["key"])] = any_value(item.get("value"))
+            try:
+                out[str(item["key"])] = any_value(item.get("value"))
+            except (TypeError, ValueError) as exc:
+                raise RecordError(f"attribute {item['key']!r}: {exc}") from None
     return out
 
 
@@ -89,13 +86,7 @@ def otlp_id(value: Any, field: str, length: int) -> str | None:
 def _status(status: Any) -> tuple[str, str | None]:
     if not isinstance(status, dict):
         return "unset", None
-    code = str(status.get("code", "0")).upper()
-    message = as_text(status.get("message")) or None
-    if code in ("2", "STATUS_CODE_ERROR", "ERROR"):
-        return "error", message
-    if code in ("1", "STATUS_CODE_OK", "OK"):
-        return "ok", message
-    return "unset", message
+    return status_of(status.get("code", "0"), status.get("message"))
 
 
 def _time(value: Any) -> str | None:
@@ -125,34 +116,17 @@ def _span(span: dict[str, Any], resource: dict[str, Any], scope: dict[str, Any])
     start = _time(span.get("startTimeUnixNano"))
     if start is None:
         raise RecordError("field 'startTimeUnixNano' is missing")
-    name = as_text(span.get("name")) or ""
-    fields = map_attributes(attributes(span.get("attributes")), name=name)
-    events = _events(span.get("events"))
-    if fields["input"] is None or fields["output"] is None:
-        event_in, event_out = content_from_events(events)
-        fields["input"] = fields["input"] or event_in
-        fields["output"] = fields["output"] or event_out
-        if fields["kind"] == "unknown" and fields["model"] and (event_in or event_out):
-            fields["kind"] = "llm"
-    status, message = _status(span.get("status"))
-    if status == "error" and not message:
-        message = next(
-            (e["attributes"].get("exception.message") for e in events if e["name"] == "exception"), None
-        )
-    if scope.get("name"):
-        fields["attributes"].setdefault("otel.scope.name", scope["name"])
-    fields["hints"] = {**hints_from(resource), **fields["hints"]}
-    return span_row(
+    return otel_span_row(
         trace_id, span_id,
         parent_id=parent_id,
-        name=name,
-        start_time=start,
-        end_time=_time(span.get("endTimeUnixNano")),
-        status=status,
-        status_message=message,
-        events=events,
-        service=as_text(resource.get("service.name")),
-        **fields,
+        name=as_text(span.get("name")) or "",
+        start=start,
+        end=_time(span.get("endTimeUnixNano")),
+        status=_status(span.get("status")),
+        attributes=attributes(span.get("attributes")),
+        events=_events(span.get("events")),
+        resource=resource,
+        scope_name=scope.get("name"),
     )
 
 

@@ -1,9 +1,12 @@
 """Ingest: files or in-memory records → adapters → batched writes into the store.
 
 Each file's format is detected from its first records (or forced). Every record ends up stored or
-quarantined with its file, line and reason; a bad record never stops the run. After the last batch
-the store recomputes the rollups of the traces that changed. The full-text index is built later,
-when it is first searched (`Store.search_text`), so ingest does not pay for it.
+quarantined with its (absolute) file, line and reason, and a bad record never stops the run: a record
+no adapter claims, one a forced format does not fit (it looks like another format), one its adapter
+finds nothing in, and a span that conflicts with the one already stored (`span_merge`) are all
+quarantined; a file that cannot be read leaves a quarantine row saying so. After the last batch the
+store recomputes the rollups of the traces that changed. The full-text index is built later, when it
+is first searched (`Store.search_text`), so ingest does not pay for it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +36,7 @@ from investigator.ingest.reader import (
 )
 from investigator.ingest.registry import FORMATS, adapter_for
 from investigator.models import QuarantinedRecord, TraceInfo
+from investigator.span_merge import Conflict
 from investigator.store import BatchCounts, Store
 
 BATCH_SPANS = 5000
@@ -44,27 +49,70 @@ MAX_WORKERS = 4
 
 
 @dataclass
+class FileOutcome:
+    """What became of the records of one input file (or in-memory source)."""
+
+    format: str | None = None  # the format it was read as; None when none was recognised
+    kept: int = 0  # spans and trace records now in the store: new, merged, or already there
+    quarantined: int = 0  # records quarantined (conflicting spans are counted apart)
+    conflicts: int = 0  # spans not stored: they contradict the span already stored
+    problem: str | None = None  # what is wrong with the file as a whole, if anything
+
+    def describe(self) -> str:
+        parts = [self.problem] if self.problem else []
+        if self.quarantined:
+            parts.append(f"{self.quarantined} records quarantined")
+        if self.conflicts:
+            parts.append(f"{self.conflicts} spans conflict with stored spans")
+        return "; ".join(parts) or "no records"
+
+
+@dataclass
 class IngestReport:
     ingested: int = 0
     duplicates: int = 0
     updated: int = 0
+    conflicts: int = 0
     quarantined: int = 0
     traces: int = 0
-    files: dict[str, str] = field(default_factory=dict)  # file → detected format
-    errors: list[str] = field(default_factory=list)  # files that could not be read at all
+    outcomes: dict[str, FileOutcome] = field(default_factory=dict)  # by absolute file path, in input order
 
     def summary(self) -> dict[str, int]:
         return {
             "ingested": self.ingested,
             "duplicates": self.duplicates,
             "updated": self.updated,
+            "conflicts": self.conflicts,
             "quarantined": self.quarantined,
             "traces": self.traces,
         }
 
     @property
-    def anything_read(self) -> bool:
-        return bool(self.ingested or self.duplicates or self.updated or self.quarantined)
+    def files(self) -> dict[str, str]:
+        """Each file whose format was recognised (or forced), with that format."""
+        return {path: o.format for path, o in self.outcomes.items() if o.format}
+
+    @property
+    def errors(self) -> list[str]:
+        """What is wrong with each file as a whole (unreadable, empty, unknown or mismatched format)."""
+        return [f"{path}: {o.problem}" for path, o in self.outcomes.items() if o.problem]
+
+    def failure(self) -> str | None:
+        """When nothing at all was ingested (not one span or trace record of the input is in the
+        store, not even as a duplicate), the message naming every file and why; else None."""
+        if any(o.kept for o in self.outcomes.values()):
+            return None
+        shown = list(self.outcomes.items())[:_FILES_NAMED]
+        lines = [f"  {path}: {outcome.describe()}" for path, outcome in shown]
+        if len(self.outcomes) > len(shown):
+            lines.append(f"  and {len(self.outcomes) - len(shown)} more files")
+        return "\n".join(["nothing ingested from:", *lines])
+
+
+_FILES_NAMED = 10  # in the message when nothing was ingested
+
+# Where a span was read: the file (or source), line and location of its record.
+Origin = tuple[str, int | None, str | None]
 
 
 class _Batcher:
@@ -74,23 +122,34 @@ class _Batcher:
         self.store = store
         self.report = report
         self.spans: list[dict[str, Any]] = []
+        self.origins: list[Origin] = []  # of each span in `spans`
         self.infos: list[TraceInfo] = []
         self.rejected: list[QuarantinedRecord] = []
         self.size = 0
         self.touched: set[str] = set()
         self.changed: set[str] = set()
+        self.current = FileOutcome()
+
+    def start(self, source: str, fmt: str | None = None) -> FileOutcome:
+        """The items added from now on come from `source`."""
+        self.current = self.report.outcomes.setdefault(source, FileOutcome(format=fmt))
+        return self.current
 
     def add(self, item: Item) -> None:
         if isinstance(item, QuarantinedRecord):
             self.rejected.append(item)
             self.report.quarantined += 1
+            self.current.quarantined += 1
         elif isinstance(item, TraceInfo):
             self.infos.append(item)
             self.touched.add(item.trace_id)
+            self.current.kept += 1
         else:
-            row, size = item
+            row, size, origin = item
             self.spans.append(row)
+            self.origins.append(origin)
             self.touched.add(row["trace_id"])
+            self.current.kept += 1
             self.size += size
             if len(self.spans) >= BATCH_SPANS or self.size >= BATCH_BYTES:
                 self.flush()
@@ -103,7 +162,24 @@ class _Batcher:
         self.report.duplicates += counts.duplicates
         self.report.updated += counts.updated
         self.changed |= counts.changed
-        self.spans, self.infos, self.rejected, self.size = [], [], [], 0
+        if counts.conflicts:
+            self.store.write_batch([], rejected=[self._conflict(c) for c in counts.conflicts])
+        self.spans, self.origins, self.infos, self.rejected, self.size = [], [], [], [], 0
+
+    def _conflict(self, conflict: Conflict) -> QuarantinedRecord:
+        """The quarantine row of a sighting that contradicts the stored span, counted against its file."""
+        file, line, location = self.origins[conflict.index]
+        outcome = self.report.outcomes[file]
+        outcome.kept -= 1
+        outcome.conflicts += 1
+        self.report.conflicts += 1
+        row = conflict.row
+        return QuarantinedRecord(
+            file=file, line=line, location=location, format=row["source_format"] or None,
+            reason=f"conflicts with the stored span {row['span_id']} of trace {row['trace_id']}:"
+                   f" {'; '.join(conflict.differences)} (the stored version is kept)",
+            raw=_raw_text({"trace_id": row["trace_id"], "span_id": row["span_id"], **row}),
+        )
 
     def finish(self) -> None:
         self.flush()
@@ -112,8 +188,9 @@ class _Batcher:
         self.report.traces = len(self.touched)
 
 
-# A parsed item: a span row with its share of the input bytes, a trace record, or a rejection.
-Item = tuple[dict[str, Any], int] | TraceInfo | QuarantinedRecord
+# A parsed item: a span row with its share of the input bytes and where it was read, a trace
+# record, or a rejection.
+Item = tuple[dict[str, Any], int, Origin] | TraceInfo | QuarantinedRecord
 
 
 def _raw_text(value: Any) -> str:
@@ -122,33 +199,50 @@ def _raw_text(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
+def _claimant(data: Any) -> Adapter | None:
+    """The first adapter, in the registry's order, that takes this record for its format."""
+    return next((a for a in FORMATS.values() if a.sniff(data)), None)
+
+
 def _detect(records: list[Record]) -> Adapter | None:
-    for record in records:
-        for adapter in FORMATS.values():
-            if adapter.sniff(record.data):
-                return adapter
-    return None
+    return next((a for a in map(_claimant, (r.data for r in records)) if a is not None), None)
+
+
+def _choose(data: Any, adapter: Adapter | None, forced: bool) -> tuple[Adapter | None, str]:
+    """The adapter to read a record with, or None and why not. Unforced: the file's adapter when it
+    claims the record, else whichever does. Forced: the forced one, unless it does not claim the
+    record and another adapter does (the record is then that format, not the forced one)."""
+    if adapter is not None and adapter.sniff(data):
+        return adapter, ""
+    claimant = _claimant(data)
+    if forced and adapter is not None:
+        if claimant is not None:
+            return None, f"not in the {adapter.NAME} format: it looks like {claimant.NAME}"
+        return adapter, ""
+    return claimant, "" if claimant else "record matches no supported trace format"
 
 
 def parse_record(record: Record | BadRecord, adapter: Adapter | None, forced: bool, source: str) -> list[Item]:
     """Normalise one record with the file's adapter (or, unforced, whichever adapter claims it).
-    Never raises: whatever cannot be normalised comes back as a quarantine record."""
+    Never raises: whatever cannot be normalised comes back as a quarantine record, and so does a
+    record the adapter finds nothing in."""
     if isinstance(record, BadRecord):
         return [QuarantinedRecord(file=source, line=record.line, location=record.location,
                                   format=adapter.NAME if adapter else None, reason=record.reason,
                                   raw=_raw_text(record.raw))]
-    chosen = adapter
-    if chosen is None or (not forced and not chosen.sniff(record.data)):
-        chosen = next((a for a in FORMATS.values() if a.sniff(record.data)), None)
+    chosen, refusal = _choose(record.data, adapter, forced)
     if chosen is None:
-        return [QuarantinedRecord(file=source, line=record.line, location=record.location, format=None,
-                                  reason="record matches no supported trace format",
+        return [QuarantinedRecord(file=source, line=record.line, location=record.location,
+                                  format=adapter.NAME if forced and adapter else None, reason=refusal,
                                   raw=_raw_text(record.raw if record.raw is not None else record.data))]
     size = len(record.raw) if record.raw is not None else 2048
     try:
         results = list(chosen.parse(record.data))
     except Exception as exc:  # an adapter bug must cost one record, not the run
         results = [Rejected(f"{type(exc).__name__}: {exc}", record.data)]
+    if not results:
+        results = [Rejected(f"no spans or trace records in this record (read as {chosen.NAME})", record.data)]
+    origin = (source, record.line, record.location)
     per_span = max(size // max(len(results), 1), 1)
     items: list[Item] = []
     for result in results:
@@ -163,7 +257,7 @@ def parse_record(record: Record | BadRecord, adapter: Adapter | None, forced: bo
             items.append(result)
         else:
             result["source_format"] = result.get("source_format") or chosen.NAME
-            items.append((result, per_span))
+            items.append((result, per_span, origin))
     return items
 
 
@@ -196,10 +290,25 @@ def _workers() -> int:
     return max(1, min(MAX_WORKERS, (os.cpu_count() or 2) - 1))
 
 
-def _ingest_file(batcher: _Batcher, path: Path, forced_adapter: Adapter | None, forced: bool,
-                 on_bytes: Callable[[int], None] | None) -> str | None:
-    """Ingest one file; returns an error message when its format cannot be recognised."""
-    source = str(path)
+def _file_adapter(outcome: FileOutcome, head: list[Record | BadRecord], forced: Adapter | None) -> Adapter | None:
+    """A file's adapter, from its first records; notes it, and what is wrong with the file as given, in `outcome`."""
+    records = [r for r in head if isinstance(r, Record)]
+    looks = _detect(records)
+    adapter = forced or looks
+    outcome.format = adapter.NAME if adapter else None
+    if not head:
+        outcome.problem = "empty file"
+    elif forced is None and looks is None and records:
+        outcome.problem = f"unknown format (not one of {', '.join(FORMATS)})"
+    elif forced and looks and looks is not forced and not any(forced.sniff(r.data) for r in records):
+        outcome.problem = f"the forced format {forced.NAME} does not fit: the file looks like {looks.NAME}"
+    return adapter
+
+
+def _ingest_file(batcher: _Batcher, path: Path, source: str, forced: Adapter | None,
+                 on_bytes: Callable[[int], None] | None) -> None:
+    """Ingest one file, noting in its outcome its format and what is wrong with it as a whole."""
+    outcome = batcher.start(source)
     parallel = file_size(path) >= PARALLEL_MIN_BYTES and is_json_lines(path)
     if not parallel:
         stream: Iterator[Record | BadRecord] = iter_records(path, on_bytes)
@@ -208,36 +317,28 @@ def _ingest_file(batcher: _Batcher, path: Path, forced_adapter: Adapter | None, 
             head.append(item)
             if sum(isinstance(h, Record) for h in head) >= SNIFF_RECORDS:
                 break
-        adapter = forced_adapter or _detect([h for h in head if isinstance(h, Record)])
-        if adapter is None and any(isinstance(h, Record) for h in head):
-            return f"{source}: unknown format (not one of {', '.join(FORMATS)})"
-        if adapter is None and not head:
-            return f"{source}: empty file"
-        batcher.report.files[source] = adapter.NAME if adapter else "unreadable"
+        adapter = _file_adapter(outcome, head, forced)
         for record in itertools.chain(head, stream):
-            for item in parse_record(record, adapter, forced, source):
+            for item in parse_record(record, adapter, forced is not None, source):
                 batcher.add(item)
-        return None
+        return
     # Large JSON Lines: worker processes decode and normalise chunks of lines while this
     # process writes to the store, so parsing overlaps with SQLite's work.
     with open_binary(path, on_bytes) as handle:
         lines = iter(handle)
         head_lines = list(itertools.islice(lines, SNIFF_RECORDS))
         head_records = [r for n, line in enumerate(head_lines, 1) for r in parse_line(n, line)]
-        adapter = forced_adapter or _detect([r for r in head_records if isinstance(r, Record)])
-        if adapter is None:
-            return f"{source}: unknown format (not one of {', '.join(FORMATS)})"
-        batcher.report.files[source] = adapter.NAME
+        adapter = _file_adapter(outcome, head_records, forced)
         for record in head_records:
-            for item in parse_record(record, adapter, forced, source):
+            for item in parse_record(record, adapter, forced is not None, source):
                 batcher.add(item)
-        jobs = ((adapter.NAME, forced, source, chunk) for chunk in _line_chunks(lines, len(head_lines) + 1))
+        job_format = adapter.NAME if adapter else None
+        jobs = ((job_format, forced is not None, source, chunk) for chunk in _line_chunks(lines, len(head_lines) + 1))
         context = multiprocessing.get_context("spawn")
         with context.Pool(_workers()) as pool:
             for items in pool.imap(_parse_lines, jobs):
                 for item in items:
                     batcher.add(item)
-    return None
 
 
 def ingest_paths(
@@ -246,20 +347,19 @@ def ingest_paths(
     fmt: str = "auto",
     on_bytes: Callable[[int], None] | None = None,
 ) -> IngestReport:
-    """Ingest files, directories and globs. Raises InputError when a path does not exist or
-    `fmt` is unknown; a file whose format cannot be recognised is reported in `errors`."""
-    forced = fmt != "auto"
-    forced_adapter = adapter_for(fmt) if forced else None
-    files = expand_paths(paths)
+    """Ingest files, directories and globs. Raises InputError when a path does not exist or `fmt` is
+    unknown; what became of each file is in the report's `outcomes` (see `IngestReport.failure`)."""
+    forced = adapter_for(fmt) if fmt != "auto" else None
     report = IngestReport()
     batcher = _Batcher(store, report)
-    for path in files:
+    for path in expand_paths(paths):
+        source = str(path.resolve())
         try:
-            error = _ingest_file(batcher, path, forced_adapter, forced, on_bytes)
-        except (OSError, EOFError) as exc:
-            error = f"{path}: cannot read: {exc}"
-        if error:
-            report.errors.append(error)
+            _ingest_file(batcher, path, source, forced, on_bytes)
+        except (OSError, EOFError, zlib.error) as exc:
+            batcher.current.problem = f"cannot read: {exc}"
+            batcher.add(QuarantinedRecord(file=source, format=batcher.current.format,
+                                          reason=f"cannot read the file: {exc}", raw=""))
     batcher.finish()
     return report
 
@@ -270,6 +370,7 @@ def ingest_records(store: Store, records: Iterable[Any], fmt: str, source: str) 
         raise InputError(f"unknown format {fmt!r}")
     report = IngestReport()
     batcher = _Batcher(store, report)
+    batcher.start(source, fmt)
     for index, data in enumerate(records):
         for item in parse_record(Record(data, None, f"[{index}]"), FORMATS[fmt], True, source):
             batcher.add(item)

@@ -1,17 +1,17 @@
 """Ingest adapters, one module per export format, registered by the name `--format` takes.
 
 Order matters for auto-detection: the most specific shapes are sniffed first, the generic
-span-per-line shape last.
+flattened-span shape last.
 """
 
 from __future__ import annotations
 
-from investigator.ingest import langfuse, langsmith, openai_agents, otlp, spans_jsonl
+from investigator.ingest import langfuse, langsmith, openai_agents, otel_js, otlp, span_tree, spans_jsonl
 from investigator.ingest.base import Adapter
 
 FORMATS: dict[str, Adapter] = {
     module.NAME: module  # type: ignore[misc]
-    for module in (openai_agents, langsmith, langfuse, otlp, spans_jsonl)
+    for module in (openai_agents, langsmith, langfuse, otlp, span_tree, otel_js, spans_jsonl)
 }
 
 

@@ -1,10 +1,13 @@
-"""OpenInference and OpenTelemetry GenAI attribute conventions → normalised span fields.
+"""Span attribute conventions → normalised span fields: the entry point, and OpenInference.
 
-Both conventions are written as flat dotted keys (`llm.input_messages.0.message.role`,
-`gen_ai.usage.input_tokens`). `map_attributes` reads whichever is present — OpenInference, current
-and deprecated GenAI names, OpenLLMetry's flattened prompts, Traceloop entity keys — and returns the
-fields they imply plus the attributes that were not folded into `input`/`output`. The OTLP and
-spans-JSONL adapters share it, so a span means the same whichever file it arrived in.
+Conventions are written as flat dotted keys (`llm.input_messages.0.message.role`,
+`gen_ai.usage.input_tokens`, `ai.usage.inputTokens`). `map_attributes` reads whichever is present
+— OpenInference, current and deprecated GenAI names (with pydantic-ai's), OpenLLMetry's flattened
+prompts, Traceloop entity keys, the Vercel AI SDK's `ai.*` keys — and returns the fields they imply
+plus the attributes that were not folded into `input`/`output`. Flattened, indexed message keys
+(OpenInference, OpenLLMetry) are rebuilt here; GenAI message bodies are read by `semconv_genai`,
+AI SDK ones by `semconv_ai_sdk`. Every OpenTelemetry-shaped adapter shares this, so a span means
+the same whichever file it arrived in.
 """
 
 from __future__ import annotations
@@ -12,15 +15,28 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
-
 from investigator.ingest.base import as_float, as_int, as_text, kind_from, maybe_json
+from investigator.ingest.semconv_ai_sdk import operation_kind, prompt_messages, response_messages
+from investigator.ingest.semconv_genai import (
+    content_from_events,
+    dumps,
+    event_messages,
+    genai_messages,
+    logfire_events,
+    system_message,
+    tool_call,
+    with_system,
+)
+
+__all__ = ["content_from_events", "convention_kind", "genai_messages", "hints_from", "map_attributes"]
 
 # Keys whose content becomes `input`/`output`; dropped from the leftover attributes.
 _FOLDED_KEYS = frozenset({
     "input.value", "output.value", "gen_ai.input.messages", "gen_ai.output.messages",
     "gen_ai.system_instructions", "gen_ai.prompt", "gen_ai.completion",
     "traceloop.entity.input", "traceloop.entity.output",
+    "pydantic_ai.all_messages", "all_messages_events",
+    "ai.prompt", "ai.prompt.messages", "ai.response.text", "ai.response.toolCalls", "ai.response.object",
 })
 _MESSAGE_KEY = re.compile(
     r"^(llm\.input_messages|llm\.output_messages|gen_ai\.prompt|gen_ai\.completion)\.(\d+)\.(.+)$"
@@ -30,10 +46,17 @@ _CONTENT_PART_KEY = re.compile(r"^contents\.(\d+)\.message_content\.text$")
 _DOCUMENT_KEY = re.compile(r"^retrieval\.documents\.(\d+)\.document\.(id|content|score|metadata)$")
 
 _KIND_KEYS = ("openinference.span.kind", "gen_ai.operation.name", "traceloop.span.kind", "llm.request.type")
-
-
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value, default=str).decode()
+_MODEL_KEYS = ("llm.model_name", "gen_ai.response.model", "gen_ai.request.model", "ai.response.model", "ai.model.id",
+               "embedding.model_name", "reranker.model_name")
+_TOOL_NAME_KEYS = ("tool.name", "gen_ai.tool.name", "tool_call.function.name", "ai.toolCall.name")
+_TOOL_ARGS_KEYS = ("tool_call.function.arguments", "gen_ai.tool.call.arguments", "ai.toolCall.args", "tool_arguments")
+_TOOL_RESULT_KEYS = ("gen_ai.tool.call.result", "ai.toolCall.result", "tool_response")
+_TOKENS_IN_KEYS = ("llm.token_count.prompt", "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
+                   "llm.usage.prompt_tokens", "ai.usage.inputTokens", "ai.usage.promptTokens")
+_TOKENS_OUT_KEYS = ("llm.token_count.completion", "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
+                    "llm.usage.completion_tokens", "ai.usage.outputTokens", "ai.usage.completionTokens")
+# pydantic-ai's version-1 format keeps its message events as JSON in one of these attributes.
+_LOGFIRE_EVENT_KEYS = ("events", "all_messages_events")
 
 
 def _first(attrs: dict[str, Any], *keys: str) -> Any:
@@ -42,6 +65,11 @@ def _first(attrs: dict[str, Any], *keys: str) -> Any:
         if value not in (None, ""):
             return value
     return None
+
+
+def _given(attrs: dict[str, Any], *keys: str) -> Any:
+    """The first of the keys that is present, empty text included (a tool that returned nothing)."""
+    return next((attrs[key] for key in keys if attrs.get(key) is not None), None)
 
 
 def _indexed_messages(
@@ -66,7 +94,7 @@ def _message_from_fields(fields: dict[str, Any], default_role: str) -> dict[str,
         )
         content = "\n".join(str(v) for _, v in parts) if parts else None
     if content is not None:
-        message["content"] = content if isinstance(content, str) else _dumps(content)
+        message["content"] = content if isinstance(content, str) else dumps(content)
     calls: dict[int, dict[str, Any]] = {}
     for key, value in fields.items():
         match = _TOOL_CALL_KEY.match(key)
@@ -77,90 +105,17 @@ def _message_from_fields(fields: dict[str, Any], default_role: str) -> dict[str,
         if name in ("function.name", "name"):
             call["name"] = value
         elif name in ("function.arguments", "arguments"):
-            call["arguments"] = as_text(value)
+            call["arguments"] = value
         elif name == "id":
             call["id"] = value
     if calls:
-        message["tool_calls"] = [_tool_call(calls[i]) for i in sorted(calls)]
+        message["tool_calls"] = [
+            tool_call(calls[i].get("id"), calls[i].get("name"), calls[i].get("arguments")) for i in sorted(calls)
+        ]
     for key in ("tool_call_id", "name"):
         if fields.get(key):
             message[key] = fields[key]
     return message
-
-
-def _tool_call(call: dict[str, Any]) -> dict[str, Any]:
-    out = {k: call[k] for k in ("id", "name", "arguments") if call.get(k) is not None}
-    out.setdefault("arguments", "")
-    return out
-
-
-def _content_text(content: Any) -> str | None:
-    """Message content as text: strings as is, OpenAI/GenAI content-part lists joined."""
-    if content is None or isinstance(content, str):
-        return content
-    if isinstance(content, list) and all(isinstance(p, dict) for p in content):
-        texts = [
-            p.get("text", p.get("content")) for p in content if p.get("type") in ("text", "input_text", "output_text")
-        ]
-        if texts and len(texts) == len(content):
-            return "\n".join(str(t) for t in texts)
-    return _dumps(content)
-
-
-def genai_messages(value: Any, default_role: str = "assistant") -> list[dict[str, Any]] | None:
-    """GenAI `gen_ai.input.messages` / `gen_ai.output.messages` (messages with typed `parts`), a
-    list of choices, or a plain chat-message list, as canonical messages; None if not messages."""
-    value = maybe_json(value)
-    if isinstance(value, dict):
-        value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(m, dict) for m in value):
-        return None
-    messages = []
-    for item in value:
-        if isinstance(maybe_json(item.get("message")), dict):  # a choice
-            item = maybe_json(item["message"])
-        message: dict[str, Any] = {"role": item.get("role") or default_role}
-        texts: list[str] = []
-        calls: list[dict[str, Any]] = []
-        for part in item.get("parts") or []:
-            kind = part.get("type") if isinstance(part, dict) else None
-            if kind == "text":
-                texts.append(str(part.get("content", "")))
-            elif kind == "tool_call":
-                calls.append(_tool_call({"id": part.get("id"), "name": part.get("name"),
-                                         "arguments": as_text(part.get("arguments"))}))
-            elif kind == "tool_call_response":
-                message["tool_call_id"] = part.get("id")
-                texts.append(as_text(part.get("response")) or "")
-        content = _content_text(item.get("content"))
-        if content is not None and not texts:
-            texts.append(content)
-        if texts:
-            message["content"] = "\n".join(texts)
-        for call in maybe_json(item.get("tool_calls")) or []:
-            if not isinstance(call, dict):
-                continue
-            function = call.get("function") if isinstance(call.get("function"), dict) else call
-            calls.append(_tool_call({"id": call.get("id"), "name": function.get("name"),
-                                     "arguments": as_text(function.get("arguments"))}))
-        if calls:
-            message["tool_calls"] = calls
-        for key in ("tool_call_id", "name"):
-            if item.get(key) and key not in message:
-                message[key] = item[key]
-        messages.append({k: v for k, v in message.items() if v is not None})
-    return messages
-
-
-def _system_message(value: Any) -> dict[str, Any] | None:
-    """`gen_ai.system_instructions`: a list of parts (current spec) or plain text."""
-    value = maybe_json(value)
-    if value in (None, "", []):
-        return None
-    if isinstance(value, list):
-        texts = [str(p.get("content", "")) if isinstance(p, dict) else str(p) for p in value]
-        return {"role": "system", "content": "\n".join(texts)}
-    return {"role": "system", "content": value if isinstance(value, str) else _dumps(value)}
 
 
 def _documents(attrs: dict[str, Any]) -> list[dict[str, Any]]:
@@ -173,12 +128,16 @@ def _documents(attrs: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def convention_kind(attrs: dict[str, Any]) -> str:
-    """The kind a convention key states outright, else "unknown"."""
+    """The kind a convention states outright, else "unknown": a kind key, the AI SDK's operation,
+    or pydantic-ai's agent run span (which, in its version-1 format, names no operation)."""
     for key in _KIND_KEYS:
         kind = kind_from(attrs.get(key))
         if kind != "unknown":
             return kind
-    return "unknown"
+    kind = operation_kind(attrs)
+    if kind == "unknown" and attrs.get("agent_name") and attrs.get("model_name"):
+        kind = "agent"
+    return kind
 
 
 def map_attributes(attrs: dict[str, Any], name: str = "", kind_hint: Any = None) -> dict[str, Any]:
@@ -196,28 +155,36 @@ def map_attributes(attrs: dict[str, Any], name: str = "", kind_hint: Any = None)
             groups.setdefault(match.group(1), {}).setdefault(int(match.group(2)), {})[match.group(3)] = value
         elif key not in _FOLDED_KEYS and value is not None:
             rest[key] = value
+    events: list[dict[str, Any]] = []
+    for key in _LOGFIRE_EVENT_KEYS:
+        found = logfire_events(attrs.get(key))
+        if found is not None:
+            events.extend(found)
+            rest.pop(key, None)
+    events_in, events_out, _, _ = event_messages(events)
 
-    model = _first(attrs, "llm.model_name", "gen_ai.response.model", "gen_ai.request.model",
-                   "embedding.model_name", "reranker.model_name")
-    input_messages = (
+    model = _first(attrs, *_MODEL_KEYS)
+    input_messages = with_system(
+        system_message(attrs.get("gen_ai.system_instructions")),
         _indexed_messages(groups, "llm.input_messages", "user")
         or _indexed_messages(groups, "gen_ai.prompt", "user")
         or genai_messages(attrs.get("gen_ai.input.messages"), "user")
+        or genai_messages(attrs.get("pydantic_ai.all_messages"), "user")
         or genai_messages(attrs.get("gen_ai.prompt"), "user")
-        or []
+        or prompt_messages(attrs)
+        or events_in,
     )
-    system = _system_message(attrs.get("gen_ai.system_instructions"))
-    if system and not any(m.get("role") == "system" for m in input_messages):
-        input_messages = [system, *input_messages]
     output_messages = (
         _indexed_messages(groups, "llm.output_messages", "assistant")
         or _indexed_messages(groups, "gen_ai.completion", "assistant")
         or genai_messages(attrs.get("gen_ai.output.messages"), "assistant")
         or genai_messages(attrs.get("gen_ai.completion"), "assistant")
+        or response_messages(attrs)
+        or events_out
     )
 
     traceloop_kind = kind_from(attrs.get("traceloop.span.kind"))
-    tool_name = _first(attrs, "tool.name", "gen_ai.tool.name", "tool_call.function.name")
+    tool_name = _first(attrs, *_TOOL_NAME_KEYS)
     if tool_name is None and traceloop_kind == "tool":
         tool_name = attrs.get("traceloop.entity.name")
     kind = convention_kind(attrs)
@@ -234,8 +201,8 @@ def map_attributes(attrs: dict[str, Any], name: str = "", kind_hint: Any = None)
     plain_in = _first(attrs, "input.value", "traceloop.entity.input")
     plain_out = _first(attrs, "output.value", "traceloop.entity.output")
     if kind == "tool":
-        plain_in = plain_in if plain_in is not None else attrs.get("gen_ai.tool.call.arguments")
-        plain_out = plain_out if plain_out is not None else attrs.get("gen_ai.tool.call.result")
+        plain_in = plain_in if plain_in is not None else _given(attrs, *_TOOL_ARGS_KEYS)
+        plain_out = plain_out if plain_out is not None else _given(attrs, *_TOOL_RESULT_KEYS)
     if plain_in is None and isinstance(attrs.get("gen_ai.prompt"), str):
         plain_in = attrs["gen_ai.prompt"]
     if plain_out is None and isinstance(attrs.get("gen_ai.completion"), str):
@@ -243,31 +210,28 @@ def map_attributes(attrs: dict[str, Any], name: str = "", kind_hint: Any = None)
     if plain_out is None and kind == "retriever":
         documents = _documents(attrs)
         plain_out = documents or None
+    if plain_out is None and kind == "agent":
+        plain_out = attrs.get("final_result")
 
     fields: dict[str, Any] = {
         "kind": kind,
         "model": as_text(model),
         "tool_name": None,
         "tool_args": None,
-        "input": _dumps(input_messages) if input_messages else as_text(plain_in),
-        "output": _dumps(output_messages) if output_messages else as_text(plain_out),
+        "input": dumps(input_messages) if input_messages else as_text(plain_in),
+        "output": dumps(output_messages) if output_messages else as_text(plain_out),
     }
     if kind == "tool":
         fields["tool_name"] = as_text(tool_name)
-        args = _first(attrs, "tool_call.function.arguments", "gen_ai.tool.call.arguments")
+        args = _first(attrs, *_TOOL_ARGS_KEYS)
         fields["tool_args"] = as_text(args if args is not None else plain_in)
-    fields["tokens_in"] = as_int(_first(
-        attrs, "llm.token_count.prompt", "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
-        "llm.usage.prompt_tokens",
-    ))
-    fields["tokens_out"] = as_int(_first(
-        attrs, "llm.token_count.completion", "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
-        "llm.usage.completion_tokens",
-    ))
+    fields["tokens_in"] = as_int(_first(attrs, *_TOKENS_IN_KEYS))
+    fields["tokens_out"] = as_int(_first(attrs, *_TOKENS_OUT_KEYS))
     fields["cost"] = _cost(attrs)
-    agent = _first(attrs, "agent.name", "gen_ai.agent.name")
+    agent = _first(attrs, "agent.name", "gen_ai.agent.name", "agent_name")
     if agent is None and kind == "agent":
-        agent = attrs.get("traceloop.entity.name") or name.removeprefix("invoke_agent ").strip() or None
+        agent = _first(attrs, "traceloop.entity.name", "ai.telemetry.functionId")
+        agent = agent or name.removeprefix("invoke_agent ").strip() or None
     fields["agent"] = as_text(agent)
     fields["session_id"] = as_text(_first(
         attrs, "session.id", "gen_ai.conversation.id", "traceloop.association.properties.session_id"
@@ -317,55 +281,3 @@ def hints_from(attrs: dict[str, Any]) -> dict[str, Any]:
             if metadata.get(key) not in (None, "") and key not in hints:
                 hints[key] = str(metadata[key])
     return hints
-
-
-def _event_message(role: str, attrs: dict[str, Any]) -> list[dict[str, Any]]:
-    """A GenAI message event (`gen_ai.user.message` …): the body sits in `gen_ai.event.content`
-    as JSON, or directly in the event attributes."""
-    body = maybe_json(attrs.get("gen_ai.event.content"))
-    if not isinstance(body, dict):
-        body = attrs
-    item = {
-        "role": body.get("role") or role,
-        "content": body.get("content"),
-        "tool_calls": body.get("tool_calls"),
-        "tool_call_id": body.get("id") if role == "tool" else None,
-    }
-    return genai_messages(item, role) or []
-
-
-def content_from_events(events: list[dict[str, Any]]) -> tuple[str | None, str | None]:
-    """Input and output carried in GenAI span events rather than attributes: the deprecated
-    `gen_ai.content.prompt/completion`, per-message events and `gen_ai.choice`, and the current
-    `gen_ai.client.inference.operation.details`. Returns canonical message JSON (or text)."""
-    inputs: list[dict[str, Any]] = []
-    outputs: list[dict[str, Any]] = []
-    texts_in: list[str] = []
-    texts_out: list[str] = []
-    for event in events:
-        name, attrs = event.get("name") or "", event.get("attributes") or {}
-        if name == "gen_ai.content.prompt":
-            messages = genai_messages(attrs.get("gen_ai.prompt"), "user")
-            inputs.extend(messages or [])
-            if messages is None and isinstance(attrs.get("gen_ai.prompt"), str):
-                texts_in.append(attrs["gen_ai.prompt"])
-        elif name == "gen_ai.content.completion":
-            messages = genai_messages(attrs.get("gen_ai.completion"), "assistant")
-            outputs.extend(messages or [])
-            if messages is None and isinstance(attrs.get("gen_ai.completion"), str):
-                texts_out.append(attrs["gen_ai.completion"])
-        elif name.startswith("gen_ai.") and name.endswith(".message"):
-            inputs.extend(_event_message(name.removeprefix("gen_ai.").removesuffix(".message"), attrs))
-        elif name == "gen_ai.choice":
-            body = maybe_json(attrs.get("gen_ai.event.content"))
-            choice = body if isinstance(body, dict) else {"message": maybe_json(attrs.get("message")) or attrs}
-            outputs.extend(genai_messages(choice, "assistant") or [])
-        elif name == "gen_ai.client.inference.operation.details":
-            mapped = map_attributes(attrs)
-            if mapped["input"]:
-                inputs.extend(orjson.loads(mapped["input"]) if mapped["input"].startswith("[") else [])
-            if mapped["output"]:
-                outputs.extend(orjson.loads(mapped["output"]) if mapped["output"].startswith("[") else [])
-    input_text = _dumps(inputs) if inputs else ("\n".join(texts_in) or None)
-    output_text = _dumps(outputs) if outputs else ("\n".join(texts_out) or None)
-    return input_text, output_text

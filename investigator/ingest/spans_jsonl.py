@@ -1,14 +1,16 @@
-"""Span-per-line JSONL in the flattened shapes Phoenix-style exporters write.
+"""Flattened spans, one per record, in the shapes Phoenix-style exporters and OpenTelemetry Python write.
 
-Three shapes are read, all one span per line:
+Three shapes are read:
 - the generic flattened span: `{"trace_id", "span_id", "parent_span_id", "name", "kind",
   "start_time", "end_time", "status": {"code", "message"}, "resource": {"attributes"}, "scope",
   "attributes", "events"}`;
 - Phoenix's own span records and dataframe exports: `context.trace_id` / `context.span_id` (nested
   or as flat columns), `parent_id`, `span_kind`, `status_code` / `status_message`, and
   `attributes.llm.model_name`-style columns whose list values hold dicts with dotted keys;
-- OpenTelemetry Python's `Span.to_json()`: `context` with `0x`-prefixed IDs and
-  `status: {"status_code", "description"}`.
+- OpenTelemetry Python's `ReadableSpan.to_json()` (what its ConsoleSpanExporter prints, pretty-printed
+  objects one after another): `context` with `0x`-prefixed IDs, ISO times, `kind: "SpanKind.INTERNAL"`,
+  `status: {"status_code", "description"}`, events with ISO `timestamp`s, `resource.attributes`.
+A record may also be a page of such spans, `{"spans": [...]}`.
 Attributes may be nested dicts or dotted keys; both are flattened before `semconv` maps them.
 """
 
@@ -24,16 +26,15 @@ from investigator.ingest.base import (
     flatten,
     iter_results,
     maybe_json,
-    span_row,
+    time_field,
 )
-from investigator.ingest.semconv import content_from_events, hints_from, map_attributes
-from investigator.timefmt import to_iso
+from investigator.ingest.otel_span import otel_span_row, status_of
 
 NAME = "spans-jsonl"
 
 # Keys that mark another adapter's record: OpenAI Agents ("object"), LangSmith ("run_type"),
-# OTLP requests ("resourceSpans"), Langfuse trace exports ("observations").
-_OTHER_FORMATS = ("object", "run_type", "resourceSpans", "observations")
+# OTLP requests ("resourceSpans"), Langfuse trace exports ("observations"), span trees ("child_spans").
+_OTHER_FORMATS = ("object", "run_type", "resourceSpans", "observations", "child_spans")
 
 
 def _context(record: dict[str, Any]) -> dict[str, Any]:
@@ -56,13 +57,23 @@ def _ids(record: dict[str, Any]) -> tuple[str | None, str | None]:
     return _clean_id(trace_id), _clean_id(span_id)
 
 
-def sniff(record: Any) -> bool:
+def _is_span(record: Any) -> bool:
     if not isinstance(record, dict) or any(key in record for key in _OTHER_FORMATS):
         return False
     if "traceId" in record and "type" in record:  # a Langfuse observation
         return False
     trace_id, span_id = _ids(record)
     return bool(trace_id and span_id)
+
+
+def _page(record: Any) -> list[Any] | None:
+    """The spans of a `{"spans": [...]}` page (how a list of `to_json()` dumps is often saved)."""
+    spans = record.get("spans") if isinstance(record, dict) else None
+    return spans if isinstance(spans, list) and spans and _is_span(spans[0]) else None
+
+
+def sniff(record: Any) -> bool:
+    return _is_span(record) or _page(record) is not None
 
 
 def _attributes(record: dict[str, Any]) -> dict[str, Any]:
@@ -80,21 +91,10 @@ def _attributes(record: dict[str, Any]) -> dict[str, Any]:
 def _status(record: dict[str, Any]) -> tuple[str, str | None]:
     status = record.get("status")
     if isinstance(status, dict):
-        code = status.get("code", status.get("status_code"))
-        message = status.get("message", status.get("description"))
-    else:
-        code = status if status is not None else record.get("status_code")
-        message = record.get("status_message")
-    word = str(code).upper().removeprefix("STATUSCODE.") if code is not None else ""
-    if word in ("2", "ERROR", "STATUS_CODE_ERROR"):
-        return "error", as_text(message) or None
-    if word in ("1", "OK", "STATUS_CODE_OK"):
-        return "ok", as_text(message) or None
-    return "unset", as_text(message) or None
-
-
-def _time(value: Any) -> str | None:
-    return None if value in (None, "") else to_iso(value)
+        code, message = status.get("code", status.get("status_code")), status.get("message", status.get("description"))
+        return status_of(code, message)
+    code = status if status is not None else record.get("status_code")
+    return status_of(code, record.get("status_message"))
 
 
 def _events(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -104,14 +104,15 @@ def _events(record: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(events, list):
         raise RecordError("field 'events' is not a list")
     out = []
-    for event in events:
+    for index, event in enumerate(events):
         if not isinstance(event, dict):
             raise RecordError("an event is not an object")
-        out.append({
-            "name": event.get("name") or "",
-            "time": _time(event.get("timestamp", event.get("time"))),
-            "attributes": flatten(maybe_json(event.get("attributes")) or {}),
-        })
+        try:
+            time = time_field(event, "timestamp" if "timestamp" in event else "time")
+        except RecordError as exc:
+            raise RecordError(f"events[{index}]: {exc}") from None
+        out.append({"name": event.get("name") or "", "time": time,
+                    "attributes": flatten(maybe_json(event.get("attributes")) or {})})
     return out
 
 
@@ -119,42 +120,28 @@ def _parse(record: dict[str, Any]) -> ParseResult:
     trace_id, span_id = _ids(record)
     context = _context(record)
     parent = record.get("parent_span_id") or record.get("parent_id") or context.get("parent_id")
-    start = _time(record.get("start_time"))
-    if start is None:
-        raise RecordError("field 'start_time' is missing")
-    name = as_text(record.get("name")) or ""
-    kind_word = record.get("span_kind") or record.get("kind")
-    fields = map_attributes(_attributes(record), name=name, kind_hint=kind_word)
+    start = time_field(record, "start_time", required=True)
     resource = record.get("resource")
-    resource_attrs = flatten(resource.get("attributes") or {}) if isinstance(resource, dict) else {}
-    events = _events(record)
-    if fields["input"] is None or fields["output"] is None:
-        event_in, event_out = content_from_events(events)
-        fields["input"] = fields["input"] or event_in
-        fields["output"] = fields["output"] or event_out
-    status, message = _status(record)
-    if status == "error" and not message:
-        message = next(
-            (e["attributes"].get("exception.message") for e in events if e["name"] == "exception"), None
-        )
     scope = record.get("scope")
-    scope_name = scope.get("name") if isinstance(scope, dict) else scope
-    if scope_name:
-        fields["attributes"].setdefault("otel.scope.name", as_text(scope_name))
-    fields["hints"] = {**hints_from(resource_attrs), **fields["hints"]}
-    return span_row(
+    return otel_span_row(
         trace_id, span_id,
         parent_id=_clean_id(parent),
-        name=name,
-        start_time=start,
-        end_time=_time(record.get("end_time")),
-        status=status,
-        status_message=message,
-        events=events,
-        service=as_text(resource_attrs.get("service.name")),
-        **fields,
+        name=as_text(record.get("name")) or "",
+        start=start,
+        end=time_field(record, "end_time"),
+        status=_status(record),
+        attributes=_attributes(record),
+        events=_events(record),
+        resource=flatten(resource.get("attributes") or {}) if isinstance(resource, dict) else {},
+        scope_name=scope.get("name") if isinstance(scope, dict) else scope,
+        kind_hint=record.get("span_kind") or record.get("kind"),
     )
 
 
 def parse(record: Any) -> Iterator[ParseResult]:
-    yield from iter_results(_parse, record)
+    page = _page(record)
+    if page is None:
+        yield from iter_results(_parse, record)
+        return
+    for index, span in enumerate(page):
+        yield from iter_results(_parse, span, f"spans[{index}]")

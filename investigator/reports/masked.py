@@ -10,6 +10,7 @@ reasons) has one numbering per finding; cohort values have one per report.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from investigator.evidence import quote_in_span, span_texts
 from investigator.masking import TraceMasker
@@ -41,9 +42,22 @@ class ReportMasking:
         return self._masker.mask(text, trace_id)
 
     def span(self, span: Span) -> Span:
-        """`span` with its texts masked: previews cut from it never show a piece of a secret."""
+        """`span` with its texts, attribute values and event values masked: previews cut from it
+        never show a piece of a secret."""
         texts = {field: getattr(span, field) for field in _SHOWN_FIELDS if getattr(span, field)}
-        return span.model_copy(update={field: self.text(value, span.trace_id) for field, value in texts.items()})
+        masked = {field: self.text(value, span.trace_id) for field, value in texts.items()}
+        masked["attributes"] = self._values(span.attributes, span.trace_id)
+        masked["events"] = self._values(span.events, span.trace_id)
+        return span.model_copy(update=masked)
+
+    def _values(self, value: Any, trace_id: str) -> Any:
+        if isinstance(value, str):
+            return self.text(value, trace_id)
+        if isinstance(value, dict):
+            return {key: self._values(item, trace_id) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._values(item, trace_id) for item in value]
+        return value
 
     def quote(self, evidence: Evidence) -> str:
         """An evidence quote as it reads in the masked text of the span it cites."""
