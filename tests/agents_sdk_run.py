@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from agents.tracing import Span, Trace, TracingProcessor
 from agents.tracing import setup as tracing_setup
 from agents.tracing.processors import BackendSpanExporter, BatchTraceProcessor
 from agents.tracing.provider import DefaultTraceProvider
+from loopback import LoopbackServer
 from openai import AsyncOpenAI
 
 from investigator.agents_processor import InvestigatorTracingProcessor
@@ -81,7 +82,7 @@ class Reply:
     body: dict[str, Any]
 
 
-class ScriptedOpenAI:
+class ScriptedOpenAI(LoopbackServer):
     """Answers each model request with the next turn of `TURNS` (the script restarts for every run)
     and keeps every traces-ingest body as received."""
 
@@ -90,22 +91,7 @@ class ScriptedOpenAI:
         self.ingest_bodies: list[bytes] = []
         self.next_turn = 0
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> ScriptedOpenAI:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        super().__init__()
 
     def _reply(self, path: str, request: dict[str, Any]) -> Reply:
         with self._lock:

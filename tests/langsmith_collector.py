@@ -16,10 +16,11 @@ import email.parser
 import email.policy
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, NamedTuple
 
 import zstandard
+from loopback import LoopbackServer
 
 _INGEST_CONFIG = {
     "size_limit": 100,
@@ -59,27 +60,17 @@ class Saved(NamedTuple):
     text: str
 
 
-class LangSmithCollector:
+class LangSmithCollector(LoopbackServer):
     """Keeps every ingestion request, per mode, in the order the SDK sent them."""
 
     def __init__(self) -> None:
         self.saved: dict[str, list[Saved]] = {mode: [] for mode in INFO}
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        super().__init__()
 
-    def url(self, mode: str) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/{mode}"
-
-    def start(self) -> LangSmithCollector:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+    def endpoint(self, mode: str) -> str:
+        """The API URL to give a client: the mode is the first segment of the path."""
+        return f"{self.url}/{mode}"
 
     def _keep(self, method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
         mode, _, endpoint = path.lstrip("/").partition("/")

@@ -16,15 +16,15 @@ import gzip
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import fake_llm_server as fake
 import pytest
+from loopback import LoopbackServer
 
 from investigator.ingest.otlp_proto import decode_request
 from investigator.ingest.pipeline import IngestReport, ingest_paths
@@ -45,27 +45,12 @@ class Request:
     body: bytes  # as sent, gunzipped when the SDK compressed it
 
 
-class LangfuseHost:
+class LangfuseHost(LoopbackServer):
     """A loopback stand-in for a Langfuse server: answers 200 to everything and keeps each request."""
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> LangfuseHost:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        super().__init__()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         host = self

@@ -61,7 +61,7 @@ class Capture:
 
 
 def _trace_support_agent(mode: str, collector: LangSmithCollector, model: fake.FakeLLMServer, out: Path) -> Capture:
-    client = Client(api_url=collector.url(mode), api_key="lsv2_pt_dummy", auto_batch_tracing=mode != "single")
+    client = Client(api_url=collector.endpoint(mode), api_key="lsv2_pt_dummy", auto_batch_tracing=mode != "single")
     model.script(fake.openai_completion(tool_calls=[fake.openai_tool_call(CALL_ID, "lookup_order", ARGUMENTS)]))
     openai_client = openai.OpenAI(base_url=f"{model.url}/v1", api_key="sk-test", max_retries=0)
     ids: dict[str, str] = {}
@@ -103,7 +103,7 @@ def _trace_support_agent(mode: str, collector: LangSmithCollector, model: fake.F
 
 
 def _log_run_by_hand(collector: LangSmithCollector, out: Path) -> Capture:
-    client = Client(api_url=collector.url("manual"), api_key="lsv2_pt_dummy")
+    client = Client(api_url=collector.endpoint("manual"), api_key="lsv2_pt_dummy")
     run_id, start = uuid7(), datetime.now(UTC)
     dotted_order = f"{start:%Y%m%dT%H%M%S%fZ}{run_id}"
     messages = [{"role": "user", "content": "My invoice INV-9 is wrong"}]
@@ -135,8 +135,8 @@ def _save(collector: LangSmithCollector, mode: str, out: Path, ids: dict[str, st
 @pytest.fixture(scope="module")
 def captured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Capture]]:
     out = tmp_path_factory.mktemp("langsmith_sdk")
-    collector, model = LangSmithCollector().start(), fake.FakeLLMServer().start()
-    with pytest.MonkeyPatch.context() as env:
+    model = fake.FakeLLMServer().start()
+    with LangSmithCollector() as collector, pytest.MonkeyPatch.context() as env:
         env.setenv("LANGSMITH_REVISION_ID", "support-bot@2.4.0")  # also keeps the SDK from asking git
         env.delenv("LANGSMITH_RUNS_ENDPOINTS", raising=False)
         get_langchain_env_var_metadata.cache_clear()
@@ -145,7 +145,6 @@ def captured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Cap
             yield {**captures, "manual": _log_run_by_hand(collector, out)}
         finally:
             get_langchain_env_var_metadata.cache_clear()
-            collector.stop()
             model.stop()
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from investigator.ingest.base import ParseResult, RecordError, as_text, iter_results
-from investigator.ingest.otel_span import otel_span_row, status_of
+from investigator.ingest.otel_span import event_objects, otel_span_row, status_of
 from investigator.timefmt import to_iso
 
 NAME = "otel-js"
@@ -82,13 +82,8 @@ def _resource(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _events(record: dict[str, Any]) -> list[dict[str, Any]]:
-    events = record.get("events") or []
-    if not isinstance(events, list):
-        raise RecordError("field 'events' is not a list")
     out = []
-    for index, event in enumerate(events):
-        if not isinstance(event, dict):
-            raise RecordError(f"events[{index}] is not an object")
+    for index, event in event_objects(record.get("events") or []):
         attributes = event.get("attributes")
         out.append({
             "name": as_text(event.get("name")) or "",

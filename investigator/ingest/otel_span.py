@@ -9,12 +9,26 @@ event, and resource attributes become the service and the trace-level hints.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from investigator.ingest.base import SpanRow, as_text, span_row
+from investigator.ingest.base import RecordError, SpanRow, as_text, span_row
 from investigator.ingest.semconv import content_from_events, hints_from, map_attributes
 
 _ERROR_CODES = ("2", "ERROR", "STATUS_CODE_ERROR")
+
+
+def event_objects(events: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    """A span record's events with their index, each checked to be an object (none when absent);
+    a RecordError names the one that is not."""
+    if events is None:
+        return
+    if not isinstance(events, list):
+        raise RecordError("field 'events' is not a list")
+    for index, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise RecordError(f"events[{index}] is not an object")
+        yield index, event
 _OK_CODES = ("1", "OK", "STATUS_CODE_OK")
 
 

@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from investigator.ingest.base import ParseResult, RecordError, Rejected, as_text, flatten, maybe_json
-from investigator.ingest.otel_span import otel_span_row, status_of
+from investigator.ingest.otel_span import event_objects, otel_span_row, status_of
 from investigator.timefmt import parse_iso, to_iso
 
 NAME = "span-tree"
@@ -57,13 +57,8 @@ def duration(value: Any) -> timedelta:
 
 
 def _events(span: dict[str, Any]) -> list[dict[str, Any]]:
-    events = maybe_json(span.get("events")) or []
-    if not isinstance(events, list):
-        raise RecordError("field 'events' is not a list")
     out = []
-    for index, event in enumerate(events):
-        if not isinstance(event, dict):
-            raise RecordError(f"events[{index}] is not an object")
+    for index, event in event_objects(maybe_json(span.get("events")) or []):
         try:
             time = to_iso(event.get("timestamp", event.get("Timestamp")))
         except ValueError as exc:
