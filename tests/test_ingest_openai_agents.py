@@ -38,7 +38,7 @@ from agents_sdk_run import (
     sdk_tracing,
 )
 
-from investigator.ingest import openai_agents
+from investigator.ingest import openai_agents, reader
 from investigator.ingest.base import Rejected
 from investigator.ingest.pipeline import ingest_paths, ingest_records
 from investigator.models import Span
@@ -331,6 +331,20 @@ def test_a_nested_export_stores_what_the_sdk_exported(store: Store, recording: R
         ingest_records(store, recording.exports, fmt="openai-agents", source="collector"),
     ):
         assert (again.duplicates, again.updated, again.ingested, again.quarantined) == (spans, 0, 0, 0)
+
+
+def test_a_nested_export_too_large_to_load_whole_still_ingests_whole(
+    store: Store, recording: Recording, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same nested document as above, read as if it were too large to load at once (such a
+    document once came out as no records at all)."""
+    monkeypatch.setattr(reader, "WHOLE_DOCUMENT_LIMIT", 10)
+    path = tmp_path / "traces.json"
+    path.write_text(json.dumps(_nested(recording.exports, drop_trace_id=True)))
+    report = ingest_paths(store, [str(path)])
+    spans = sum(r["object"] == "trace.span" for r in recording.exports)
+    assert (report.ingested, report.quarantined, report.traces) == (spans, 0, len(recording.runs))
+    _assert_stored_as_exported(store, recording.exports)
 
 
 def test_flattened_span_data_columns_store_what_the_sdk_exported(
