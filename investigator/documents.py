@@ -158,8 +158,10 @@ def build_document(
     issues: list[Issue],
     redactor: Redactor,
     max_chars: int = DEFAULT_MAX_CHARS,
+    notes: list[str] | None = None,
 ) -> str:
-    """The compact, redacted document of one trace, at most `max_chars` characters."""
+    """The compact, redacted document of one trace, at most `max_chars` characters. `notes` are
+    performance notes (steps far slower or heavier than their peers): context, not failures."""
     ctx = RedactionContext()
 
     def redact(text: str) -> str:
@@ -201,6 +203,9 @@ def build_document(
     error_lines = _error_lines(ordered, redact)
     if error_lines:
         sections.append((6, ["errors:"] + error_lines))
+
+    if notes:
+        sections.append((4, ["performance:"] + [f"- {note}" for note in notes]))
 
     tail = []
     if trace.labels:

@@ -271,3 +271,17 @@ def m007_span_timings_index(db: Database) -> None:
         "CREATE INDEX IF NOT EXISTS spans_timing"
         " ON spans (kind, name, tool_name, model, start_time, end_time, tokens_in, tokens_out)"
     )
+
+
+@migrations()
+def m008_issue_surfaced_and_timing_peers(db: Database) -> None:
+    # An issue's second location: where a failure the model authored surfaced. Population
+    # statistics group model calls by agent too, and leave failed spans out of the baselines.
+    db.executescript(
+        """
+        ALTER TABLE issues ADD COLUMN surfaced_span_id TEXT;
+        DROP INDEX IF EXISTS spans_timing;
+        CREATE INDEX spans_timing
+            ON spans (kind, name, tool_name, model, agent, status, start_time, end_time, tokens_in, tokens_out);
+        """
+    )

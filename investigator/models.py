@@ -165,6 +165,9 @@ class Issue(BaseModel):
     evidence: str
     description: str
     source: str
+    # Where the failure showed, when that is not where it was authored (the tool that raised on
+    # arguments the model step at `span_id` wrote).
+    surfaced_span_id: str | None = None
 
 
 SCORE_DIMENSIONS: tuple[str, ...] = (

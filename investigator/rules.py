@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from investigator.detectors import PopulationStats, TraceView, all_detectors, rules_version, run_detectors
+from investigator.detectors.outliers import performance_notes
 from investigator.detectors.population import Samples, samples
 from investigator.documents import build_document
 from investigator.models import Issue, TraceScores
@@ -97,9 +98,8 @@ def analyse(store: Store, trace_ids: list[str], population: PopulationStats, red
             continue
         view = TraceView(trace, spans[trace_id], population)
         issues = run_detectors(view, detectors)
-        results.append(
-            (trace_id, issues, score_trace(view, issues), build_document(trace, view.spans, issues, redactor))
-        )
+        document = build_document(trace, view.spans, issues, redactor, notes=performance_notes(view))
+        results.append((trace_id, issues, score_trace(view, issues), document))
     return results
 
 

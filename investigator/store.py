@@ -103,8 +103,9 @@ def _digest(values: tuple[Any, ...]) -> bytes:
 
 
 _ISSUE_SQL = (
-    "INSERT INTO issues (trace_id, span_id, category, severity, confidence, evidence, description, source)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO issues"
+    " (trace_id, span_id, category, severity, confidence, evidence, description, source, surfaced_span_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _SCORES_SQL = (
     f"INSERT OR REPLACE INTO trace_scores (trace_id, source, {', '.join(SCORE_DIMENSIONS)}, reasons)"
@@ -114,7 +115,7 @@ _SCORES_SQL = (
 
 def _issue_values(issue: Issue) -> list[Any]:
     return [issue.trace_id, issue.span_id, issue.category, issue.severity, issue.confidence, issue.evidence,
-            issue.description, issue.source]
+            issue.description, issue.source, issue.surfaced_span_id]
 
 
 def _score_values(scores: TraceScores) -> list[Any]:
@@ -140,12 +141,12 @@ class Store:
 
     # Covered by the spans_timing index (migration m007), in whose order the groups stream.
     SPAN_TIMINGS_SQL = (
-        "SELECT kind, name, tool_name, model,"
+        "SELECT kind, name, tool_name, model, agent,"
         " json_group_array(start_time) FILTER (WHERE start_time <> '' AND end_time <> ''),"
         " json_group_array(end_time) FILTER (WHERE start_time <> '' AND end_time <> ''),"
         " json_group_array(ifnull(tokens_in, 0) + ifnull(tokens_out, 0))"
         " FILTER (WHERE tokens_in IS NOT NULL OR tokens_out IS NOT NULL)"
-        " FROM spans {where} GROUP BY kind, name, tool_name, model"
+        " FROM spans WHERE status <> 'error' {where} GROUP BY kind, name, tool_name, model, agent"
     )
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
@@ -469,7 +470,7 @@ class Store:
 
     def issues(self, trace_ids: Iterable[str] | None = None) -> list[Issue]:
         """Stored per-trace issues (all, or of these traces), in trace and span order."""
-        columns = "trace_id, span_id, category, severity, confidence, evidence, description, source"
+        columns = "trace_id, span_id, category, severity, confidence, evidence, description, source, surfaced_span_id"
         keys = columns.split(", ")
         if trace_ids is None:
             rows = self.conn.execute(f"SELECT {columns} FROM issues ORDER BY trace_id, id").fetchall()
@@ -616,15 +617,15 @@ class Store:
         return {t: [self._span(r) for r in sorted(rows, key=_start_order)] for t, rows in records.items()}
 
     def span_timings(self, part: int = 0, parts: int = 1) -> Iterator[Timings]:
-        """The durations and token totals of the stored spans, one group per kind, name, tool and
-        model: enough for population statistics without reading span text. SQLite groups them, so
+        """The durations and token totals of the stored spans that did not fail, one group per kind,
+        name, tool, model and agent: enough for population statistics without reading span text. SQLite groups them, so
         Python handles a few values per span rather than a row. With `parts`, only one of that many
         disjoint shares of the spans."""
-        where, args = ("", []) if parts == 1 else ("WHERE rowid % ? = ?", [parts, part])
+        where, args = ("", []) if parts == 1 else ("AND rowid % ? = ?", [parts, part])
         rows = self.conn.execute(self.SPAN_TIMINGS_SQL.format(where=where), args)
-        for kind, name, tool_name, model, starts, ends, tokens in rows:
+        for kind, name, tool_name, model, agent, starts, ends, tokens in rows:
             durations = list(map(duration_ms, orjson.loads(starts), orjson.loads(ends)))
-            yield Timings(kind, name, tool_name, model, durations, orjson.loads(tokens))
+            yield Timings(kind, name, tool_name, model, agent, durations, orjson.loads(tokens))
 
     def get_span(self, trace_id: str, span_id: str) -> Span | None:
         row = self.conn.execute(

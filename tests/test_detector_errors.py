@@ -77,7 +77,6 @@ def failing_tool(
         ("httpx.ReadTimeout", "The read operation timed out", "execution.timeout"),
         ("ModuleNotFoundError", "No module named 'pandas'", "execution.environment_error"),
         ("KeyError", "'line_items'", "execution.service_error"),
-        ("TypeError", "lookup_order() got an unexpected keyword argument 'order_id'", "execution.tool_misconfigured"),
     ],
 )
 def test_tool_exception_is_classified_at_the_tool_span(exc_type: str, message: str, code: str) -> None:

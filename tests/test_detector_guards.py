@@ -20,7 +20,7 @@ from investigator.detectors.formats import detect_format_violation, detect_inval
 from investigator.detectors.injection import detect_prompt_injection
 from investigator.detectors.limits import detect_resource_exhausted
 from investigator.detectors.loops import detect_repeated_calls
-from investigator.detectors.outliers import detect_outliers
+from investigator.detectors.outliers import performance_notes
 from investigator.detectors.population import PopulationStats, Timings
 from investigator.detectors.recovery import detect_ignored_error
 from investigator.detectors.termination import detect_refusal, detect_unused_tools
@@ -105,14 +105,16 @@ def test_a_success_of_the_same_tool_before_the_failure_is_not_a_retry_of_it() ->
     ]
 
 
-def test_a_successful_call_after_the_ignoring_step_does_not_excuse_that_step() -> None:
+def test_switching_to_another_tool_after_a_failure_is_not_ignoring_it() -> None:
     step = calls(
         "d1d1d1d1d1d1d1d1", 2.5, call("call_2", "send_email", '{"to": "customer", "template": "order_shipped"}')
     )
     later = tool("e2e2e2e2e2e2e2e2", 3.5, 3.8, "lookup_order", ARGS, IN_TRANSIT)
     final = answer("f3f3f3f3f3f3f3f3", 4.0, "I've emailed you the shipping details for A-10442.")
-    issues = list(detect_ignored_error(view(server_error("b1b1b1b1b1b1b1b1", 2.0), step, later, final)))
-    assert [(i.span_id, i.confidence) for i in issues] == [("d1d1d1d1d1d1d1d1", 0.55)]
+    assert list(detect_ignored_error(view(server_error("b1b1b1b1b1b1b1b1", 2.0), step, later, final))) == []
+    assert located(detect_ignored_error(view(server_error("b1b1b1b1b1b1b1b1", 2.0), step))) == [
+        ("d1d1d1d1d1d1d1d1", "recovery.ignored_error")
+    ], "the same call as the run's last action, nothing reading its result, ignores the failure"
 
 
 def test_a_model_step_that_itself_failed_is_not_blamed_for_ignoring_the_error() -> None:
@@ -669,7 +671,11 @@ def test_listing_mcp_tools_again_is_not_a_redundant_step() -> None:
     assert located(detect_repeated_calls(view(*named))) == [("2222222222222222", "planning.redundant_steps")]
 
 
-# ---- outliers ----
+# ---- outliers (performance notes) ----
+
+
+def noted(trace_view) -> list[str]:
+    return [note.split("(", 1)[1].split(")", 1)[0] for note in performance_notes(trace_view)]
 
 
 def durations(*seconds: float) -> list[Span]:
@@ -679,31 +685,27 @@ def durations(*seconds: float) -> list[Span]:
     ]
 
 
-def test_a_slowdown_too_small_to_matter_is_not_an_outlier() -> None:
+def test_a_slowdown_too_small_to_matter_is_not_noted() -> None:
     peers = durations(*[0.010 + (n % 5) * 0.001 for n in range(40)])
     slow = tool(
         "5e1a9c0b3d7f2a64", 1.0, 1.4, "track_shipment", '{"tracking_number": "1Z999AA1"}', '{"status": "in_transit"}'
     )
-    assert list(detect_outliers(view(slow, population=PopulationStats.build(Timings.of([*peers, slow]))))) == []
+    assert noted(view(slow, population=PopulationStats.build(Timings.of([*peers, slow])))) == []
     stuck = slow.model_copy(update={"end_time": at(31.0)})
-    assert located(detect_outliers(view(stuck, population=PopulationStats.build(Timings.of([*peers, stuck]))))) == [
-        ("5e1a9c0b3d7f2a64", "execution.timeout")
-    ]
+    assert noted(view(stuck, population=PopulationStats.build(Timings.of([*peers, stuck])))) == ["5e1a9c0b3d7f2a64"]
 
 
-def test_a_slow_call_among_widely_spread_peers_is_not_an_outlier() -> None:
+def test_a_slow_call_among_widely_spread_peers_is_not_noted() -> None:
     peers = durations(*[1.0 + (n % 9) * 0.5 for n in range(45)])
     slow = tool(
         "5e1a9c0b3d7f2a64", 1.0, 11.0, "track_shipment", '{"tracking_number": "1Z999AA1"}', '{"status": "in_transit"}'
     )
-    assert list(detect_outliers(view(slow, population=PopulationStats.build(Timings.of([*peers, slow]))))) == []
+    assert noted(view(slow, population=PopulationStats.build(Timings.of([*peers, slow])))) == []
     stuck = slow.model_copy(update={"end_time": at(41.0)})
-    assert located(detect_outliers(view(stuck, population=PopulationStats.build(Timings.of([*peers, stuck]))))) == [
-        ("5e1a9c0b3d7f2a64", "execution.timeout")
-    ]
+    assert noted(view(stuck, population=PopulationStats.build(Timings.of([*peers, stuck])))) == ["5e1a9c0b3d7f2a64"]
 
 
-def test_token_heavy_steps_of_a_run_that_hit_its_context_limit_are_not_token_outliers() -> None:
+def test_token_heavy_steps_of_a_run_that_hit_its_context_limit_are_not_noted() -> None:
     hi, hello = [{"role": "user", "content": "hi"}], [{"role": "assistant", "content": "hello"}]
     peers = [llm(f"{n:016x}", 1.0, 2.0, hi, hello, tokens_in=1200 + n * 10, tokens_out=150) for n in range(30)]
     bloated = llm("5e1a9c0b3d7f2a64", 1.0, 2.0, hi, hello, tokens_in=96000, tokens_out=150)
@@ -718,10 +720,8 @@ def test_token_heavy_steps_of_a_run_that_hit_its_context_limit_are_not_token_out
         " (context_length_exceeded)",
     )
     population = PopulationStats.build(Timings.of([*peers, bloated]))
-    assert list(detect_outliers(view(bloated, overflow, population=population))) == []
-    assert located(detect_outliers(view(bloated, population=population))) == [
-        ("5e1a9c0b3d7f2a64", "planning.redundant_steps")
-    ]
+    assert noted(view(bloated, overflow, population=population)) == []
+    assert noted(view(bloated, population=population)) == ["5e1a9c0b3d7f2a64"]
 
 
 # ---- termination ----

@@ -64,7 +64,9 @@ def test_answer_that_reports_the_failure_is_not_ignored() -> None:
     assert list(detect_ignored_error(view(failing_lookup(), answer))) == []
 
 
-def test_carrying_on_to_another_tool_silently_is_flagged_with_lower_confidence() -> None:
+def test_ending_the_run_with_another_action_silently_is_an_ignored_error() -> None:
+    """The step's call is the run's last action (nothing reads its result), and its arguments do
+    not mention the failure: the run answered as if the lookup had worked."""
     step = llm(
         "d1e2f3a4b5c6d7e8",
         2.5,
@@ -78,7 +80,9 @@ def test_carrying_on_to_another_tool_silently_is_flagged_with_lower_confidence()
         ],
     )
     issues = list(detect_ignored_error(view(failing_lookup(), step)))
-    assert [(i.span_id, i.confidence) for i in issues] == [("d1e2f3a4b5c6d7e8", 0.55)]
+    assert [(i.span_id, i.surfaced_span_id) for i in issues] == [("d1e2f3a4b5c6d7e8", failing_lookup().span_id)]
+    then = llm("e9e9e9e9e9e9e9e9", 3.5, 4.0, ASK, [{"role": "assistant", "content": "Sent."}])
+    assert list(detect_ignored_error(view(failing_lookup(), step, then))) == [], "another approach, read later"
 
 
 def test_failure_with_no_later_model_step_is_not_an_ignored_error() -> None:
@@ -101,7 +105,7 @@ def test_apologising_for_the_product_does_not_count_as_acknowledging_the_failure
     assert [i.span_id for i in detect_ignored_error(view(failing_lookup(), answer))] == ["d1e2f3a4b5c6d7e8"]
 
 
-def test_moving_on_to_other_arguments_after_a_server_error_is_not_a_retry() -> None:
+def test_a_changed_retry_after_a_server_error_is_a_retry() -> None:
     step = llm(
         "d1e2f3a4b5c6d7e8",
         2.5,
@@ -109,4 +113,4 @@ def test_moving_on_to_other_arguments_after_a_server_error_is_not_a_retry() -> N
         ASK,
         [{"role": "assistant", "tool_calls": [call("call_2", "lookup_order", '{"order_id": "A-10443"}')]}],
     )
-    assert [i.span_id for i in detect_ignored_error(view(failing_lookup(), step))] == ["d1e2f3a4b5c6d7e8"]
+    assert list(detect_ignored_error(view(failing_lookup(), step))) == []

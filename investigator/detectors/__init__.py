@@ -72,8 +72,10 @@ def make_issue(
     description: str,
     confidence: float,
     severity: Severity | None = None,
+    surfaced: Span | None = None,
 ) -> Issue:
-    """An issue from detector `name` at `span`; severity defaults to the code's taxonomy severity."""
+    """An issue from detector `name` at `span` (where the failure was authored), and `surfaced`, the
+    span where it showed when that is another one; severity defaults to the code's taxonomy severity."""
     return Issue(
         trace_id=span.trace_id,
         span_id=span.span_id,
@@ -83,6 +85,7 @@ def make_issue(
         evidence=evidence,
         description=description,
         source=f"rule:{name}",
+        surfaced_span_id=surfaced.span_id if surfaced is not None and surfaced.span_id != span.span_id else None,
     )
 
 
@@ -122,6 +125,9 @@ def run_detectors(
             if span is None or issue.trace_id != view.trace_id or issue.category not in tax:
                 log.debug("dropped issue from %s: unknown span or code", det.name)
                 continue
+            if issue.surfaced_span_id is not None and issue.surfaced_span_id not in view.by_id:
+                log.debug("dropped issue from %s: it surfaced at a span not in the trace", det.name)
+                continue
             if not _evidence_ok(span, issue.evidence):
                 log.debug("dropped issue from %s: evidence not verbatim in span %s", det.name, span.span_id)
                 continue
@@ -135,13 +141,13 @@ def run_detectors(
 def _load() -> None:
     """Import the detector modules so their registrations run."""
     from investigator.detectors import (  # noqa: F401
+        authored,
         errors,
         exposure,
         formats,
         injection,
         limits,
         loops,
-        outliers,
         recovery,
         termination,
     )

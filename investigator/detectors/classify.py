@@ -4,7 +4,10 @@ taxonomy code.
 The classes follow what failed, not who reported it: throttling, credentials, missing records,
 deadlines, exhausted limits, the model's own malformed output or arguments, the runtime, or a
 dependency. Exception type names are the strongest signal (they are the same across frameworks:
-`RateLimitError`, `TimeoutError`, `OutputParserException`); HTTP status codes next; wording last.
+`RateLimitError`, `TimeoutError`, `OutputParserException`), read as words too, so a framework's own
+`AgentParsingError` says "parsing error"; HTTP status codes next; wording last. Which span the
+failure is located at (the model step that wrote it, the tool that raised) is the detectors'
+business: this module only names the class.
 """
 
 from __future__ import annotations
@@ -74,11 +77,15 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
-# A call that does not fit the function's signature: the tool's declared schema and its
-# implementation disagree (frameworks validate arguments against the schema before calling).
+# A call that does not fit the function's signature. Whether the model invented the argument or
+# the tool's declared schema and its implementation disagree, only the definitions in the trace
+# tell (`errors.definition_at_fault`).
 _SIGNATURE = re.compile(
     r"\w\(\) got an unexpected keyword argument|\w\(\) missing \d+ required (?:positional|keyword)", re.ASCII
 )
+# A CamelCase exception type name (`AgentParsingError`, `MaxTurnsExceeded`), to be read as words.
+_TYPE_NAME = re.compile(r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)+(?:Error|Exception|Exceeded)\b", re.ASCII)
+_WORD_START = re.compile(r"(?<=[a-z])(?=[A-Z])", re.ASCII)
 
 # Every wording rule, the signature mismatch and the HTTP status, matched against a text at once.
 _WORDING = Prefilter([pattern for _, pattern in _RULES] + [_SIGNATURE, _HTTP_STATUS])
@@ -116,12 +123,22 @@ def code_for_status(status: int) -> str:
     return "reasoning.invalid_tool_arguments" if status in (400, 422) else "execution.service_error"
 
 
+def type_words(text: str) -> str:
+    """The CamelCase exception type names in `text` spelt as words: "AgentParsingError" gives
+    "Agent Parsing Error"."""
+    return " ".join(_WORD_START.sub(" ", name) for name in _TYPE_NAME.findall(text))
+
+
 def classify_error(text: str, exc_type: str | None = None) -> Classified:
     """The taxonomy code an error most likely belongs to, with how sure the wording makes us."""
+    if spelt := type_words(text):
+        text = f"{text} {spelt}"
     said = _WORDING.matching(text)
     if _SIGNATURE_RULE in said:
-        return Classified("execution.tool_misconfigured", 0.7, None)
+        return Classified("reasoning.invalid_tool_arguments", 0.8, None)
     status = http_status(text) if _STATUS_RULE in said else None
+    if exc_type and (spelt := type_words(exc_type)):
+        exc_type = f"{exc_type} {spelt}"
     # Exhausted limits and rejected arguments are named precisely in the message, whatever
     # generic exception type carries them (BadRequestError, ModelBehaviorError); wording also
     # names a limit more precisely than a generic 400/500 status does.
@@ -163,12 +180,34 @@ def error_payload(text: str | None) -> str | None:
         if isinstance(value, dict):
             return _dict_error(value)
         return None
+    page = _error_page(stripped)
+    if page is not None:
+        return page
     head = stripped[:300]
     if re.match(r"(?:HTTP(?:/\d(?:\.\d)?)?\s*[45]\d\d\b|[45]\d\d\s+[A-Z][a-z]+"
                 r"|(?:Error|ERROR|Exception|Traceback)\b\s*[:(\-]"
                 r"|\w+(?:Error|Exception):\s)", head):
         return head
     return None
+
+
+# The title or first heading of an HTML error page: "<title>404 Not Found</title>",
+# "<h1>503 Service Temporarily Unavailable</h1>", "<title>Error 429 (Too Many Requests)</title>".
+_PAGE_HEADING = re.compile(
+    r"<(title|h1)\b[^>]*>\s*([^<]{0,120}?(?:\b[45]\d\d\b|Not Found|Forbidden|Too Many Requests|Unauthori[sz]ed"
+    r"|Service (?:Temporarily )?Unavailable|Bad Gateway|Internal Server Error|Gateway Time-?out|Access Denied)"
+    r"[^<]{0,120})</\1>",
+    re.IGNORECASE,
+)
+
+
+def _error_page(text: str) -> str | None:
+    """The heading of an HTML error page returned as a result (a fetch that got a 404 page)."""
+    head = text[:4000]
+    if not (head[:1] == "<" or "<html" in head[:500].lower()):
+        return None
+    match = _PAGE_HEADING.search(head)
+    return match.group(2).strip() if match else None
 
 
 def _dict_error(value: dict[str, Any]) -> str | None:

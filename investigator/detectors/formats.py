@@ -14,7 +14,7 @@ import orjson
 
 from investigator.detectors import detector, make_issue
 from investigator.detectors.classify import classify_error, error_payload
-from investigator.detectors.errors import status_failure
+from investigator.detectors.failures import definition_at_fault, status_failure
 from investigator.detectors.schemas import validate
 from investigator.detectors.view import ToolCall, TraceView, exception_events, find_quote
 from investigator.models import Issue, Span
@@ -64,7 +64,7 @@ def detect_format_violation(view: TraceView) -> Iterable[Issue]:
         blamed.add(step.span_id)
         yield make_issue(
             "format_violation", step, "reasoning.format_violation", evidence,
-            f"'{span.name}' could not parse this model output: {report[:120]}", 0.85,
+            f"'{span.name}' could not parse this model output: {report[:120]}", 0.85, surfaced=span,
         )
     for span in view.llm_spans:
         if span.span_id in blamed or view.tool_calls(span) or not _wants_json(span):
@@ -164,14 +164,14 @@ def detect_invalid_arguments(view: TraceView) -> Iterable[Issue]:
         call = view.requesting_call(span)
         if call is not None and call.span.span_id in flagged:
             continue
-        rejected = _rejection(span)
+        rejected = _rejection(view, span)
         problem = None
         if rejected is None and call is None:
             problem = argument_problems(span.tool_args or "", schemas.get(span.tool_name or span.name))
         if rejected is None and problem is None:
             continue
         reason, confidence = (f"the tool rejected its arguments: {rejected[:120]}", 0.8) if rejected else problem
-        issue = _issue_at_call(call, reason, confidence) if call is not None else None
+        issue = _issue_at_call(call, reason, confidence, span) if call is not None else None
         if issue is None:
             needle = rejected if rejected else (span.tool_args or "")
             evidence = find_quote(span, needle[:160])
@@ -183,22 +183,25 @@ def detect_invalid_arguments(view: TraceView) -> Iterable[Issue]:
         yield issue
 
 
-def _issue_at_call(call: ToolCall, reason: str, confidence: float) -> Issue | None:
+def _issue_at_call(call: ToolCall, reason: str, confidence: float, surfaced: Span | None = None) -> Issue | None:
     evidence = find_quote(call.span, call.arguments[:160]) if call.arguments.strip() else None
     evidence = evidence or find_quote(call.span, f'"name": "{call.name}"') or find_quote(call.span, call.name)
     if evidence is None:
         return None
     return make_issue(
         "invalid_tool_arguments", call.span, "reasoning.invalid_tool_arguments", evidence,
-        f"invalid arguments for '{call.name}': {reason}", confidence,
+        f"invalid arguments for '{call.name}': {reason}", confidence, surfaced=surfaced,
     )
 
 
-def _rejection(span: Span) -> str | None:
-    """The tool's own report that its arguments were invalid (status or payload)."""
+def _rejection(view: TraceView, span: Span) -> str | None:
+    """The tool's own report that the arguments it was called with were invalid (status or payload);
+    None when they fit its declared schema (then the tool's definition is at fault)."""
     failure = status_failure(span)
     if failure is not None:
-        return failure.evidence if failure.code == "reasoning.invalid_tool_arguments" else None
+        if failure.code != "reasoning.invalid_tool_arguments" or definition_at_fault(view, span, failure.evidence):
+            return None
+        return failure.evidence
     payload = error_payload(span.output)
     if payload is None:
         return None

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from investigator.detectors import detector, make_issue
-from investigator.detectors.errors import status_failure
+from investigator.detectors.failures import status_failure
 from investigator.detectors.view import TraceView, exception_events, find_quote
 from investigator.models import Issue, Span
 

@@ -1,9 +1,12 @@
 """Repeated identical tool calls: wasted work, loops, and retries of a call that keeps failing.
 
 Two calls are identical when they name the same tool with the same arguments (compared as JSON,
-so key order and spacing do not matter). The repeat is the location: the second of the identical
-calls. Retrying a call that failed is fine once it succeeds; retrying it into the same failure is
-a failed recovery, not wasted work.
+so key order and spacing do not matter). A repeat is wasted only when it brought nothing new: its
+result is the same, empty, or an error. Identical arguments with different results (polling a job,
+reading a feed) are progress. The repeat is the location: the second of the identical calls.
+Retrying a call that failed is fine once it succeeds; retrying it into the same failure is a
+failed recovery, not wasted work. Without recorded results, only three or more identical requests
+count.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from investigator.detectors import detector, make_issue
-from investigator.detectors.errors import span_failure
-from investigator.detectors.view import TraceView, canonical_args, find_quote
+from investigator.detectors.classify import empty_result
+from investigator.detectors.failures import span_failure
+from investigator.detectors.view import ToolCall, TraceView, canonical_args, find_quote
 from investigator.models import Issue, Span
 
 
@@ -27,6 +31,13 @@ def _evidence(span: Span) -> str | None:
 
 def _same_output(a: Span, b: Span) -> bool:
     return canonical_args(a.output) == canonical_args(b.output)
+
+
+def _no_progress(first: Span, repeats: list[Span]) -> bool:
+    """Every repeat brought back what the first call did, nothing, or an error."""
+    return all(
+        _same_output(first, s) or empty_result(s.output) or span_failure(s) is not None for s in repeats
+    )
 
 
 @detector("repeated_calls", "1", ("planning.redundant_steps", "recovery.failed_recovery"))
@@ -64,8 +75,10 @@ def detect_repeated_calls(view: TraceView) -> Iterable[Issue]:
                     f" ({len(spans)} identical calls)", 0.8,
                 )
             continue
+        if not _no_progress(first, spans[1:]):
+            continue
         count = len(spans)
-        confidence = 0.95 if count >= 3 else (0.85 if _same_output(first, second) else 0.55)
+        confidence = 0.95 if count >= 3 else 0.85
         yield make_issue(
             "repeated_calls", second, "planning.redundant_steps", evidence,
             f"'{name}' was called {count} times with identical arguments after it had already succeeded",
@@ -74,18 +87,18 @@ def detect_repeated_calls(view: TraceView) -> Iterable[Issue]:
 
 
 def _repeated_requests(view: TraceView) -> Iterable[Issue]:
-    """Traces with no tool spans: compare the calls the model requested, at the LLM span."""
-    seen: dict[tuple[str, str], int] = {}
+    """Traces with no tool spans: compare the calls the model requested, at the LLM span of the
+    first repeat, when there are three or more (no results to tell a poll from a loop)."""
+    seen: dict[tuple[str, str], list[ToolCall]] = {}
     for call in view.all_tool_calls:
-        key = (call.name, canonical_args(call.arguments))
-        seen[key] = seen.get(key, 0) + 1
-        if seen[key] != 2:
+        seen.setdefault((call.name, canonical_args(call.arguments)), []).append(call)
+    for calls in seen.values():
+        if len(calls) < 3:
             continue
-        total = sum(1 for c in view.all_tool_calls if (c.name, canonical_args(c.arguments)) == key)
-        evidence = find_quote(call.span, call.arguments[:160]) if call.arguments.strip() else None
+        repeat = calls[1]
+        evidence = find_quote(repeat.span, repeat.arguments[:160]) if repeat.arguments.strip() else None
         if evidence:
             yield make_issue(
-                "repeated_calls", call.span, "planning.redundant_steps", evidence,
-                f"the model requested '{call.name}' {total} times with identical arguments",
-                0.8 if total >= 3 else 0.6, "medium" if total >= 3 else "low",
+                "repeated_calls", repeat.span, "planning.redundant_steps", evidence,
+                f"the model requested '{repeat.name}' {len(calls)} times with identical arguments", 0.7, "medium",
             )

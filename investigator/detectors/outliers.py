@@ -1,19 +1,19 @@
-"""Latency and token outliers within the population of traces analysed together.
+"""Latency and token outliers within the population of traces analysed together: performance
+notes, not failures.
 
-A step is an outlier when it sits far above its peers (same tool, same model) by a robust measure
-(median and MAD), and by a margin that matters in absolute terms too. These are cheap signals of
-a slow dependency or a bloated context, reported at low severity and modest confidence.
+A slow step is not a failed one (a deadline it ran past is, and the error detectors see that from
+the timeout it raised), and a token-hungry step is not wasted work by itself. So outliers are
+noted in the trace's document, where the judge and the reader see them beside the failures, and
+never become issues. A step is an outlier when it sits far above its peers (same tool; same model
+in the same role) by a robust measure (median and MAD), and by a margin that matters in absolute
+terms too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from investigator.detectors import detector, make_issue
-from investigator.detectors.errors import status_failure
+from investigator.detectors.failures import status_failure
 from investigator.detectors.population import Spread, total_tokens
-from investigator.detectors.view import TraceView, find_quote
-from investigator.models import Issue, Span
+from investigator.detectors.view import TraceView
 
 Z_THRESHOLD = 6.0
 RATIO = 3.0
@@ -21,22 +21,15 @@ MIN_EXTRA_MS = 2000.0
 MIN_EXTRA_TOKENS = 2000.0
 
 
-def _evidence(span: Span) -> str | None:
-    for text in (span.tool_args, span.input, span.output):
-        if text and text.strip():
-            quote = find_quote(span, text.strip()[:120])
-            if quote:
-                return quote
-    return None
-
-
-@detector("outliers", "1", ("execution.timeout", "planning.redundant_steps"))
-def detect_outliers(view: TraceView) -> Iterable[Issue]:
-    """Steps much slower, or much more token-hungry, than their peers in the population."""
+def performance_notes(view: TraceView) -> list[str]:
+    """One line per step much slower, or much more token-hungry, than its peers in the population."""
     population = view.population
     if population is None:
-        return
+        return []
+    notes = []
+    exhausted = _exhausted(view)
     for span in view.spans:
+        label = span.tool_name or span.name
         spread = population.spread("duration_ms", span)
         # The duration is parsed only for spans with peers to compare with.
         if (
@@ -44,31 +37,19 @@ def detect_outliers(view: TraceView) -> Iterable[Issue]:
             and (duration := span.duration_ms) is not None
             and _outlier(duration, spread, MIN_EXTRA_MS)
         ):
-            evidence = _evidence(span)
-            if evidence:
-                yield make_issue(
-                    "outliers", span, "execution.timeout", evidence,
-                    f"'{span.tool_name or span.name}' took {duration / 1000:.1f}s,"
-                    f" {duration / max(spread.median, 1):.0f}x"
-                    f" the median of {spread.count} peers ({spread.median / 1000:.1f}s)",
-                    0.5, "low",
-                )
+            notes.append(
+                f"{span.kind} {label} ({span.span_id}) took {duration / 1000:.1f}s,"
+                f" {duration / max(spread.median, 1):.0f}x the median of {spread.count} peers"
+                f" ({spread.median / 1000:.1f}s)"
+            )
         tokens = total_tokens(span)
         spread = population.spread("tokens", span)
-        if (
-            tokens is not None
-            and spread is not None
-            and _outlier(tokens, spread, MIN_EXTRA_TOKENS)
-            and not _exhausted(view)
-        ):
-            evidence = _evidence(span)
-            if evidence:
-                yield make_issue(
-                    "outliers", span, "planning.redundant_steps", evidence,
-                    f"'{span.model or span.name}' used {tokens} tokens, {tokens / max(spread.median, 1):.0f}x"
-                    f" the median of {spread.count} peers",
-                    0.5, "low",
-                )
+        if tokens is not None and spread is not None and not exhausted and _outlier(tokens, spread, MIN_EXTRA_TOKENS):
+            notes.append(
+                f"{span.kind} {span.model or label} ({span.span_id}) used {tokens} tokens,"
+                f" {tokens / max(spread.median, 1):.0f}x the median of {spread.count} peers"
+            )
+    return notes
 
 
 def _exhausted(view: TraceView) -> bool:

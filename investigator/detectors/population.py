@@ -1,7 +1,9 @@
 """Population statistics for outlier detectors: robust centre and spread per comparable group.
 
-A span is only slow or token-hungry relative to its peers: the same tool, the same model, the same
-named step. Medians and MADs resist the outliers they are meant to find.
+A span is only slow or token-hungry relative to its peers: the same tool; for model calls the same
+model in the same role (the same agent's step of the same name: a planning call is no peer of a
+summarising one). Failed spans are no baseline. Medians and MADs resist the outliers they are
+meant to find.
 """
 
 from __future__ import annotations
@@ -35,37 +37,41 @@ class Spread:
 
 def group_key(span: Span) -> str | None:
     """The peer group a span is compared within; None for spans not worth comparing."""
-    return _group_key(span.kind, span.name, span.tool_name, span.model)
+    return _group_key(span.kind, span.name, span.tool_name, span.model, span.agent)
 
 
 @lru_cache(maxsize=4096)  # a few hundred distinct groups, asked about for every span
-def _group_key(kind: str, name: str, tool_name: str | None, model: str | None) -> str | None:
+def _group_key(kind: str, name: str, tool_name: str | None, model: str | None, agent: str | None) -> str | None:
     if kind == "tool":
         return f"tool:{tool_name or name}"
     if kind == "llm":
-        return f"llm:{model or name}"
+        return f"llm:{model or ''}|{agent or ''}|{name}"
     if kind in ("retriever", "embedding", "reranker"):
         return f"{kind}:{name}"
     return None
 
 
 class Timings(NamedTuple):
-    """What the population statistics read of the spans that share a kind, name, tool and model:
-    the durations of those with both times, the token totals of those that report tokens."""
+    """What the population statistics read of the spans that share a kind, name, tool, model and
+    agent and did not fail: the durations of those with both times, the token totals of those that
+    report tokens."""
 
     kind: str
     name: str
     tool_name: str | None
     model: str | None
+    agent: str | None
     durations_ms: list[float]
     tokens: list[int]
 
     @classmethod
     def of(cls, spans: Iterable[Span]) -> list[Timings]:
         """The timings of spans in hand (the store reads its own with `Store.span_timings`)."""
-        groups: dict[tuple[str, str, str | None, str | None], Timings] = {}
+        groups: dict[tuple[str, str, str | None, str | None, str | None], Timings] = {}
         for span in spans:
-            key = (span.kind, span.name, span.tool_name, span.model)
+            if span.status == "error":
+                continue
+            key = (span.kind, span.name, span.tool_name, span.model, span.agent)
             group = groups.get(key)
             if group is None:
                 group = groups[key] = cls(*key, [], [])
@@ -89,7 +95,7 @@ def samples(timings: Iterable[Timings]) -> Samples:
     """The values each (metric, peer group) spread is computed from."""
     values: Samples = {}
     for group in timings:
-        key = _group_key(group.kind, group.name, group.tool_name, group.model)
+        key = _group_key(group.kind, group.name, group.tool_name, group.model, group.agent)
         if key is None:
             continue
         durations = [duration for duration in group.durations_ms if duration >= 0]

@@ -1,9 +1,10 @@
 """Errors the agent carried on past.
 
-After a tool reports a failure, the next model step should do something about it: retry, try
-another way while saying so, or tell the user. A step that does neither (no retry of the tool, no
-word about the failure) treats the failure as if it had succeeded. The location is that model
-step: the tool did fail, but ignoring it is the model's mistake.
+After a tool reports a failure, the next action step of the same agent should do something about
+it: retry (with the same or changed arguments), switch approach (call another tool), or tell the
+user (in its text, or in the arguments of an answer tool that ends the run). A step that answers
+without any of these treats the failure as if it had succeeded. The location is that model step:
+the tool did fail, but ignoring it is the model's mistake.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import re
 from collections.abc import Iterable
 
 from investigator.detectors import detector, make_issue
-from investigator.detectors.errors import span_failure
-from investigator.detectors.view import ToolCall, TraceView, canonical_args, find_quote
+from investigator.detectors.failures import span_failure
+from investigator.detectors.view import TraceView, find_quote
 from investigator.models import Issue, Span
 
 _ACKNOWLEDGED = re.compile(
@@ -30,9 +31,10 @@ def _tool_key(span: Span) -> str:
     return span.tool_name or span.name
 
 
-@detector("ignored_error", "1", ("recovery.ignored_error",))
+@detector("ignored_error", "2", ("recovery.ignored_error",))
 def detect_ignored_error(view: TraceView) -> Iterable[Issue]:
-    """The model step after a failed tool call that neither retries it nor mentions the failure."""
+    """The model step after a failed tool call that answers without retrying it, trying another
+    way, or mentioning the failure."""
     blamed: set[str] = set()
     for span in view.tool_spans:
         failure = span_failure(span)
@@ -44,39 +46,23 @@ def detect_ignored_error(view: TraceView) -> Iterable[Issue]:
         if _retried_before(view, span, step):
             continue
         calls = view.tool_calls(step)
-        if any(_is_retry(span, failure.code, c) for c in calls):
+        if any(c.name == _tool_key(span) for c in calls):
+            continue  # a retry, changed or not (the repeat detector judges unchanged ones)
+        if calls and not view.is_terminal(step):
+            continue  # another approach: the step's calls are read by a later step
+        said = [view.assistant_text(step).strip(), *(c.arguments for c in calls)]
+        if any(_ACKNOWLEDGED.search(text) for text in said if text):
             continue
-        text = view.assistant_text(step)
-        if _ACKNOWLEDGED.search(text):
-            continue
-        if calls:
-            reasoning = next((c.arguments for c in calls if c.arguments.strip()), "")
-            evidence = find_quote(step, text.strip()[:160]) if text.strip() else None
-            evidence = evidence or (find_quote(step, reasoning[:160]) if reasoning else None)
-            confidence = 0.55
-            what = f"went on to call {', '.join(sorted({c.name for c in calls}))}"
-        else:
-            evidence = find_quote(step, text.strip()[:160]) if text.strip() else None
-            confidence = 0.75
-            what = "answered"
+        evidence = next((q for text in said if text.strip() and (q := find_quote(step, text.strip()[:160]))), None)
         if evidence is None:
             continue
         blamed.add(step.span_id)
         yield make_issue(
             "ignored_error", step, "recovery.ignored_error", evidence,
-            f"'{_tool_key(span)}' failed ({failure.code}) and the model {what} without retrying or mentioning it",
-            confidence,
+            f"'{_tool_key(span)}' failed ({failure.code}) and the model answered without retrying,"
+            " trying another way or mentioning it",
+            0.75, surfaced=span,
         )
-
-
-def _is_retry(failed: Span, code: str, call: ToolCall) -> bool:
-    """The same call again; or, when the arguments were the problem (rejected, or naming something
-    that does not exist), the same tool with corrected arguments."""
-    if call.name != _tool_key(failed):
-        return False
-    if code in ("reasoning.invalid_tool_arguments", "execution.not_found"):
-        return True
-    return canonical_args(call.arguments) == canonical_args(failed.tool_args)
 
 
 def _retried_before(view: TraceView, failed: Span, step: Span) -> bool:

@@ -6,7 +6,10 @@ GenAI `gen_ai.tool.definitions`, LangSmith `invocation_params.tools`, Responses/
 a few envelopes; this module finds them wherever they sit in span attributes.
 
 The validator covers the JSON Schema keywords tool definitions use (type, required, properties,
-additionalProperties, enum, items, minimum/maximum); it reports the first few violations.
+additionalProperties, enum, items, minimum/maximum, and OpenAPI's `nullable`); a required field
+with a default may be left out. It validates the invocation as the tool received it: an
+instrumentation envelope (`{"args": [...], "kwargs": {...}}`) or a positional list is mapped onto
+the declared parameters first. It reports the first few violations.
 """
 
 from __future__ import annotations
@@ -99,15 +102,38 @@ def _type_ok(value: Any, expected: str) -> bool:
     return isinstance(value, types)
 
 
+def invocation(value: Any, schema: dict[str, Any]) -> Any:
+    """The arguments a call passed, by parameter name: positional values (a list, or the `args` of an
+    `{"args": [...], "kwargs": {...}}` envelope) take the declared parameters in order."""
+    properties = schema.get("properties")
+    names = list(properties) if isinstance(properties, dict) else []
+    if isinstance(value, list) and names:
+        return dict(zip(names, value, strict=False))
+    if (
+        isinstance(value, dict)
+        and value
+        and set(value) <= {"args", "kwargs"}
+        and not {"args", "kwargs"} & set(names)
+        and isinstance(value.get("args", []), list)
+        and isinstance(value.get("kwargs", {}), dict)
+    ):
+        return {**dict(zip(names, value.get("args") or [], strict=False)), **(value.get("kwargs") or {})}
+    return value
+
+
 def validate(value: Any, schema: dict[str, Any], path: str = "", limit: int = 5) -> list[str]:
-    """Violations of `schema` by `value`, as short messages naming the offending path."""
+    """Violations of `schema` by the invocation `value`, as short messages naming the offending path."""
     problems: list[str] = []
+    if not path:
+        value = invocation(value, schema)
     _check(value, schema, path or "arguments", problems, limit)
     return problems[:limit]
 
 
 def _check(value: Any, schema: Any, path: str, problems: list[str], limit: int) -> None:
     if len(problems) >= limit or not isinstance(schema, dict):
+        return
+    if value is None and schema.get("nullable") is True:
         return
     for combinator in ("anyOf", "oneOf"):
         options = schema.get(combinator)
@@ -132,7 +158,8 @@ def _check(value: Any, schema: Any, path: str, problems: list[str], limit: int) 
     if isinstance(value, dict):
         properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
         for name in schema.get("required") or []:
-            if name not in value:
+            declared = properties.get(name)
+            if name not in value and not (isinstance(declared, dict) and "default" in declared):
                 problems.append(f"{path}: missing required field {name!r}")
         for name, item in value.items():
             if name in properties:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 
 from investigator.detectors import detector, make_issue
-from investigator.detectors.errors import span_failure
+from investigator.detectors.failures import span_failure
 from investigator.detectors.schemas import tool_schemas
 from investigator.detectors.view import TraceView, find_quote
 from investigator.models import Issue, Span

@@ -187,6 +187,16 @@ class TraceView:
                 return same[0]
         return later[0] if later else None
 
+    def is_terminal(self, span: Span) -> bool:
+        """No later model step of the same agent can read what this span produced: the run's last
+        action, or an answer tool whose result nothing reads. A trace without model steps says
+        nothing either way (False)."""
+        if not self.llm_spans:
+            return False
+        inside = self._inside(span)
+        later = [s for s in self.after(span) if s.kind == "llm" and s.span_id not in inside]
+        return not later or bool(span.agent) and all(s.agent and s.agent != span.agent for s in later)
+
     def previous_llm(self, span: Span) -> Span | None:
         earlier = [s for s in self.before(span) if s.kind == "llm"]
         if span.agent:
