@@ -41,6 +41,11 @@ class TruthTrace:
     family: str
     issues: list[TruthIssue]
     scores: dict[str, int]
+    outcome: str = ""  # clean, recovered or faulty, when the dataset says
+
+    @property
+    def clean(self) -> bool:
+        return self.outcome == "clean" if self.outcome else self.family == "clean" and not self.issues
 
 
 def load_truth(dataset: Path) -> dict[str, TruthTrace]:
@@ -59,7 +64,7 @@ def load_truth(dataset: Path) -> dict[str, TruthTrace]:
                     for i in row.get("issues", [])
                 ]
                 truth[row["trace_id"]] = TruthTrace(
-                    row["trace_id"], row.get("family", ""), issues, row.get("scores") or {}
+                    row["trace_id"], row.get("family", ""), issues, row.get("scores") or {}, row.get("outcome", "")
                 )
             except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
                 raise DatasetError(f"{path}:{number}: bad truth row: {exc}") from exc
@@ -160,7 +165,20 @@ def score_issues(
         per_category=per_category,
         per_detector=per_detector,
         score_correlation=_score_correlation(truth, scores),
+        extra={"clean_runs": _clean_runs(truth, issues)},
     )
+
+
+def _clean_runs(truth: dict[str, TruthTrace], issues: list[Issue]) -> dict[str, Any]:
+    """What was flagged on runs with nothing wrong (the goal is nothing)."""
+    clean = {t for t, row in truth.items() if row.clean}
+    flagged = [i for i in issues if i.trace_id in clean]
+    return {
+        "runs": len(clean),
+        "issues": len(flagged),
+        "runs_flagged": len({i.trace_id for i in flagged}),
+        "by_category": dict(Counter(i.category for i in flagged).most_common()),
+    }
 
 
 def _score_correlation(

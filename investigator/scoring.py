@@ -4,13 +4,17 @@ Each taxonomy code bears on one or two dimensions with a base score: the score a
 confidently detected instance of it deserves there. Severity and confidence move that base (a
 critical instance pulls it down, a low-severity or doubtful one lifts it), several independent
 problems on one dimension cost one more point, and the reason names the worst issue. A dimension
-with no evidence of a problem scores 5.
+with no evidence of a problem scores 5, except that the plan's execution is also read from the
+trace's structure: failed steps cost a point, a failure the run ended on leaves 2, a run that
+ended without an answer 1.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from investigator.detectors.failures import span_failure
+from investigator.detectors.view import TraceView
 from investigator.models import SCORE_DIMENSIONS, DimensionScore, Issue, TraceScores
 from investigator.taxonomy import default_taxonomy
 
@@ -108,12 +112,40 @@ def score_dimension(dimension: str, issues: list[Issue]) -> DimensionScore:
     return DimensionScore(score=max(1, score), reason=reason)
 
 
-def score_trace(view: object, issues: Iterable[Issue], source: str = "rules") -> TraceScores:
-    """The four scores of one trace (a TraceView, or anything with a `trace_id`) from its issues."""
+def plan_from_structure(view: TraceView) -> DimensionScore | None:
+    """optimal_plan_execution as the trace's steps show it, whatever the detectors found: None when
+    every step succeeded and the run answered."""
+    steps = [s for s in view.spans if s.kind in ("llm", "tool", "retriever")]
+    if not steps:
+        return None
+    failed = [s for s in steps if span_failure(s) is not None]
+    roots = [s for s in view.spans if view.parent(s) is None]
+    if any(r.status == "error" for r in roots) or not _answered(view):
+        return DimensionScore(score=1, reason="The run ended without an answer.")
+    if not failed:
+        return None
+    if view.is_terminal(failed[-1]) or failed[-1] is steps[-1]:
+        return DimensionScore(score=2, reason=f"The run ended on a failed step ('{failed[-1].name}').")
+    share = len(failed) / len(steps)
+    return DimensionScore(
+        score=4 if share <= 0.25 else 3, reason=f"{len(failed)} of {len(steps)} steps failed before the run recovered."
+    )
+
+
+def _answered(view: TraceView) -> bool:
+    """The run's last model step said something, or called a tool that ended the run."""
+    if not view.llm_spans:
+        return True  # no model steps recorded: nothing to say about the answer
+    last = view.llm_spans[-1]
+    return bool(view.assistant_text(last).strip() or view.tool_calls(last))
+
+
+def score_trace(view: TraceView, issues: Iterable[Issue], source: str = "rules") -> TraceScores:
+    """The four scores of one trace from its issues, and the plan's execution from its structure too."""
     trace_id = view.trace_id
     relevant = [i for i in issues if i.trace_id == trace_id]
-    return TraceScores(
-        trace_id=trace_id,
-        source=source,
-        **{dimension: score_dimension(dimension, relevant) for dimension in SCORE_DIMENSIONS},
-    )
+    scores = {dimension: score_dimension(dimension, relevant) for dimension in SCORE_DIMENSIONS}
+    structural = plan_from_structure(view)
+    if structural is not None and structural.score < scores[PLAN].score:
+        scores[PLAN] = structural
+    return TraceScores(trace_id=trace_id, source=source, **scores)

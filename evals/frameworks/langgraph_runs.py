@@ -729,7 +729,7 @@ def raising(ctx: Ctx, v: int, mode: str) -> RecordedRun:
     # repeat: the same failing call again, unchanged
     assert calls == [{"sku": sku, "warehouse": "EU-1"}] * 2
     llm1 = view.llm(1, calls="check_stock", args=first)
-    faults.append(Fault(category, view.tool("check_stock", 1, error=marker)))
+    view.tool("check_stock", 1, error=marker)  # the same outage again: reported once, at the first call
     faults.append(Fault("recovery.failed_recovery", llm1))
     return recorded(scenario, "faulty", view, faults)
 
@@ -792,7 +792,9 @@ def step_limit_prebuilt(ctx: Ctx, v: int) -> RecordedRun:
     assert result["messages"][-1].content == "Sorry, need more steps to process this request."
     n_llm = len(view.llms())
     view.llm(n_llm - 1, calls="search_faq", args=args)
-    agent = view.node("agent", n_llm - 1, output="Sorry, need more steps")
+    view.node("agent", n_llm - 1, output="Sorry, need more steps")
+    # `call_model`, inside the last `agent` node, is the deepest span that says it stopped
+    agent = view.node("call_model", n_llm - 1, output="Sorry, need more steps")
     faults = [
         Fault("execution.resource_exhausted", agent),
         Fault("planning.redundant_steps", view.tool("search_faq", 1)),

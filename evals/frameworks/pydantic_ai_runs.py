@@ -449,24 +449,28 @@ def format_violation_recovered(c: Ctx) -> RecordedRun:
     return c.run("format_violation_recovered", "recovered", rec, faults)
 
 
-def format_violation_exhausted(c: Ctx) -> RecordedRun:
-    """The same invalid structured output twice (the output tool without a required field, or the
-    same prose), until pydantic-ai gives up: 'Exceeded maximum output retries (1)' on the run."""
+def structured_output_exhausted(c: Ctx) -> RecordedRun:
+    """The same invalid structured output twice, until pydantic-ai gives up with 'Exceeded maximum
+    output retries (1)' on the run. Variant 0 calls the output tool `final_result` without a required
+    field: the structured output is a tool here, so that is invalid tool arguments (no `execute_tool`
+    span; the validation error comes back in the next request). Variant 1 writes the same prose twice
+    where PromptedOutput wants JSON: a format violation."""
     city = c.pick(CITIES)
     if c.v % 2 == 0:
+        category, says = "reasoning.invalid_tool_arguments", "final_result"
         agent, bad = c.agent("quote_agent", output_type=Quote, retries=1), call("final_result", _args(city=city))
-        says = "final_result"
     else:
-        says = f"Delivery to {city} is cheap."
+        category, says = "reasoning.format_violation", f"Delivery to {city} is cheap."
         agent, bad = c.agent("quote_agent", output_type=PromptedOutput(Quote), retries=1), say(says)
     rec = c.play(agent, f"Delivery price to {city}?", [bad, bad], raises=UnexpectedModelBehavior)
+    assert not rec.tools("final_result")
     root = rec.root(error="Exceeded maximum output retries")
     faults = [
-        Fault("reasoning.format_violation", rec.chat(0, says=says), rec.chat(1)),
-        Fault("reasoning.format_violation", rec.chat(1, says=says), root),
+        Fault(category, rec.chat(0, says=says), rec.chat(1)),
+        Fault(category, rec.chat(1, says=says), root),
         Fault("recovery.failed_recovery", rec.chat(1)),
     ]
-    return c.run("format_violation_exhausted", "faulty", rec, faults, answered=False)
+    return c.run("structured_output_exhausted", "faulty", rec, faults, answered=False)
 
 
 def _tracking(c: Ctx) -> tuple[str, str, Callable[..., dict[str, Any]]]:
@@ -848,7 +852,7 @@ SCENARIOS: list[Callable[[Ctx], RecordedRun]] = [
     invalid_args_retried,
     invalid_args_gave_up,
     format_violation_recovered,
-    format_violation_exhausted,
+    structured_output_exhausted,
     unknown_tool_recovered,
     unknown_tool_ignored,
     http_error_ignored,

@@ -128,6 +128,10 @@ def _print_report(data: dict) -> None:
         f"{k} {'n/a' if v is None else f'{v:.2f}'}" for k, v in data["score_correlation"].items()
     )
     out.print(f"score correlation (Spearman): {correlation}")
+    clean = data.get("clean_runs")
+    if clean and clean["runs"]:
+        flagged = f"{clean['runs_flagged']} flagged with {clean['issues']} issues"
+        out.print(f"clean runs: {clean['runs']}, {flagged} {clean['by_category'] or ''}".rstrip())
     for key in ("clusters", "findings"):
         if key in data:
             out.print(f"{key}: {data[key]}")

@@ -65,7 +65,7 @@ def _written_by(author: Span, text: str) -> bool:
 
 def model_authored(view: TraceView, span: Span, failure: Failure) -> Authored | None:
     """Whether a failing step or tool failed on something the model wrote, and which model step."""
-    if span.kind == "llm" or failure.code in _CIRCUMSTANCES:
+    if span.kind == "llm":
         return None
     author = author_of(view, span)
     if author is None:
@@ -73,6 +73,8 @@ def model_authored(view: TraceView, span: Span, failure: Failure) -> Authored | 
     text = _error_text(span, failure)
     if _UNKNOWN_TOOL.search(text) and _written_by(author, text):
         return Authored(WRONG_TOOL, author)
+    if failure.code in _CIRCUMSTANCES:
+        return None
     if span.kind in ("tool", "retriever"):
         return None  # a tool's own failure, or its rejection of the arguments (another detector's)
     if failure.code == "reasoning.invalid_tool_arguments":

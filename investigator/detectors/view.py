@@ -277,6 +277,13 @@ class TraceView:
             return exact[-1]
         return same[-1] if same else None
 
+    def execution_of(self, call: ToolCall) -> Span | None:
+        """The tool span that ran a requested call, if the trace records one."""
+        for span in self.tool_spans:
+            if self.position(span) > self.position(call.span) and self.requesting_call(span) == call:
+                return span
+        return None
+
     @cached_property
     def schemas(self) -> dict[str, dict[str, Any]]:
         """Tool name → JSON schema of its parameters, from whatever tool definitions the trace carries."""
