@@ -36,7 +36,8 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"|max(?:imum)? iterations|budget\s?(?:exceeded|exhausted|limit)"
         r"|\bbudget\b.{0,40}\b(?:exhausted|exceeded|reached)"
         r"|exceeded (?:the |your )?budget"
-        r"|out of memory|\bOOM\b|MemoryError|max_output_tokens|prompt is too long|request too large",
+        r"|out of memory|\bOOM\b|MemoryError|max_output_tokens|prompt is too long|request too large"
+        r"|would exceed the \w+ limit|\busage limit exceeded|need more steps",
         re.IGNORECASE | re.ASCII)),
     ("execution.rate_limited", re.compile(
         r"rate[_ ]?limit|too many requests|RateLimitError|quota exceeded|exceeded (?:your )?(?:current )?quota"
@@ -55,7 +56,8 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"|missing (?:\d+ )?required (?:positional |keyword )?argument|unexpected keyword argument"
         r"|invalid (?:tool |function )?arguments|arguments? (?:is|are) (?:invalid|malformed)"
         r"|ToolInputValidation|tool input validation|ValidationError|is not of type '|Field required"
-        r"|Input should be (?:a )?valid", re.IGNORECASE | re.ASCII)),
+        r"|Input should be (?:a )?valid|not in the tool's input schema|has type '?\w+'? but should be",
+        re.IGNORECASE | re.ASCII)),
     ("reasoning.format_violation", re.compile(
         r"OutputParserException|OutputParserError|could not parse|couldn't parse|failed to parse|unable to parse"
         r"|parse error|parsing error|JSONDecodeError|Expecting (?:value|property name)|Unterminated string"

@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import orjson
+
 from investigator.detectors import detector, make_issue
-from investigator.detectors.authored import model_authored
+from investigator.detectors.authored import CIRCUMSTANCES, model_authored
 from investigator.detectors.classify import empty_result
 from investigator.detectors.failures import (
     definition_at_fault,
@@ -21,6 +23,8 @@ from investigator.detectors.failures import (
     span_failure,
     status_failure,
 )
+from investigator.detectors.results import tool_result
+from investigator.detectors.schemas import validate
 from investigator.detectors.view import TraceView, args_parse, canonical_args, find_quote
 from investigator.models import Issue, Span
 
@@ -52,6 +56,26 @@ def _repeat_of_failure(view: TraceView, span: Span, code: str) -> bool:
     return False
 
 
+_RETRIES_SPENT = re.compile(
+    r"exceeded (?:the )?max(?:imum)? (?:\w+ )?retries|retries (?:were )?exhausted"
+    r"|max(?:imum)? retries (?:exceeded|reached)",
+    re.IGNORECASE,
+)
+
+
+def breaks_schema(view: TraceView, span: Span) -> bool:
+    """A tool ran on arguments that break its own declared schema: what it raised is the arguments'
+    fault, which the invalid-arguments detector reports at the call."""
+    schema = view.schemas.get(span.tool_name or span.name)
+    if span.kind != "tool" or schema is None or not span.tool_args:
+        return False
+    try:
+        value = orjson.loads(span.tool_args)
+    except orjson.JSONDecodeError:
+        return False
+    return bool(validate(value, schema))
+
+
 def recovered(view: TraceView, span: Span) -> bool:
     """A later call of the same tool (or step of the same name and kind) succeeded."""
     key = span.tool_name or span.name
@@ -70,6 +94,10 @@ def detect_error_status(view: TraceView) -> Iterable[Issue]:
             continue
         if model_authored(view, span, failure) is not None:
             continue  # the model step that wrote it is the location
+        if failure.code not in CIRCUMSTANCES and breaks_schema(view, span):
+            continue  # it raised on the bad arguments the model wrote
+        if _RETRIES_SPENT.search(failure.evidence):
+            continue  # the failure that kept repeating is the finding, at the steps that repeated it
         if (
             failure.code == "reasoning.invalid_tool_arguments"
             and span.kind == "tool"
@@ -143,15 +171,24 @@ def _returned_nothing(view: TraceView, span: Span) -> bool:
     """An empty result; a missing one counts only when the trace records other tools' results
     (else the exporter simply does not record outputs)."""
     if span.output is not None:
-        return empty_result(span.output)
+        return empty_result(tool_result(span.output).text)
     return any(s.output for s in view.tool_spans if s is not span)
 
 
+# Words with which an answer states that there is nothing: what an empty result, taken as the
+# truth, makes the model say (an empty result of an action, "sent", is no claim of absence).
+_ABSENCE = re.compile(
+    r"\bno\b|\bnone\b|\bnothing\b|\bnot (?:any|find|see|have|on file|exist)|\b(?:can'?t|cannot|could(?:n'?t| not)) find"
+    r"|\bhave(?:n'?t| not)\b|\bhas(?:n'?t| not)\b|\bzero\b|\bempty\b",
+    re.IGNORECASE,
+)
+
+
 def _treated_as_truth(view: TraceView, span: Span) -> bool:
-    """The next model step ends with an answer built on the empty result: no further call, and
-    no doubt that the empty result might be a failure."""
+    """The next model step ends with an answer built on the empty result: no further call, no
+    doubt that the empty result might be a failure, and a claim that there is nothing."""
     following = view.next_llm(span)
-    if following is None or view.tool_calls(following):
+    if following is None or view.tool_calls(following) and not view.is_terminal(following):
         return False
-    text = view.assistant_text(following)
-    return len(text.strip()) >= 20 and not _DOUBT.search(text)
+    text = view.answer_text(following)
+    return len(text.strip()) >= 20 and not _DOUBT.search(text) and bool(_ABSENCE.search(text))

@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
+import orjson
+
 from investigator.detectors import detector, make_issue
 from investigator.detectors.view import TraceView, find_quote
 from investigator.models import Issue, Span
@@ -40,8 +42,8 @@ def _secrets_in_results(view: TraceView) -> Iterable[Issue]:
     """A tool result carrying a live credential puts it in the model's context, the trace store and
     the provider's logs: the tool leaked it, whatever the model then does."""
     for span in view.spans:
-        if span.kind not in ("tool", "retriever") or not span.output:
-            continue
+        if span.kind not in ("tool", "retriever") or not span.output or view.is_terminal(span):
+            continue  # an answer tool's result is the answer, which the model steps are checked for
         secrets = [m for m in _redactor().find(span.output) if m.kind in SECRET_KINDS]
         if not secrets:
             continue
@@ -52,6 +54,50 @@ def _secrets_in_results(view: TraceView) -> Iterable[Issue]:
                              f"'{span.tool_name or span.name}' returned a credential ({kinds})"
                              " into the model's context",
                              0.7)
+
+
+# How users name themselves ("I'm Tom Okafor (C-1829)", "my customer id is C-1829") and ask
+# about their own record ("which email is on my account?").
+_SELF = re.compile(
+    r"\b(?:I'?m|I am|my name is|this is|my (?:customer|account|user|member)(?: id| number)?(?: is)?)"
+    r"\s+([^.?!\n]{1,80})",
+    re.IGNORECASE,
+)
+_OWN_RECORD = re.compile(r"\b(?:my|for me)\b.{0,30}\b(?:account|profile|email|phone|contact|details|address)\b"
+                         r"|\b(?:account|profile|email|phone|contact|details|address)\b.{0,30}\bfor me\b",
+                         re.IGNORECASE)
+
+
+def _supplied(view: TraceView, step: Span) -> set[str]:
+    """Personal data the user may be shown: what they gave, and their own record, looked up by how
+    they named themselves (or, with no key at all, when they asked about their own account)."""
+    found = {_normal(m.kind, m.value) for m in _redactor().find(view.user_text(step))}
+    request = view.request_text(step)
+    named = " ".join(m.group(1) for m in _SELF.finditer(request)).lower()
+    for span in view.before(step):
+        if span.kind != "tool" or not span.output:
+            continue
+        keys = _argument_values(span.tool_args)
+        own = all(k.lower() in named for k in keys) if keys else bool(_OWN_RECORD.search(request))
+        if own:
+            found |= {_normal(m.kind, m.value) for m in _redactor().find(span.output)}
+    return found
+
+
+def _argument_values(arguments: str | None) -> list[str]:
+    """The scalar values a call passed (the keys it looked a record up by)."""
+    if not arguments or not arguments.strip():
+        return []
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return [arguments.strip()]
+    if isinstance(value, dict):
+        value = value.get("kwargs", value) if set(value) <= {"args", "kwargs"} else value
+        items = list(value.values()) if isinstance(value, dict) else []
+    else:
+        items = value if isinstance(value, list) else [value]
+    return [str(v) for v in items if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v).strip()]
 
 
 def _spans_to_check(view: TraceView) -> list[Span]:
@@ -67,15 +113,13 @@ def detect_data_exposure(view: TraceView) -> Iterable[Issue]:
     tool hands back into the model's context."""
     yield from _secrets_in_results(view)
     for span in _spans_to_check(view):
-        text = view.assistant_text(span) if span.kind == "llm" else (span.output or "")
+        text = view.answer_text(span) if span.kind == "llm" else (span.output or "")
         if not text:
             continue
         matches = _redactor().find(text)
         if not matches:
             continue
-        supplied = (
-            {_normal(m.kind, m.value) for m in _redactor().find(view.user_text(span))} if span.kind == "llm" else set()
-        )
+        supplied = _supplied(view, span) if span.kind == "llm" else set()
         secrets = [m for m in matches if m.kind in SECRET_KINDS]
         personal = [m for m in matches if m.kind in PII_KINDS and _normal(m.kind, m.value) not in supplied]
         if secrets:

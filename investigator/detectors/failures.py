@@ -11,6 +11,7 @@ from typing import NamedTuple
 import orjson
 
 from investigator.detectors.classify import classify_error, error_payload
+from investigator.detectors.results import tool_result
 from investigator.detectors.schemas import validate
 from investigator.detectors.view import TraceView, args_parse, exception_events, excerpt
 from investigator.models import Span
@@ -58,8 +59,11 @@ def payload_failure(span: Span) -> Failure | None:
     exception in the payload is classified; any other error payload is a silent failure."""
     if span.kind not in _RESULT_KINDS or has_error(span):
         return None
-    payload = error_payload(span.output)
-    if payload is None:
+    result = tool_result(span.output)
+    payload = error_payload(result.text)
+    if payload is None and result.failed:  # the framework reported the call failed, in so many words
+        payload = (result.text or "").strip()[:300]
+    if not payload:
         return None
     quote = excerpt(span.output or "", 0, min(len(span.output or ""), 160), 160)
     typed = re.match(r"\s*(?:\w+(?:Error|Exception)\b|(?:Error|ERROR|Exception|Traceback)\b)", payload)

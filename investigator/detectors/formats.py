@@ -133,9 +133,9 @@ def argument_problems(arguments: str, schema: dict[str, Any] | None, hosted: boo
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
-        if hosted:
-            return None
-        return "arguments are not valid JSON", 0.9 if text[:1] in ("{", "[") or schema else 0.7
+        if hosted or (schema is None and text[:1] not in ("{", "[")):
+            return None  # a bare value (a one-argument tool, a hand-off): nothing to hold it to
+        return "arguments are not valid JSON", 0.9
     if schema is None:
         if not isinstance(value, dict):
             return f"arguments are a JSON {type(value).__name__}, not an object", 0.7
@@ -153,6 +153,8 @@ def detect_invalid_arguments(view: TraceView) -> Iterable[Issue]:
     schemas = view.schemas
     flagged: set[str] = set()
     for call in view.all_tool_calls:
+        if call.as_code:
+            continue  # source code, not JSON: the tool's own rejection says what was wrong
         problem = argument_problems(call.arguments, schemas.get(call.name), bool(_HOSTED_CALL.match(call.name)))
         if problem is None or call.span.span_id in flagged:
             continue
@@ -166,7 +168,7 @@ def detect_invalid_arguments(view: TraceView) -> Iterable[Issue]:
             continue
         rejected = _rejection(view, span)
         problem = None
-        if rejected is None and call is None:
+        if rejected is None and (call is None or call.as_code):
             problem = argument_problems(span.tool_args or "", schemas.get(span.tool_name or span.name))
         if rejected is None and problem is None:
             continue

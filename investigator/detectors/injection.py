@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from investigator.detectors import detector, make_issue
+from investigator.detectors.results import tool_result
 from investigator.detectors.view import TraceView, find_quote
 from investigator.models import Issue, Span
 from investigator.prefilter import Prefilter
@@ -47,7 +48,7 @@ _MAY_INJECT = Prefilter([_INJECTION])
 _URL = re.compile(r"https?://[^\s\"'<>)\]\\]+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Specific values an instruction can dictate: amounts, account or record numbers, identifiers.
-_VALUE = re.compile(r"(?<![\w.])(?:\d[\d,]*\.\d+|\d{5,}|[A-Z]{2,}[-_]?\d{3,}[\w-]*)(?!\w|\.\d)")
+_VALUE = re.compile(r"(?<![\w.])(?:\d[\d,]*\.\d+|\d{5,}|[A-Z]{2,}[-_]?\d{3,}[\w-]*|[A-Z][-_]\d{3,}[\w-]*)(?!\w|\.\d)")
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?!\w|\.\d)")
 _QUOTED = re.compile(r"[\"'“‘]([^\"'”’\n]{4,80})[\"'”’]")
 _REFUSED = re.compile(
@@ -60,17 +61,19 @@ _REFUSED = re.compile(
 class Injection(NamedTuple):
     span: Span
     text: str  # the injected region, from the trigger phrase on
+    result: str  # the whole result it sits in
 
 
 def _sources(view: TraceView) -> list[Injection]:
     """Injected instructions in tool results and retrieved documents."""
     found = []
     for span in view.spans:
-        if span.kind not in ("tool", "retriever") or not span.output:
+        text = tool_result(span.output).text
+        if span.kind not in ("tool", "retriever") or not text:
             continue
-        match = _INJECTION.search(span.output) if _MAY_INJECT.candidates(span.output) else None
+        match = _INJECTION.search(text) if _MAY_INJECT.candidates(text) else None
         if match:
-            found.append(Injection(span, span.output[match.start() : match.start() + 600]))
+            found.append(Injection(span, text[match.start() : match.start() + 600], text))
     return found
 
 
@@ -78,7 +81,7 @@ def _targets(injection: Injection) -> tuple[set[str], set[str]]:
     """(addresses, links and values; quoted phrases) that the injected text tells the model to use
     and that the rest of the result does not contain, so the model can only have them from it."""
     injected = injection.text
-    rest = (injection.span.output or "").replace(injected, "")
+    rest = injection.result.replace(injected, "")
     found = {m.group(0).rstrip(".,;:") for m in _URL.finditer(injected)}
     found |= {m.group(0).rstrip(".,;:") for m in _EMAIL.finditer(injected)}
     found |= {m.group(0) for m in _VALUE.finditer(injected)}
@@ -113,8 +116,9 @@ def _names(tool: str, text: str) -> bool:
 
 
 def _asked_for(view: TraceView, step: Span) -> str:
-    """What the user and system asked for, which the model may legitimately act on."""
-    return view.user_text(step).lower()
+    """What the user asked for, which the model may legitimately act on (the system prompt lists
+    the tools the agent may use, not the ones this task needs)."""
+    return view.request_text(step).lower()
 
 
 @detector("prompt_injection", "1", ("safety.prompt_injection",))

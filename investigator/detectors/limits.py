@@ -23,12 +23,13 @@ _STOPPED_AT_LIMIT = re.compile(
     r"stopped due to (?:iteration|time|max iterations?) limit"
     r"|max(?:imum)? (?:number of )?turns? (?:\(\d+\) )?(?:exceeded|reached)"
     r"|recursion limit of \d+ reached|maximum context length|context window (?:exceeded|is full|overflow)"
-    r"|(?:token|cost|spend(?:ing)?) budget (?:exceeded|exhausted|reached)|ran out of (?:tokens|budget|context)",
+    r"|(?:token|cost|spend(?:ing)?) budget (?:exceeded|exhausted|reached)|ran out of (?:tokens|budget|context)"
+    r"|need more steps",
     re.IGNORECASE,
 )
 # Every phrase above contains one of these. In ASCII text, where case-insensitive matching is plain
 # ASCII case, a text with none of them is not searched (the search is slow: no literal to skip to).
-_LIMIT_WORDS = ("stopped due to", "max", "recursion limit", "context window", "budget", "ran out of")
+_LIMIT_WORDS = ("stopped due to", "max", "recursion limit", "context window", "budget", "ran out of", "more steps")
 # Finish reasons of a model step cut off at its output-token limit.
 _CUT_OFF = frozenset({"length", "max_tokens", "max_output_tokens", "model_length", "token_limit", "incomplete"})
 

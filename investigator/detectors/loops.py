@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from investigator.detectors import detector, make_issue
 from investigator.detectors.classify import empty_result
 from investigator.detectors.failures import span_failure
+from investigator.detectors.results import tool_result
 from investigator.detectors.view import ToolCall, TraceView, canonical_args, find_quote
 from investigator.models import Issue, Span
 
@@ -30,13 +31,14 @@ def _evidence(span: Span) -> str | None:
 
 
 def _same_output(a: Span, b: Span) -> bool:
-    return canonical_args(a.output) == canonical_args(b.output)
+    return canonical_args(tool_result(a.output).text) == canonical_args(tool_result(b.output).text)
 
 
 def _no_progress(first: Span, repeats: list[Span]) -> bool:
     """Every repeat brought back what the first call did, nothing, or an error."""
     return all(
-        _same_output(first, s) or empty_result(s.output) or span_failure(s) is not None for s in repeats
+        _same_output(first, s) or empty_result(tool_result(s.output).text) or span_failure(s) is not None
+        for s in repeats
     )
 
 

@@ -63,10 +63,25 @@ def _walk(value: Any, depth: int, out: dict[str, dict[str, Any]]) -> None:
             _walk(item, depth + 1, out)
 
 
+def _parameters(value: Any) -> dict[str, Any] | None:
+    """A tool span's own `tool.parameters`: a JSON schema, or a bare map of parameter schemas
+    (which says nothing about which are required)."""
+    value = _loads(value)
+    if not isinstance(value, dict) or not value:
+        return None
+    if "properties" in value or value.get("type") == "object":
+        return value
+    if all(isinstance(v, dict) and "type" in v for v in value.values()):
+        return {"type": "object", "properties": value}
+    return None
+
+
 def tool_schemas(spans: Iterable[Span]) -> dict[str, dict[str, Any]]:
     """Tool name → parameters schema, from every tool definition in the spans' attributes."""
     out: dict[str, dict[str, Any]] = {}
     for span in spans:
+        if span.kind == "tool" and span.tool_name and (own := _parameters(span.attributes.get("tool.parameters"))):
+            out.setdefault(span.tool_name, own)
         for key, value in span.attributes.items():
             if isinstance(value, str) and value.lstrip()[:1] not in ("{", "["):
                 continue  # a plain string is never a definition, nor holds one
@@ -111,9 +126,8 @@ def invocation(value: Any, schema: dict[str, Any]) -> Any:
         return dict(zip(names, value, strict=False))
     if (
         isinstance(value, dict)
-        and value
-        and set(value) <= {"args", "kwargs"}
-        and not {"args", "kwargs"} & set(names)
+        and {"args", "kwargs"} & set(value)
+        and not set(value) & set(names)  # the envelope's own keys (args, kwargs, flags) are no parameters
         and isinstance(value.get("args", []), list)
         and isinstance(value.get("kwargs", {}), dict)
     ):
@@ -159,7 +173,7 @@ def _check(value: Any, schema: Any, path: str, problems: list[str], limit: int) 
         properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
         for name in schema.get("required") or []:
             declared = properties.get(name)
-            if name not in value and not (isinstance(declared, dict) and "default" in declared):
+            if name not in value and not _may_be_left_out(declared):
                 problems.append(f"{path}: missing required field {name!r}")
         for name, item in value.items():
             if name in properties:
@@ -169,6 +183,20 @@ def _check(value: Any, schema: Any, path: str, problems: list[str], limit: int) 
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         for index, item in enumerate(value):
             _check(item, schema["items"], f"{path}[{index}]", problems, limit)
+
+
+def _may_be_left_out(declared: Any) -> bool:
+    """A required field with a default, or one that may be null (strict schemas list every field as
+    required and mark the optional ones nullable; frameworks accept them left out)."""
+    if not isinstance(declared, dict):
+        return False
+    if "default" in declared or declared.get("nullable") is True:
+        return True
+    kinds = declared.get("type")
+    if kinds == "null" or isinstance(kinds, list) and "null" in kinds:
+        return True
+    options = [*(declared.get("anyOf") or []), *(declared.get("oneOf") or [])]
+    return any(isinstance(o, dict) and o.get("type") == "null" for o in options)
 
 
 def _name(value: Any) -> str:

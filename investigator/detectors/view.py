@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from investigator.detectors.population import PopulationStats
+from investigator.detectors.requests import code_requests, repr_requests
 from investigator.detectors.schemas import tool_schemas
 from investigator.models import Span, Trace, in_start_order
 
@@ -23,12 +24,14 @@ MAX_QUOTE = 200
 
 
 class ToolCall(NamedTuple):
-    """A tool call the model requested in one LLM span's output."""
+    """A tool call the model requested in one LLM span's output. `as_code`: written as code a code
+    agent runs, so `arguments` is the call's source text, not JSON."""
 
     span: Span
     id: str | None
     name: str
     arguments: str
+    as_code: bool = False
 
 
 def parse_messages(text: str | None) -> list[dict[str, Any]] | None:
@@ -124,7 +127,7 @@ class TraceView:
             if span.parent_id and span.parent_id in self.by_id:
                 self._children.setdefault(span.parent_id, []).append(span)
         self._messages: dict[tuple[str, str], list[dict[str, Any]] | None] = {}
-        self._said: dict[tuple[str, str], str] = {}
+        self._said: dict[tuple[str, str, tuple[str, ...]], str] = {}
         self._calls: dict[str, list[ToolCall]] = {}
 
     @property
@@ -218,15 +221,34 @@ class TraceView:
         return self._messages[key]
 
     def assistant_text(self, span: Span) -> str:
-        """What the model said (not the calls it made) in an LLM span's output."""
+        """What the model said (not the calls it made) in an LLM span's output. Text that is only
+        the Python repr of the calls it made says nothing."""
+        said = self._raw_said(span)
+        return "" if said and repr_requests(said) else said
+
+    def answer_text(self, span: Span) -> str:
+        """What a model step told the user: its text, and when it ended the run with a call (an
+        answer tool), that call's arguments too."""
+        said = self.assistant_text(span)
+        calls = self.tool_calls(span)
+        if calls and self.is_terminal(span):
+            said = "\n".join([said, *(c.arguments for c in calls)]).strip()
+        return said
+
+    def _raw_said(self, span: Span) -> str:
         return self._text_of(span, "output", ("assistant", "model", "ai"))
 
     def user_text(self, span: Span) -> str:
         """The user and system turns an LLM span was given (what the caller asked for)."""
         return self._text_of(span, "input", ("user", "system", "developer", "human"))
 
+    def request_text(self, span: Span) -> str:
+        """The user's own turns an LLM span was given (not the system prompt, which may name every
+        tool the agent has)."""
+        return self._text_of(span, "input", ("user", "human"))
+
     def _text_of(self, span: Span, field: str, roles: tuple[str, ...]) -> str:
-        key = (span.span_id, field)
+        key = (span.span_id, field, roles)
         text = self._said.get(key)
         if text is None:
             messages = self.messages(span, field)
@@ -255,7 +277,16 @@ class TraceView:
                 if not isinstance(arguments, str):
                     arguments = "" if arguments is None else orjson.dumps(arguments).decode()
                 calls.append(ToolCall(span, call.get("id"), str(call["name"]), arguments))
-        return calls
+        if calls:
+            return calls
+        said = self._raw_said(span)
+        requests = repr_requests(said) or code_requests(said, self.tool_names)
+        return [ToolCall(span, r.id, r.name, r.arguments, r.as_code) for r in requests]
+
+    @cached_property
+    def tool_names(self) -> set[str]:
+        """Every tool the trace shows: executed, or defined for the model."""
+        return {s.tool_name for s in self.tool_spans if s.tool_name} | set(self.schemas)
 
     @cached_property
     def all_tool_calls(self) -> list[ToolCall]:
