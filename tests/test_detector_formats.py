@@ -6,7 +6,8 @@ import json
 
 from span_builders import at, call, llm, span, tool, view
 
-from investigator.detectors.formats import detect_format_violation, detect_invalid_arguments
+from investigator.detectors.arguments import detect_invalid_arguments
+from investigator.detectors.formats import detect_format_violation
 from investigator.models import Span
 
 REFUND_SCHEMA = {

@@ -641,8 +641,8 @@ def tool_error_repeated(c: Ctx) -> RecordedRun:
         [same, same, say("The inventory service keeps failing; I can't check stock right now.")],
     )
     faults = [
+        # One failure, retried unchanged: reported once, and the retry as a failed recovery.
         Fault("execution.service_error", rec.tool("check_stock", 0, failed=True, result="503")),
-        Fault("execution.service_error", rec.tool("check_stock", 1, failed=True, result="503")),
         Fault("recovery.failed_recovery", rec.chat(1, says="check_stock")),
     ]
     return c.run("tool_error_repeated", "faulty", rec, faults)

@@ -141,6 +141,7 @@ def run_detectors(
 def _load() -> None:
     """Import the detector modules so their registrations run."""
     from investigator.detectors import (  # noqa: F401
+        arguments,
         authored,
         errors,
         exposure,

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from investigator.detectors import detector, make_issue
+from investigator.detectors.arguments import HOSTED_CALL
 from investigator.detectors.failures import Failure, propagated, status_failure
 from investigator.detectors.schemas import tool_schemas
 from investigator.detectors.view import TraceView, exception_events, find_quote
@@ -36,7 +37,6 @@ _UNKNOWN_TOOL = re.compile(
     r"|not in the list of (?:available )?tools|should be one of",
     re.IGNORECASE,
 )
-_HOSTED = re.compile(r"^\w+_call$")  # provider-hosted tools (web_search_call): never in the definitions
 _QUOTED = re.compile(r"[`'\"]([^`'\"\n]{4,200})[`'\"]")
 
 
@@ -108,7 +108,7 @@ def _undefined_calls(view: TraceView) -> Iterable[Issue]:
             continue
         offered = tool_schemas([span])
         for call in calls:
-            if not offered or call.name in offered or _HOSTED.match(call.name):
+            if not offered or call.name in offered or HOSTED_CALL.match(call.name):
                 continue
             evidence = find_quote(span, call.name)
             if evidence:

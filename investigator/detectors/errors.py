@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import orjson
 
 from investigator.detectors import detector, make_issue
+from investigator.detectors.arguments import argument_problems
 from investigator.detectors.authored import CIRCUMSTANCES, model_authored
 from investigator.detectors.classify import empty_result
 from investigator.detectors.failures import (
@@ -63,11 +64,17 @@ _RETRIES_SPENT = re.compile(
 )
 
 
-def breaks_schema(view: TraceView, span: Span) -> bool:
-    """A tool ran on arguments that break its own declared schema: what it raised is the arguments'
-    fault, which the invalid-arguments detector reports at the call."""
+def arguments_at_fault(view: TraceView, span: Span) -> bool:
+    """A tool ran on arguments the model wrote wrong (unparseable, or breaking the tool's declared
+    schema): what it raised is the arguments' fault, which the invalid-arguments detector reports
+    at the call."""
+    if span.kind != "tool":
+        return False
     schema = view.schemas.get(span.tool_name or span.name)
-    if span.kind != "tool" or schema is None or not span.tool_args:
+    call = view.requesting_call(span)
+    if call is not None and not call.as_code and argument_problems(call.arguments, schema) is not None:
+        return True
+    if schema is None or not span.tool_args:
         return False
     try:
         value = orjson.loads(span.tool_args)
@@ -94,7 +101,7 @@ def detect_error_status(view: TraceView) -> Iterable[Issue]:
             continue
         if model_authored(view, span, failure) is not None:
             continue  # the model step that wrote it is the location
-        if failure.code not in CIRCUMSTANCES and breaks_schema(view, span):
+        if failure.code not in CIRCUMSTANCES and arguments_at_fault(view, span):
             continue  # it raised on the bad arguments the model wrote
         if _RETRIES_SPENT.search(failure.evidence):
             continue  # the failure that kept repeating is the finding, at the steps that repeated it

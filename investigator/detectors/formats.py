@@ -1,22 +1,21 @@
-"""The model's malformed output: unparseable responses and invalid tool arguments.
+"""The model's malformed output: responses a parser rejected, or that break the format asked for.
 
-Both are the model's mistakes, so both are located at the LLM span that wrote the bad text, not at
-the parser, framework or tool span that later complained about it.
+It is the model's mistake, so it is located at the LLM span that wrote the bad text, not at the
+parser or framework span that complained about it (that span is where it surfaced). A complaint
+can also come back as the next step's input: the framework feeding the validation error to the
+model for a retry. A step that writes the same rejected output again has not recovered.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
 
 import orjson
 
 from investigator.detectors import detector, make_issue
-from investigator.detectors.classify import classify_error, error_payload
-from investigator.detectors.failures import definition_at_fault, status_failure
-from investigator.detectors.schemas import validate
-from investigator.detectors.view import ToolCall, TraceView, exception_events, find_quote
+from investigator.detectors.failures import status_failure
+from investigator.detectors.view import TraceView, content_text, exception_events, find_quote
 from investigator.models import Issue, Span
 from investigator.prefilter import Prefilter
 
@@ -28,7 +27,7 @@ _PARSE_REPORT = re.compile(
     re.IGNORECASE | re.ASCII,
 )
 _MAY_REPORT = Prefilter([_PARSE_REPORT])
-_HOSTED_CALL = re.compile(r"^\w+_call$")
+_PARSE_WORDS = re.compile(r"pars(?:e|ing)|JSON|format|decode", re.IGNORECASE)
 
 
 def _model_step_for(view: TraceView, reporter: Span) -> Span | None:
@@ -45,10 +44,61 @@ def _output_quote(view: TraceView, span: Span) -> str | None:
     return find_quote(span, text[:160]) if text else None
 
 
-@detector("format_violation", "1", ("reasoning.format_violation",))
+# A framework telling the model its previous output was rejected, in the next step's input.
+_FED_BACK = re.compile(
+    r"previous (?:response|output|answer|message) (?:failed|was invalid|could not be parsed|did not match)"
+    r"|failed (?:the )?(?:\w+'s )?(?:output )?validation|could not (?:be )?parse|not valid JSON|json_invalid"
+    r"|does not match the (?:required |expected )?(?:output )?(?:schema|format)",
+    re.IGNORECASE,
+)
+_FEEDBACK_ROLES = ("user", "human", "system", "developer")
+
+
+def _rejected_by_next(view: TraceView, step: Span) -> Span | None:
+    """The same agent's next model step, when its input feeds back that `step`'s output was rejected."""
+    following = view.next_llm(step)
+    if following is None or following.agent != step.agent:
+        return None
+    messages = view.messages(following, "input") or []
+    replies = [i for i, m in enumerate(messages) if m.get("role") in ("assistant", "model", "ai")]
+    if not replies:
+        return None
+    fed_back = [content_text(m) for m in messages[replies[-1] + 1 :] if m.get("role") in _FEEDBACK_ROLES]
+    return following if any(_FED_BACK.search(text) for text in fed_back) else None
+
+
+def _fed_back_rejections(view: TraceView, blamed: set[str]) -> Iterable[Issue]:
+    """Outputs the framework fed back as rejected; the same output written again is no recovery."""
+    for step in view.llm_spans:
+        if step.span_id in blamed or view.tool_calls(step):
+            continue
+        following = _rejected_by_next(view, step)
+        evidence = _output_quote(view, step) if following is not None else None
+        if following is None or evidence is None:
+            continue
+        blamed.add(step.span_id)
+        yield make_issue(
+            "format_violation", step, "reasoning.format_violation", evidence,
+            "the framework rejected this model output and asked the model again", 0.8, surfaced=following,
+        )
+        said = view.assistant_text(step).strip()
+        if said and view.assistant_text(following).strip() == said and (repeat := _output_quote(view, following)):
+            blamed.add(following.span_id)
+            yield make_issue(
+                "format_violation", following, "reasoning.format_violation", repeat,
+                "told its output was rejected, the model wrote the same output again", 0.8,
+            )
+            yield make_issue(
+                "format_violation", following, "recovery.failed_recovery", repeat,
+                "told its output was rejected, the model wrote the same output again", 0.8,
+            )
+
+
+@detector("format_violation", "2", ("reasoning.format_violation", "recovery.failed_recovery"))
 def detect_format_violation(view: TraceView) -> Iterable[Issue]:
     """Model output a parser rejected, and output that breaks a JSON response format it was given."""
     blamed: set[str] = set()
+    yield from _fed_back_rejections(view, blamed)
     for span in view.spans:
         if span.kind == "llm" and not exception_events(span) and span.status != "error":
             continue
@@ -58,6 +108,8 @@ def detect_format_violation(view: TraceView) -> Iterable[Issue]:
         step = span if span.kind == "llm" else _model_step_for(view, span)
         if step is None or step.span_id in blamed:
             continue
+        if view.tool_calls(step) and not _PARSE_WORDS.search(report):
+            continue  # a validation error about the call the step made: its arguments, not its format
         evidence = _output_quote(view, step)
         if evidence is None:
             continue
@@ -84,7 +136,7 @@ def _parse_report(span: Span) -> str | None:
     failure = status_failure(span)
     if failure is not None:
         if span.kind == "tool":
-            return None  # a tool rejecting its input is about arguments, handled below
+            return None  # a tool rejecting its input is about arguments (the arguments detector's)
         if failure.code == "reasoning.format_violation":
             return failure.evidence
         if failure.code == "reasoning.invalid_tool_arguments" and not re.search(
@@ -121,93 +173,3 @@ def _is_json(text: str) -> bool:
     except orjson.JSONDecodeError:
         return False
     return True
-
-
-def argument_problems(arguments: str, schema: dict[str, Any] | None, hosted: bool = False) -> tuple[str, float] | None:
-    """What is wrong with a tool call's arguments, and how sure we are; None when they are fine."""
-    text = arguments.strip()
-    if not text:
-        if schema and schema.get("required"):
-            return f"no arguments, but {schema['required']} are required", 0.85
-        return None
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        if hosted or (schema is None and text[:1] not in ("{", "[")):
-            return None  # a bare value (a one-argument tool, a hand-off): nothing to hold it to
-        return "arguments are not valid JSON", 0.9
-    if schema is None:
-        if not isinstance(value, dict):
-            return f"arguments are a JSON {type(value).__name__}, not an object", 0.7
-        return None
-    problems = validate(value, schema)
-    if problems:
-        return "; ".join(problems), 0.9
-    return None
-
-
-@detector("invalid_tool_arguments", "1", ("reasoning.invalid_tool_arguments",))
-def detect_invalid_arguments(view: TraceView) -> Iterable[Issue]:
-    """Tool calls whose arguments are unparseable, or break the tool's JSON schema when the trace
-    carries it, or that the tool rejected as invalid; located at the LLM span that wrote them."""
-    schemas = view.schemas
-    flagged: set[str] = set()
-    for call in view.all_tool_calls:
-        if call.as_code:
-            continue  # source code, not JSON: the tool's own rejection says what was wrong
-        problem = argument_problems(call.arguments, schemas.get(call.name), bool(_HOSTED_CALL.match(call.name)))
-        if problem is None or call.span.span_id in flagged:
-            continue
-        issue = _issue_at_call(call, problem[0], problem[1], view.execution_of(call))
-        if issue is not None:
-            flagged.add(call.span.span_id)
-            yield issue
-    for span in view.tool_spans:
-        call = view.requesting_call(span)
-        if call is not None and call.span.span_id in flagged:
-            continue
-        rejected = _rejection(view, span)
-        problem = None
-        if rejected is None and (call is None or call.as_code):
-            problem = argument_problems(span.tool_args or "", schemas.get(span.tool_name or span.name))
-        if rejected is None and problem is None:
-            continue
-        reason, confidence = (f"the tool rejected its arguments: {rejected[:120]}", 0.8) if rejected else problem
-        issue = _issue_at_call(call, reason, confidence, span) if call is not None else None
-        if issue is None:
-            needle = rejected if rejected else (span.tool_args or "")
-            evidence = find_quote(span, needle[:160])
-            if evidence is None:
-                continue
-            issue = make_issue("invalid_tool_arguments", span, "reasoning.invalid_tool_arguments", evidence,
-                               f"invalid arguments for '{span.tool_name or span.name}': {reason}", confidence)
-        flagged.add(issue.span_id)
-        yield issue
-
-
-def _issue_at_call(call: ToolCall, reason: str, confidence: float, surfaced: Span | None = None) -> Issue | None:
-    evidence = find_quote(call.span, call.arguments[:160]) if call.arguments.strip() else None
-    evidence = evidence or find_quote(call.span, f'"name": "{call.name}"') or find_quote(call.span, call.name)
-    if evidence is None:
-        return None
-    return make_issue(
-        "invalid_tool_arguments", call.span, "reasoning.invalid_tool_arguments", evidence,
-        f"invalid arguments for '{call.name}': {reason}", confidence, surfaced=surfaced,
-    )
-
-
-def _rejection(view: TraceView, span: Span) -> str | None:
-    """The tool's own report that the arguments it was called with were invalid (status or payload);
-    None when they fit its declared schema (then the tool's definition is at fault)."""
-    failure = status_failure(span)
-    if failure is not None:
-        if failure.code != "reasoning.invalid_tool_arguments" or definition_at_fault(view, span, failure.evidence):
-            return None
-        return failure.evidence
-    payload = error_payload(span.output)
-    if payload is None:
-        return None
-    code, _, status = classify_error(payload)
-    if code == "reasoning.invalid_tool_arguments" and (status in (400, 422) or status is None):
-        return (span.output or "").strip()[:160]
-    return None
