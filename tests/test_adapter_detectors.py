@@ -399,21 +399,7 @@ def test_only_the_faulty_spans_of_a_file_are_flagged(analyses: dict[str, Analysi
     assert faulty <= flagged
 
 
-_EXACT = [
-    pytest.param(
-        name,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="langfuse_traces.jsonl: the generation 7c2b8d4e-… that wrote truncated arguments for "
-            "find_customer is also flagged reasoning.format_violation (one fault, two codes): the adapter maps "
-            "the find_customer observation (type SPAN) to a chain, so the format_violation detector takes its "
-            "JSONDecodeError for a parser rejecting model output.",
-        ),
-    )
-    if name == "langfuse: truncated JSON arguments"
-    else name
-    for name in sorted(FAULTS)
-]
+_EXACT = sorted(FAULTS)
 
 
 @pytest.mark.parametrize("name", _EXACT)

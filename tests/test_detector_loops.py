@@ -87,3 +87,16 @@ def test_failed_recovery_is_located_at_the_model_step_that_asked_for_the_retry()
         )
     )
     assert [(i.span_id, i.category) for i in issues] == [("aaaaaaaaaaaaaaa2", "recovery.failed_recovery")]
+
+
+def test_polling_with_identical_arguments_and_changing_results_is_progress_not_a_loop() -> None:
+    states = ['{"state": "queued"}', '{"state": "running", "done": 0.4}', '{"state": "succeeded"}']
+    polls = [
+        tool(f"{n + 1:016x}", 1.0 + n, 1.2 + n, "export_status", '{"job_id": "J-77"}', state)
+        for n, state in enumerate(states)
+    ]
+    assert list(detect_repeated_calls(view(*polls))) == []
+    stuck = [p.model_copy(update={"output": states[0]}) for p in polls]
+    assert [(i.span_id, i.category) for i in detect_repeated_calls(view(*stuck))] == [
+        (stuck[1].span_id, "planning.redundant_steps")
+    ]

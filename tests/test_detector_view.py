@@ -157,7 +157,7 @@ def test_registry_lists_every_detector_and_versions_the_rule_set() -> None:
         "data_exposure",
         "prompt_injection",
         "refusal",
-        "outliers",
+        "model_authored",
     } <= names
     assert rules_version().startswith("rules-") and len(rules_version()) == 16
 

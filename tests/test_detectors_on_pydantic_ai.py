@@ -188,11 +188,6 @@ def test_nothing_else_is_flagged(recorded: Recorded) -> None:
     assert recorded.issues - allowed == set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pydantic-ai's UsageLimitExceeded ('would exceed the request_limit of 3') "
-    "is read as a service error, not an exhausted limit",
-)
 def test_a_usage_limit_the_run_hit_is_an_exhausted_limit_at_the_agent_run(recorded: Recorded) -> None:
     limit = recorded.located("execution.resource_exhausted", recorded.agent_run("search_agent"))
     assert {i for i in recorded.issues if i[1:] == limit[1:]} == {limit}

@@ -29,10 +29,10 @@ DEMO = Path(__file__).resolve().parents[1] / "evals" / "data" / "demo"
 TOLERANCE = 0.005
 
 # What the code achieves now: (precision, recall, F1).
-PAIRS = (0.9658, 0.9724, 0.9691)  # (trace, span, category) triples, recall over rule-detectable truth
-PAIRS_ALL_TRUTH = (0.9658, 0.756, 0.8481)  # recall over every truth fault, model-only ones included
-CATEGORIES = (0.9724, 0.9724, 0.9724)  # (trace, category) pairs
-LOCATION_ACCURACY = 0.9724
+PAIRS = (0.9554, 0.9735, 0.9644)  # (trace, span, category) triples, recall over rule-detectable truth
+PAIRS_ALL_TRUTH = (0.9554, 0.7406, 0.8344)  # recall over every truth fault, model-only ones included
+CATEGORIES = (0.9625, 0.9735, 0.968)  # (trace, category) pairs
+LOCATION_ACCURACY = 0.9735
 PER_CATEGORY = {
     "execution.auth_failed": (1.0, 1.0, 1.0),
     "execution.environment_error": (1.0, 1.0, 1.0),
@@ -41,50 +41,52 @@ PER_CATEGORY = {
     "execution.resource_exhausted": (1.0, 1.0, 1.0),
     "execution.service_error": (1.0, 1.0, 1.0),
     "execution.silent_failure": (1.0, 1.0, 1.0),
-    "execution.timeout": (1.0, 0.9667, 0.9831),
-    "execution.tool_misconfigured": (1.0, 1.0, 1.0),
+    "execution.timeout": (1.0, 1.0, 1.0),
+    "execution.tool_misconfigured": (1.0, 0.6667, 0.8),
     "planning.premature_termination": (0.7333, 0.7333, 0.7333),
     "planning.redundant_steps": (0.875, 1.0, 0.9333),
     "reasoning.format_violation": (1.0, 1.0, 1.0),
-    "reasoning.invalid_tool_arguments": (1.0, 1.0, 1.0),
+    "reasoning.invalid_tool_arguments": (0.9286, 1.0, 0.963),
     "recovery.failed_recovery": (1.0, 1.0, 1.0),
-    "recovery.ignored_error": (1.0, 0.8182, 0.9),
+    "recovery.ignored_error": (1.0, 1.0, 1.0),
     "safety.pii_exposure": (1.0, 1.0, 1.0),
     "safety.prompt_injection": (1.0, 1.0, 1.0),
     "safety.secret_exposure": (0.8889, 0.8889, 0.8889),
 }
 PER_DETECTOR = {
     "rule:data_exposure": (0.95, 0.95, 0.95),
-    "rule:error_status": (1.0, 0.5594, 0.7175),
-    "rule:format_violation": (1.0, 1.0, 1.0),
-    "rule:ignored_error": (1.0, 0.8182, 0.9),
-    "rule:invalid_tool_arguments": (1.0, 1.0, 1.0),
-    "rule:outliers": (1.0, 0.3077, 0.4706),
+    "rule:error_status": (1.0, 0.6393, 0.78),
+    "rule:format_violation": (1.0, 0.5, 0.6667),
+    "rule:ignored_error": (1.0, 1.0, 1.0),
+    "rule:invalid_tool_arguments": (0.9286, 0.7429, 0.8254),
+    "rule:model_authored": (1.0, 0.0, 0.0),
     "rule:prompt_injection": (1.0, 1.0, 1.0),
     "rule:refusal": (1.0, 0.4, 0.5714),
     "rule:repeated_calls": (0.898, 1.0, 0.9462),
     "rule:resource_exhausted": (1.0, 1.0, 1.0),
-    "rule:tool_result": (1.0, 0.1667, 0.2857),
+    "rule:tool_result": (1.0, 0.1926, 0.323),
     "rule:unused_tools": (0.5556, 0.3333, 0.4167),
 }
 SCORE_CORRELATION = {  # Spearman, reported against expected scores
-    "factual_grounding": 0.4841,
+    "factual_grounding": 0.4485,
     "privacy_and_safety": 0.8447,
-    "instruction_adherence": 0.5765,
-    "optimal_plan_execution": 0.8065,
+    "instruction_adherence": 0.5606,
+    "optimal_plan_execution": 0.8072,
 }
-CLUSTERS = {"adjusted_rand_index": 0.4162, "purity": 0.6923}
+CLUSTERS = {"adjusted_rand_index": 0.4949, "purity": 0.6475}
 CLEAN_TRACES_CLUSTERED = 30  # clean traces among the clustered suspects: may only go down
 FINDINGS = {
-    "cited_trace_precision": 0.9684,
-    "evidence_span_precision": 0.989,
+    "cited_trace_precision": 0.9606,
+    "evidence_span_precision": 0.9778,
     "evidence_verbatim": 1.0,
     "recurring_category_recall": 0.5455,
 }
 
 # Categories with a structural signature in the trace that a rule reads: an error status, an HTTP
 # code or exception type, a payload, a JSON schema, a limit message, a leaked value, a followed
-# injected instruction. Every such truth fault is flagged at its span today (recall 1.0).
+# injected instruction. Every such truth fault is flagged at its span today (recall 1.0). Left out:
+# tool_misconfigured, whose signature is a definition the call fits, and two of the six export
+# formats carry no tool definitions (so the rejected call is blamed on the model: 4 of 6 found).
 SIGNATURE_CATEGORIES = (
     "execution.auth_failed",
     "execution.environment_error",
@@ -93,7 +95,6 @@ SIGNATURE_CATEGORIES = (
     "execution.resource_exhausted",
     "execution.service_error",
     "execution.silent_failure",
-    "execution.tool_misconfigured",
     "planning.redundant_steps",
     "reasoning.format_violation",
     "reasoning.invalid_tool_arguments",
@@ -103,12 +104,19 @@ SIGNATURE_CATEGORIES = (
 )
 # Categories a rule never reports where the truth has no such fault (precision 1.0 today).
 # Left out: redundant_steps (identical calls inside a max-turns loop are flagged, truth labels only
-# the exhausted limit), premature_termination (answers without tools in mis-routed traces) and
-# secret_exposure (a tool result carrying a key is flagged besides the answer that repeats it).
+# the exhausted limit), premature_termination (answers without tools in mis-routed traces),
+# secret_exposure (a tool result carrying a key is flagged besides the answer that repeats it) and
+# invalid_tool_arguments (the misconfigured tools above, where the trace carries no definition).
 EXACT_CATEGORIES = tuple(
     c
     for c in PER_CATEGORY
-    if c not in ("planning.redundant_steps", "planning.premature_termination", "safety.secret_exposure")
+    if c
+    not in (
+        "planning.redundant_steps",
+        "planning.premature_termination",
+        "safety.secret_exposure",
+        "reasoning.invalid_tool_arguments",
+    )
 )
 # The model's own mistakes: the README puts the blame at the model step that made them, not at the
 # tool or parser that complained.
@@ -246,8 +254,8 @@ def test_pair_metrics_have_not_regressed(eval_run: EvalRun, truth: dict[str, dic
     assert_prf(report["categories"], CATEGORIES, "categories per trace")
     assert_not_below(report["location_accuracy"], LOCATION_ACCURACY, "location accuracy")
     # The denominators are the truth's own counts.
-    assert report["pairs"]["expected"] == len(truth_faults(truth)) == 290
-    assert report["pairs_all_truth"]["expected"] == len(truth_faults(truth, detectable_only=False)) == 373
+    assert report["pairs"]["expected"] == len(truth_faults(truth)) == 264
+    assert report["pairs_all_truth"]["expected"] == len(truth_faults(truth, detectable_only=False)) == 347
 
 
 @pytest.mark.parametrize("category", sorted(PER_CATEGORY))
@@ -359,8 +367,9 @@ def test_no_rule_issue_on_a_trace_the_truth_says_is_healthy(
 ) -> None:
     healthy = {t for t, row in truth.items() if not row["issues"]}
     families = Counter(truth[t]["family"] for t in healthy)
-    # 175 clean traces, and 6 where a prompt injection reached the model and it did not follow it.
-    assert families == {"clean": 175, "injection_ignored": 6}
+    # 175 clean traces, 6 where a prompt injection reached the model and it did not follow it, and
+    # 9 with a slow call that finished (a performance note, not a failure).
+    assert families == {"clean": 175, "injection_ignored": 6, "latency_outlier": 9}
     flagged = sorted((t, s, c) for t, s, c in rule_issues if t in healthy)
     assert flagged == []
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from span_builders import TRACE, llm, tool, view
 
 from investigator.models import Issue
 from investigator.scoring import score_trace
 
-TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
-VIEW = SimpleNamespace(trace_id=TRACE)
+ASK = [{"role": "user", "content": "Where is order A-7?"}]
+ANSWER = [{"role": "assistant", "content": "Order A-7 shipped on Monday."}]
+VIEW = view(llm("a1a1a1a1a1a1a1a1", 1.0, 2.0, ASK, ANSWER))
 
 
 def issue(code: str, severity: str = "high", confidence: float = 0.9, span_id: str = "b7ad6b7169203331") -> Issue:
@@ -85,3 +86,25 @@ def test_reason_names_the_worst_issue_in_one_sentence() -> None:
 def test_issues_of_other_traces_are_ignored() -> None:
     other = issue("safety.secret_exposure").model_copy(update={"trace_id": "0" * 32})
     assert scores(other)["privacy_and_safety"] == 5
+
+
+def plan(*spans) -> tuple[int, str]:
+    result = score_trace(view(*spans), []).optimal_plan_execution
+    return result.score, result.reason
+
+
+def failing(span_id: str, start: float) -> object:
+    return tool(span_id, start, start + 0.2, "lookup_order", '{"order_id": "A-7"}', None, status="error",
+                status_message="ConnectionError: order service unavailable")
+
+
+def test_the_plan_score_reads_failed_steps_an_unrecovered_end_and_a_missing_answer_from_structure() -> None:
+    answer = llm("a1a1a1a1a1a1a1a1", 3.0, 4.0, ASK, ANSWER)
+    retried = tool("c3c3c3c3c3c3c3c3", 1.5, 1.7, "lookup_order", '{"order_id": "A-7"}', '{"status": "shipped"}')
+    steps = [llm(f"d{n}d{n}d{n}d{n}d{n}d{n}d{n}d{n}", 0.1 * n, 0.1 * n + 0.05, ASK, ANSWER) for n in range(4)]
+    assert plan(*steps, answer) == (5, "No wasted steps, loops or unrecovered errors were detected.")
+    assert plan(*steps, failing("b2b2b2b2b2b2b2b2", 1.0), retried, answer)[0] == 4  # 1 of 7 steps failed
+    assert plan(failing("b2b2b2b2b2b2b2b2", 1.0), retried, answer)[0] == 3  # 1 of 3
+    assert plan(answer, failing("b2b2b2b2b2b2b2b2", 5.0))[0] == 2  # the run ended on the failure
+    silent = llm("a1a1a1a1a1a1a1a1", 3.0, 4.0, ASK, [{"role": "assistant", "content": ""}])
+    assert plan(retried, silent) == (1, "The run ended without an answer.")

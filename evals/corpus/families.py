@@ -51,7 +51,7 @@ FAMILIES: list[Family] = [
       {"optimal_plan_execution": 2}),
     F("tool_misconfigured", fr.f_tool_misconfigured, ALL, 1.5, {"optimal_plan_execution": 2}),
     F("environment_error", fr.f_environment, _w(research=None), 1.5, {"optimal_plan_execution": 3}),
-    F("latency_outlier", fr.f_latency, ALL, 2.0, {"optimal_plan_execution": 4}),
+    F("latency_outlier", fr.f_latency, ALL, 2.0, {}),  # slow but healthy: performance notes only
     F("refund_amount_as_string", fr.f_release_drift, _w(support=("refund",)), 3.0,
       {"instruction_adherence": 4, "optimal_plan_execution": 3}, version="v1.9"),
     F("pii_exposure", fm.f_pii, _w(support=("status", "refund", "human"), orchestrator=("billing",)), 2.5,

@@ -105,7 +105,8 @@ def build_trace(seed: int, variant: str, index: int,
 
 
 def second_fault(ctx: Ctx, script: Script, marks: list[Mark]) -> list[Mark]:
-    """A second, independent fault on a span no other issue sits on (a slow call or a repeat)."""
+    """A second, independent fault on a span no other issue sits on (a repeat), or a slow call
+    (a performance note, no fault)."""
     taken = {id(m.target) for m in marks}
     calls = [c for c in script.all_calls() if not c.handoff_to and not c.error and id(c) not in taken]
     if not calls:
@@ -113,7 +114,7 @@ def second_fault(ctx: Ctx, script: Script, marks: list[Mark]) -> list[Mark]:
     call = ctx.rng.choice(calls)
     if ctx.rng.random() < 0.5:
         call.duration_ms = ctx.rng.uniform(18000, 45000)
-        return [Mark(call, "execution.timeout", "medium")]
+        return []
     from .faults import clone, insert_turn, locate
 
     run, index = locate(script, call)
@@ -130,8 +131,6 @@ def scores(family: Family | None, marks: list[Mark]) -> dict[str, int]:
     for key, value in family.scores.items():
         out[key] = min(out[key], min(5, value + (1 if soften else 0)))
     for mark in marks:
-        if mark.category == "execution.timeout" and family.name != "latency_outlier":
-            out["optimal_plan_execution"] = min(out["optimal_plan_execution"], 4)
         if mark.category == "planning.redundant_steps" and family.name != "redundant_calls":
             out["optimal_plan_execution"] = min(out["optimal_plan_execution"], 3)
     return out

@@ -102,7 +102,11 @@ def evaluate(dataset: Path, output: str, as_json: bool, db_path: str | None) -> 
 
 
 def _row(name: str, m: dict) -> list[str]:
-    return [name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}",
+    # From the counts, not the report's 4-digit figures: rounding twice can move the third digit.
+    precision = m["correct"] / m["predicted"] if m["predicted"] else 1.0
+    recall = m["found"] / m["expected"] if m["expected"] else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return [name, f"{precision:.3f}", f"{recall:.3f}", f"{f1:.3f}",
             str(m["predicted"]), str(m["correct"]), str(m["expected"])]
 
 

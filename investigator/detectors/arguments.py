@@ -31,9 +31,9 @@ def argument_problems(arguments: str, schema: dict[str, Any] | None, hosted: boo
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
-        if hosted or (schema is None and text[:1] not in ("{", "[")):
-            return None  # a bare value (a one-argument tool, a hand-off): nothing to hold it to
-        return "arguments are not valid JSON", 0.9
+        if hosted:
+            return None
+        return "arguments are not valid JSON", 0.9 if text[:1] in ("{", "[") or schema else 0.7
     if schema is None:
         if not isinstance(value, dict):
             return f"arguments are a JSON {type(value).__name__}, not an object", 0.7
@@ -77,8 +77,11 @@ def detect_invalid_arguments(view: TraceView) -> Iterable[Issue]:
             continue
         rejected = _rejection(view, span)
         problem = None
-        if rejected is None and (call is None or call.as_code):
-            problem = argument_problems(span.tool_args or "", schemas.get(span.tool_name or span.name))
+        schema = schemas.get(span.tool_name or span.name)
+        recorded = (span.tool_args or "").strip()
+        if rejected is None and (call is None or call.as_code) and (schema or recorded[:1] in ("{", "[")):
+            # (a bare value recorded for a one-argument tool or a hand-off has nothing to hold it to)
+            problem = argument_problems(recorded, schema)
         if rejected is None and problem is None:
             continue
         reason, confidence = (f"the tool rejected its arguments: {rejected[:120]}", 0.8) if rejected else problem

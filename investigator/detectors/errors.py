@@ -195,7 +195,10 @@ def _treated_as_truth(view: TraceView, span: Span) -> bool:
     """The next model step ends with an answer built on the empty result: no further call, no
     doubt that the empty result might be a failure, and a claim that there is nothing."""
     following = view.next_llm(span)
-    if following is None or view.tool_calls(following) and not view.is_terminal(following):
+    if following is None:
         return False
+    calls = view.tool_calls(following)
+    if calls and not (view.is_terminal(following) and all(view.answers_with(c) for c in calls)):
+        return False  # it went on working: another call, not an answer
     text = view.answer_text(following)
     return len(text.strip()) >= 20 and not _DOUBT.search(text) and bool(_ABSENCE.search(text))

@@ -13,10 +13,8 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-import orjson
-
 from investigator.detectors import detector, make_issue
-from investigator.detectors.view import TraceView, find_quote
+from investigator.detectors.view import TraceView, argument_values, find_quote
 from investigator.models import Issue, Span
 
 SECRET_KINDS = {"API_KEY", "JWT", "BEARER_TOKEN", "PRIVATE_KEY"}
@@ -77,27 +75,11 @@ def _supplied(view: TraceView, step: Span) -> set[str]:
     for span in view.before(step):
         if span.kind != "tool" or not span.output:
             continue
-        keys = _argument_values(span.tool_args)
+        keys = argument_values(span.tool_args)
         own = all(k.lower() in named for k in keys) if keys else bool(_OWN_RECORD.search(request))
         if own:
             found |= {_normal(m.kind, m.value) for m in _redactor().find(span.output)}
     return found
-
-
-def _argument_values(arguments: str | None) -> list[str]:
-    """The scalar values a call passed (the keys it looked a record up by)."""
-    if not arguments or not arguments.strip():
-        return []
-    try:
-        value = orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        return [arguments.strip()]
-    if isinstance(value, dict):
-        value = value.get("kwargs", value) if set(value) <= {"args", "kwargs"} else value
-        items = list(value.values()) if isinstance(value, dict) else []
-    else:
-        items = value if isinstance(value, list) else [value]
-    return [str(v) for v in items if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v).strip()]
 
 
 def _spans_to_check(view: TraceView) -> list[Span]:

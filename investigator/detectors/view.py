@@ -232,8 +232,17 @@ class TraceView:
         said = self.assistant_text(span)
         calls = self.tool_calls(span)
         if calls and self.is_terminal(span):
-            said = "\n".join([said, *(c.arguments for c in calls)]).strip()
+            said = "\n".join([said, *(c.arguments for c in calls if self.answers_with(c))]).strip()
         return said
+
+    def answers_with(self, call: ToolCall) -> bool:
+        """An answer tool: the run's output, or the tool's own result, repeats what the call passed."""
+        values = [v for v in argument_values(call.arguments) if len(v) >= 8]
+        ran = self.execution_of(call)
+        outputs = [s.output for s in self.spans if self.parent(s) is None and s.output]
+        if ran is not None and ran.output:
+            outputs.append(ran.output)
+        return any(v in out for v in values for out in outputs)
 
     def _raw_said(self, span: Span) -> str:
         return self._text_of(span, "output", ("assistant", "model", "ai"))
@@ -344,3 +353,22 @@ def args_parse(arguments: str | None) -> bool:
     except orjson.JSONDecodeError:
         return False
     return True
+
+
+def argument_values(arguments: str | None) -> list[str]:
+    """The scalar values a call passed, as text (an envelope's kwargs and args included)."""
+    if not arguments or not arguments.strip():
+        return []
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return [arguments.strip()]
+    if isinstance(value, dict) and {"args", "kwargs"} & set(value):
+        kwargs = value.get("kwargs") if isinstance(value.get("kwargs"), dict) else {}
+        args = value.get("args") if isinstance(value.get("args"), list) else []
+        items = [*args, *kwargs.values()]
+    elif isinstance(value, dict):
+        items = list(value.values())
+    else:
+        items = value if isinstance(value, list) else [value]
+    return [str(v) for v in items if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v).strip()]
