@@ -1,4 +1,5 @@
-"""Command line: `python -m investigator.evals.frameworks --out DIR [--seed 7] [--variants 2] [--framework NAME]`."""
+"""Command line:
+`python -m investigator.evals.frameworks --out DIR [--seed 7] [--variants 2] [--framework NAME] [--gzip]`."""
 
 from __future__ import annotations
 
@@ -30,9 +31,10 @@ from .generate import FRAMEWORKS, generate
     type=click.Choice(sorted(FRAMEWORKS)),
     help="Only these frameworks (repeatable); default: every one whose packages are installed.",
 )
-def main(out: str, seed: int, variants: int, frameworks: tuple[str, ...]) -> None:
+@click.option("--gzip", "compress", is_flag=True, help="Write the trace files gzipped (.jsonl.gz).")
+def main(out: str, seed: int, variants: int, frameworks: tuple[str, ...], compress: bool) -> None:
     """Run real agent frameworks offline on scripted models and write the labelled dataset."""
-    manifest = generate(out, seed=seed, variants=variants, frameworks=frameworks or None)
+    manifest = generate(out, seed=seed, variants=variants, frameworks=frameworks or None, compress=compress)
     for name, reason in manifest["skipped"].items():
         click.echo(f"skipped {name}: {reason}", err=True)
     counts = manifest["outcomes"]

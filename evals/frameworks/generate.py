@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import random
 from collections import Counter
@@ -31,8 +32,13 @@ def record_framework(name: str, server: ScriptedModel, rng: random.Random, varia
 
 
 def generate(
-    out: str | Path, seed: int = 7, variants: int = 2, frameworks: Iterable[str] | None = None
+    out: str | Path,
+    seed: int = 7,
+    variants: int = 2,
+    frameworks: Iterable[str] | None = None,
+    compress: bool = False,
 ) -> dict[str, Any]:
+    """Record every framework's runs and write the dataset; `compress` gzips the trace files."""
     out = Path(out)
     runs: list[RecordedRun] = []
     skipped: dict[str, str] = {}
@@ -42,7 +48,7 @@ def generate(
                 runs.extend(record_framework(name, server, random.Random(f"{seed}:{name}"), variants))
             except ImportError as exc:
                 skipped[name] = f"not installed ({exc.name or exc}); pip install 'trace-investigator[frameworks]'"
-    write_dataset(out, runs)
+    write_dataset(out, runs, compress)
     manifest = {
         "seed": seed,
         "variants": variants,
@@ -56,14 +62,18 @@ def generate(
     return manifest
 
 
-def write_dataset(out: Path, runs: list[RecordedRun]) -> None:
+def write_dataset(out: Path, runs: list[RecordedRun], compress: bool = False) -> None:
     traces = out / "traces"
     traces.mkdir(parents=True, exist_ok=True)
-    for old in traces.glob("*.jsonl"):
+    for old in [*traces.glob("*.jsonl"), *traces.glob("*.jsonl.gz")]:
         old.unlink()
     sinks: dict[str, list[bytes]] = {}
     for run in runs:
         sinks.setdefault(run.sink, []).append(orjson.dumps(run.document))
     for sink, lines in sinks.items():
-        (traces / f"{sink}.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+        body = b"\n".join(lines) + b"\n"
+        if compress:  # mtime 0: the same runs give the same bytes
+            (traces / f"{sink}.jsonl.gz").write_bytes(gzip.compress(body, mtime=0))
+        else:
+            (traces / f"{sink}.jsonl").write_bytes(body)
     (out / "truth.jsonl").write_bytes(b"".join(orjson.dumps(r.truth_row()) + b"\n" for r in runs))
