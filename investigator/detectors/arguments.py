@@ -57,7 +57,7 @@ def detect_invalid_arguments(view: TraceView) -> Iterable[Issue]:
         problem = argument_problems(call.arguments, schemas.get(call.name), bool(HOSTED_CALL.match(call.name)))
         if problem is None or call.span.span_id in flagged:
             continue
-        issue = _issue_at_call(call, problem[0], problem[1], view.execution_of(call))
+        issue = _issue_at_call(call, problem[0], problem[1], view.surfacing_of(call))
         if issue is None:
             continue
         flagged.add(call.span.span_id)

@@ -116,7 +116,7 @@ def _undefined_calls(view: TraceView) -> Iterable[Issue]:
                     "model_authored", span, WRONG_TOOL, evidence,
                     f"the model called '{call.name}', which is not among the tools it was given"
                     f" ({', '.join(sorted(offered)[:5])})",
-                    0.85, surfaced=view.execution_of(call),
+                    0.85, surfaced=view.surfacing_of(call),
                 )
 
 

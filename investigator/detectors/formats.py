@@ -98,7 +98,6 @@ def _fed_back_rejections(view: TraceView, blamed: set[str]) -> Iterable[Issue]:
 def detect_format_violation(view: TraceView) -> Iterable[Issue]:
     """Model output a parser rejected, and output that breaks a JSON response format it was given."""
     blamed: set[str] = set()
-    yield from _fed_back_rejections(view, blamed)
     for span in view.spans:
         if span.kind == "llm" and not exception_events(span) and span.status != "error":
             continue
@@ -118,6 +117,7 @@ def detect_format_violation(view: TraceView) -> Iterable[Issue]:
             "format_violation", step, "reasoning.format_violation", evidence,
             f"'{span.name}' could not parse this model output: {report[:120]}", 0.85, surfaced=span,
         )
+    yield from _fed_back_rejections(view, blamed)
     for span in view.llm_spans:
         if span.span_id in blamed or view.tool_calls(span) or not _wants_json(span):
             continue

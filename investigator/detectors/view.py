@@ -8,6 +8,7 @@ format onto the conventions of `investigator.ingest.base`, and this view reads t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from functools import cached_property
 from typing import Any, NamedTuple
@@ -322,6 +323,28 @@ class TraceView:
         for span in self.tool_spans:
             if self.position(span) > self.position(call.span) and self.requesting_call(span) == call:
                 return span
+        return None
+
+    def surfacing_of(self, call: ToolCall) -> Span | None:
+        """Where a bad call showed: the tool span that ran it, else a later step that reported an
+        error naming it, else the failed step enclosing the model call, else the same agent's next
+        model step (the framework fed the complaint back as its input)."""
+        ran = self.execution_of(call)
+        if ran is not None:
+            return ran
+        named = re.compile(rf"(?<![\w.]){re.escape(call.name)}(?!\w)")
+        for span in self.after(call.span):
+            if span.kind == "llm":
+                break
+            text = " ".join(filter(None, [span.status_message, span.output and span.output[:2000]]))
+            if named.search(text) and (span.status == "error" or re.search(r"(?i)\berror\b|not (?:a )?valid", text)):
+                return span
+        failed = next((s for s in self.ancestors(call.span) if s.status == "error"), None)
+        if failed is not None:
+            return failed
+        following = self.next_llm(call.span)
+        if following is not None and following.agent == call.span.agent and named.search(following.input or ""):
+            return following
         return None
 
     @cached_property
