@@ -14,9 +14,9 @@ import pytest
 from span_builders import at, call, llm, span, tool, view
 
 from investigator.detectors import Detector, make_issue, run_detectors
+from investigator.detectors.arguments import detect_invalid_arguments
 from investigator.detectors.errors import detect_error_status, detect_tool_result
 from investigator.detectors.exposure import detect_data_exposure
-from investigator.detectors.arguments import detect_invalid_arguments
 from investigator.detectors.formats import detect_format_violation
 from investigator.detectors.injection import detect_prompt_injection
 from investigator.detectors.limits import detect_resource_exhausted

@@ -438,3 +438,28 @@ def test_cluster_overview_fits_its_result_size_and_points_at_what_it_left_out(ct
     assert len(text) <= 1500
     assert "issues in the representative traces:" in text and "confidence=0.90" in text
     assert text.endswith(f"outlines not shown here: trace_outline('{TRACE_A}')")
+
+
+def test_cluster_overview_carries_the_documents_performance_notes_as_context_not_failures(store) -> None:
+    rows = _trace(TRACE_A, "a1b2c3d4e5f601", "ORD-88213")
+    store.write_batch(rows)
+    store.refresh_traces([TRACE_A])
+    note = "tool lookup_order (a1b2c3d4e5f60103) took 31.0s, 30x the median of 40 peers (1.0s)"
+    document = f"workflow: support\nperformance:\n- {note}\nrequest: where is my order"
+    store.save_analysis([(TRACE_A, [], _fives(TRACE_A), document)], rules_version="test")
+    cluster = Cluster(
+        id="c_slow",
+        trace_ids=[TRACE_A],
+        size=1,
+        keywords=[],
+        categories={},
+        representative_trace_ids=[TRACE_A],
+        prevalence=0.1,
+        severity_weighted_prevalence=0.1,
+        impact_score=0.01,
+    )
+    text = call_tool(
+        ToolContext(store=store, run_id="run_test", cluster=cluster, trace_ids={TRACE_A}), "cluster_overview", {}
+    )
+    assert "performance notes (slow or token-heavy steps; not failures): 1" in text
+    assert f"  {TRACE_A}: {note}" in text

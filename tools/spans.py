@@ -69,6 +69,19 @@ def _rule_issues(ctx: ToolContext, trace_ids: list[str]) -> list[Issue]:
     return [i for i in ctx.store.issues(trace_ids) if i.source.startswith("rule:")]
 
 
+def _performance_notes(ctx: ToolContext, trace_ids: list[str]) -> list[str]:
+    """The performance notes of these traces' documents (steps far slower or heavier than their
+    peers): context for the findings, not failures."""
+    notes = []
+    for trace_id, text in sorted(ctx.store.documents(trace_ids).items()):
+        _, found, section = text.partition("\nperformance:\n")
+        for line in section.splitlines() if found else []:
+            if not line.startswith("- "):
+                break
+            notes.append(f"  {trace_id}: {ctx.safe(line[2:], trace_id)}")
+    return notes
+
+
 def _issue_lines(ctx: ToolContext, issue: Issue) -> list[str]:
     quote = ctx.safe(issue.evidence, issue.trace_id)
     return [
@@ -137,6 +150,10 @@ def cluster_overview(ctx: ToolContext) -> str:
         lines.extend(_issue_lines(ctx, issue))
     if len(rep_issues) > _MAX_REP_ISSUES:
         lines.append(f"  … {len(rep_issues) - _MAX_REP_ISSUES} more (trace_outline lists a trace's issues)")
+    notes = _performance_notes(ctx, ids)
+    if notes:
+        lines.append(f"performance notes (slow or token-heavy steps; not failures): {len(notes)}")
+        lines.extend(notes[:_MAX_REP_ISSUES])
 
     # What follows is shown as far as the result size allows, most useful first: one outline,
     # examples of each code from other traces, then the other representative outlines.
