@@ -21,10 +21,11 @@ from agents.tracing import (
     handoff_span,
     trace,
 )
-from agents_sdk_run import RESPONSE_MODEL, record_support_runs
+from agents_sdk_run import record_support_runs
 from agents_sdk_run import sdk_tracing as fresh_sdk_tracing
 
 from investigator.agents_processor import InvestigatorTracingProcessor
+from investigator.evals.frameworks.model_server import RESPONSE_MODEL
 from investigator.ingest import openai_agents
 from investigator.ingest.base import Rejected
 from investigator.models import Span, TraceInfo

@@ -75,13 +75,14 @@ def test_a_failure_the_step_reports_about_something_the_model_did_not_write_stay
     assert found == {("5151515151515151", "execution.service_error", None)}
 
 
-def invented_kwarg(schema_attrs: dict) -> tuple:
+def rejected_call(arguments: str, message: str, schema_attrs: dict) -> tuple:
+    """A model step calling get_weather with `arguments`, and the tool span raising `message`."""
     request = llm(
         "6262626262626262",
         1.0,
         1.5,
         ASK,
-        [{"role": "assistant", "tool_calls": [call("call_1", "get_weather", '{"town": "Paris"}')]}],
+        [{"role": "assistant", "tool_calls": [call("call_1", "get_weather", arguments)]}],
         attributes=schema_attrs,
     )
     raised = tool(
@@ -89,13 +90,19 @@ def invented_kwarg(schema_attrs: dict) -> tuple:
         1.6,
         1.7,
         "get_weather",
-        '{"town": "Paris"}',
+        arguments,
         None,
         status="error",
-        status_message="TypeError: get_weather() got an unexpected keyword argument 'town'",
+        status_message=message,
         attributes={"tool_call.id": "call_1"},
     )
     return request, raised
+
+
+def invented_kwarg(schema_attrs: dict) -> tuple:
+    return rejected_call(
+        '{"town": "Paris"}', "TypeError: get_weather() got an unexpected keyword argument 'town'", schema_attrs
+    )
 
 
 def test_an_argument_the_model_invented_is_its_invalid_arguments_surfacing_at_the_tool() -> None:
@@ -105,26 +112,10 @@ def test_an_argument_the_model_invented_is_its_invalid_arguments_surfacing_at_th
 
 
 def test_a_declared_argument_the_tool_rejects_is_the_tools_misconfiguration() -> None:
-    request = llm(
-        "6262626262626262",
-        1.0,
-        1.5,
-        ASK,
-        [{"role": "assistant", "tool_calls": [call("call_1", "get_weather", '{"city": "Paris", "units": null}')]}],
-        attributes=TOOLS,
+    pair = rejected_call(
+        '{"city": "Paris", "units": null}', "TypeError: get_weather() got an unexpected keyword argument 'units'", TOOLS
     )
-    raised = tool(
-        "7373737373737373",
-        1.6,
-        1.7,
-        "get_weather",
-        '{"city": "Paris", "units": null}',
-        None,
-        status="error",
-        status_message="TypeError: get_weather() got an unexpected keyword argument 'units'",
-        attributes={"tool_call.id": "call_1"},
-    )
-    assert located(view(request, raised)) == {("7373737373737373", "execution.tool_misconfigured", None)}
+    assert located(view(*pair)) == {("7373737373737373", "execution.tool_misconfigured", None)}
 
 
 def test_an_instrumentation_envelope_and_a_null_for_a_nullable_field_are_valid_invocations() -> None:
@@ -171,3 +162,34 @@ def test_an_answer_tool_whose_result_nothing_reads_has_no_result_to_check() -> N
     )
     ran = tool("7373737373737373", 1.6, 1.7, "final_answer", '{"answer": "18°C in Paris"}', "")
     assert located(view(final, ran)) == set()
+
+
+def test_an_undeclared_argument_is_the_models_even_when_the_schema_requires_nothing() -> None:
+    loose = {
+        "llm.tools.0.tool.json_schema": json.dumps(
+            {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+        )
+    }
+    found = located(view(*invented_kwarg(loose)))
+    assert found == {("6262626262626262", "reasoning.invalid_tool_arguments", "7373737373737373")}
+
+
+def test_a_tool_that_raises_on_arguments_breaking_its_schema_is_not_blamed_for_it() -> None:
+    pair = rejected_call('{"city": 75001}', "AttributeError: 'int' object has no attribute 'lower'", TOOLS)
+    assert located(view(*pair)) == {("6262626262626262", "reasoning.invalid_tool_arguments", "7373737373737373")}
+
+
+def test_a_sub_agents_answer_tool_with_an_empty_result_is_not_a_silent_failure_of_the_caller() -> None:
+    """The researcher ends its run with an answer tool that returns nothing; what the support agent
+    says next is built on the researcher's answer, not on that empty result."""
+    final = llm(
+        "6262626262626262",
+        1.0,
+        1.5,
+        ASK,
+        [{"role": "assistant", "tool_calls": [call("call_9", "final_answer", '{"answer": "no delays reported"}')]}],
+        agent="researcher",
+    )
+    ran = tool("7373737373737373", 1.6, 1.7, "final_answer", '{"answer": "no delays reported"}', "", agent="researcher")
+    reply = writes("8484848484848484", 2.0, "There are no delays on your order.", parent="00f067aa0ba902b7")
+    assert located(view(final, ran, reply.model_copy(update={"agent": "support_agent"}))) == set()

@@ -143,3 +143,19 @@ def test_it_ties_a_located_cause_to_the_span_where_it_surfaced(demo_store):
     spans = {s.span_id: s for s in demo_store.spans(trace_id)}
     assert spans[cause].kind == "llm" and spans[symptom].status == "error"
     assert spans[symptom].start_time > spans[cause].start_time
+
+
+def test_a_cluster_no_rule_flagged_ends_with_its_summary_not_at_the_turn_budget(demo_store):
+    """Traces suspect only by their labels and outcomes (a failed correctness label, an escalation)
+    form a cluster with no rules-layer issue: the policy scores what it read and sums up."""
+    from pathlib import Path
+
+    from investigator.labels import load_labels
+
+    load_labels(demo_store, str(Path(__file__).parents[1] / "evals" / "data" / "demo" / "labels.jsonl"))
+    clusters, _, _ = cluster_window(demo_store, None, None)
+    quiet = [c for c in clusters if not c.categories and not c.noise]
+    assert quiet
+    [investigation] = investigate_clusters(demo_store, quiet[:1], OFFLINE, "run_quiet")
+    assert (investigation.stopped_by, investigation.findings) == ("summary", [])
+    assert investigation.turns <= 4

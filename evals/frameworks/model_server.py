@@ -66,7 +66,34 @@ class _Script:
     exchanges: list[Exchange] = field(default_factory=list)
 
 
-class ScriptedModel:
+class LoopbackServer:
+    """An HTTP server on a free loopback port, serving from a thread for the length of a `with`
+    block. Subclasses say how requests are answered in `_handler()`, and set their own state before
+    calling `super().__init__()`."""
+
+    def __init__(self) -> None:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+
+class ScriptedModel(LoopbackServer):
     """The server; `with server.play(turns):` around one agent run. A script that runs out answers
     with its last turn again when `repeat_last` (a model stuck in a loop), else with an HTTP 500
     and `ScriptExhausted` is raised when the run ends."""
@@ -78,26 +105,14 @@ class ScriptedModel:
         self._script: _Script | None = None
         self._overrun = False
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__()
 
     @property
     def base_url(self) -> str:
         return f"{self.url}/v1"
 
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self)
 
     @contextmanager
     def play(self, turns: Sequence[Turn], repeat_last: bool = False) -> Iterator[list[Exchange]]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-import orjson
-
 from investigator.detectors import detector, make_issue
 from investigator.detectors.arguments import argument_problems
 from investigator.detectors.authored import CIRCUMSTANCES, model_authored
@@ -21,11 +19,11 @@ from investigator.detectors.failures import (
     has_error,
     payload_failure,
     propagated,
+    recorded_violations,
     span_failure,
     status_failure,
 )
 from investigator.detectors.results import tool_result
-from investigator.detectors.schemas import validate
 from investigator.detectors.view import TraceView, args_parse, canonical_args, find_quote
 from investigator.models import Issue, Span
 
@@ -74,13 +72,7 @@ def arguments_at_fault(view: TraceView, span: Span) -> bool:
     call = view.requesting_call(span)
     if call is not None and not call.as_code and argument_problems(call.arguments, schema) is not None:
         return True
-    if schema is None or not span.tool_args:
-        return False
-    try:
-        value = orjson.loads(span.tool_args)
-    except orjson.JSONDecodeError:
-        return False
-    return bool(validate(value, schema))
+    return schema is not None and bool(recorded_violations(span, schema))
 
 
 def recovered(view: TraceView, span: Span) -> bool:

@@ -6,7 +6,7 @@ decide where each failure is located.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -93,18 +93,23 @@ _UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'", re.ASCII)
 _MISSING = re.compile(r"missing \d+ required (?:positional |keyword(?:-only)? )?arguments?: '(\w+)'", re.ASCII)
 
 
+def recorded_violations(span: Span, schema: dict[str, Any]) -> list[str] | None:
+    """How the arguments a tool span recorded break `schema`; None when none are recorded as JSON."""
+    if not span.tool_args:
+        return None
+    try:
+        value = orjson.loads(span.tool_args)
+    except orjson.JSONDecodeError:
+        return None
+    return validate(value, schema)
+
+
 def definition_at_fault(view: TraceView, span: Span, error: str) -> bool:
     """A tool rejected a call that fits the tool's own declared schema: the argument it did not
     expect is a declared parameter, or the one it missed is not declared required. Then the tool's
     definition and implementation disagree; otherwise the model wrote a call that does not fit."""
     schema = view.schemas.get(span.tool_name or span.name)
-    if schema is None or not span.tool_args:
-        return False
-    try:
-        value = orjson.loads(span.tool_args)
-    except orjson.JSONDecodeError:
-        return False
-    if validate(value, schema):
+    if schema is None or recorded_violations(span, schema) != []:
         return False
     properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
     if match := _UNEXPECTED.search(error):

@@ -220,7 +220,8 @@ class OfflineProvider:
         return chosen
 
     def _submissions(self, seen: Conversation) -> list[tuple[str, dict[str, Any]]]:
-        if seen.called("submit_finding") or seen.called("submit_summary"):
+        # Scores are submitted with the findings; with no finding to submit they are what was sent.
+        if seen.called("submit_finding") or seen.called("submit_summary") or seen.called("submit_scores"):
             return []
         shown = seen.span_texts
         confirmed = [f for f in seen.flags if f.quote and f.quote in shown.get((f.trace_id, f.span_id), "")
