@@ -99,8 +99,11 @@ def apply_history(store: Store, run_id: str) -> list[Finding]:
         review = reviews.get(canonical)
         if review and review.verdict == "false-positive":
             continue
-        if canonical in merged:
-            merged[canonical] = merge(merged[canonical], finding)
+        if canonical in merged:  # a duplicate: its evidence and traces join the canonical finding
+            first = merged[canonical]
+            merged[canonical] = merge(first, finding, store).model_copy(
+                update={"id": canonical, "status": first.status}
+            )
             continue
         finding = finding.model_copy(update={"id": canonical})
         if canonical not in seen_before:

@@ -213,12 +213,30 @@ class Evidence(BaseModel):
 
 
 class Impact(BaseModel):
+    """What a finding costs, in users' terms (traces, share of the window, sessions, users), with the
+    cluster's own prevalence and impact score it was found in."""
+
     model_config = ConfigDict(extra="forbid")
 
     trace_count: int
     prevalence: float
     severity_weight: float
     impact_score: float
+    window_traces: int = 0  # traces in the window analysed; 0 when not known
+    sessions: int = 0  # distinct sessions among the affected traces
+    users: int = 0  # distinct users among the affected traces
+
+    @property
+    def share(self) -> float | None:
+        """The share of the window's traces this finding affects."""
+        return self.trace_count / self.window_traces if self.window_traces else None
+
+    def in_words(self) -> str:
+        share = f" ({self.share:.1%} of the window's {self.window_traces})" if self.share is not None else ""
+        people = ", ".join(
+            f"{n} {what}{'s' if n != 1 else ''}" for n, what in ((self.sessions, "session"), (self.users, "user")) if n
+        )
+        return f"{self.trace_count} traces{share}" + (f", {people}" if people else "")
 
 
 class CohortLift(BaseModel):

@@ -19,6 +19,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from investigator.cli import main
+from investigator.models import SEVERITY_WEIGHTS
 from investigator.store import Store
 
 DEMO = Path(__file__).resolve().parents[1] / "evals" / "data" / "demo"
@@ -66,7 +67,8 @@ def stored_findings(db: Path | str, run_id: str) -> dict[str, dict[str, Any]]:
 
 
 def weight(finding: dict[str, Any]) -> float:
-    return finding["impact"]["impact_score"] * finding["confidence"]
+    """Expected harm: severity weight × traces affected × confidence."""
+    return SEVERITY_WEIGHTS[finding["severity"]] * finding["impact"]["trace_count"] * finding["confidence"]
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -577,12 +579,6 @@ def test_review_verdicts_take_effect_in_the_next_run_in_findings_show_and_queue(
     assert reviewed.false_positive not in queue
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="merging a duplicate keeps whichever report ranks higher as it is: the merged"
-    " finding can carry the duplicate's id and status `new` instead of the"
-    " original's id and `recurring`",
-)
 def test_review_as_duplicate_merges_it_into_the_original_in_the_next_run(
     reviewed: Reviewed, findings_of_run: dict[str, dict[str, Any]]
 ) -> None:

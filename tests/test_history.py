@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from investigator.history import add_review, finding_states, review_queue
+from investigator.models import SEVERITY_WEIGHTS
 from investigator.promote import promote_finding
 from investigator.redact import Redactor
 from investigator.runner import RunSettings, execute_run
@@ -89,7 +90,7 @@ def test_review_queue_lists_open_findings_highest_impact_first_up_to_its_limit(h
     _window(hourly, 0)
     queue = review_queue(hourly)
     assert queue
-    keys = [s.finding.impact.impact_score * s.finding.confidence for s in queue]
+    keys = [SEVERITY_WEIGHTS[s.finding.severity] * s.finding.impact.trace_count * s.finding.confidence for s in queue]
     assert keys == sorted(keys, reverse=True)
     assert len(review_queue(hourly, limit=2)) == 2
     add_review(hourly, queue[0].finding.id, "false-positive")

@@ -187,7 +187,7 @@ window.addEventListener("load", function () {
     assert "http://" not in html.split("<body>", 1)[1] and "https://" not in html.split("<body>", 1)[1]
 
 
-def test_a_family_found_in_two_clusters_merges_the_same_whichever_is_reported_first() -> None:
+def test_a_family_found_in_two_clusters_merges_the_same_whichever_is_reported_first(store) -> None:
     from investigator.findings import merge
 
     a = _finding("r1", "f_same", "Rate limited at tool `web_search`", "high", 0.4, "HTTP 429", "s1")
@@ -195,7 +195,7 @@ def test_a_family_found_in_two_clusters_merges_the_same_whichever_is_reported_fi
     b = b.model_copy(
         update={"trace_ids": ["t2"], "evidence": [*b.evidence, a.evidence[0].model_copy(update={"trace_id": "t0"})]}
     )
-    merged = merge(a, b)
-    assert merged == merge(b, a)
+    merged = merge(a, b, store)
+    assert merged == merge(b, a, store)
     assert merged.impact.trace_count == 2 and len(merged.evidence) == 3
     assert [e.trace_id for e in merged.evidence] == sorted(e.trace_id for e in merged.evidence)

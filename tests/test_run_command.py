@@ -11,6 +11,7 @@ import orjson
 from click.testing import CliRunner
 
 from investigator.cli import main as cli
+from investigator.models import SEVERITY_WEIGHTS
 from investigator.reports.masked import ReportMasking
 from investigator.store import Store
 
@@ -46,7 +47,7 @@ def test_offline_run_reports_ranked_cited_findings_whatever_order_the_files_are_
     jsonschema.validate(report, schema)
     findings = report["findings"]
     assert len(findings) >= 10
-    keys = [f["impact"]["impact_score"] * f["confidence"] for f in findings]
+    keys = [SEVERITY_WEIGHTS[f["severity"]] * f["impact"]["trace_count"] * f["confidence"] for f in findings]
     assert keys == sorted(keys, reverse=True)
     with Store(tmp_path / "a.db") as store:
         masked = ReportMasking(store)  # a fresh one: placeholders depend on the trace alone

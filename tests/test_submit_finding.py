@@ -113,6 +113,9 @@ def test_accepted_finding_gets_a_stable_id_impact_and_cohorts(ctx: ToolContext) 
         "prevalence": 0.1,
         "severity_weight": 3,
         "impact_score": 0.03,
+        "window_traces": 20,  # the cluster of 2 is 10% of the window
+        "sessions": 0,  # these traces carry no session or user ids
+        "users": 0,
     }
     assert [c.model_dump() for c in finding.cohorts] == [
         {"dimension": "agent_version", "value": "2.4.0", "lift": 3.0, "count": 2}

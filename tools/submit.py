@@ -17,6 +17,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from investigator.evidence import quote_in_span
+from investigator.findings import affected as affected_impact
 from investigator.findings import merge
 from investigator.models import (
     SEVERITY_WEIGHTS,
@@ -172,11 +173,16 @@ def submit_finding(
         fix_layer=fix_layer,
         evidence=cited,
         trace_ids=affected,
-        impact=Impact(
-            trace_count=len(affected),
-            prevalence=cluster.prevalence,
-            severity_weight=SEVERITY_WEIGHTS[severity],
-            impact_score=cluster.impact_score,
+        impact=affected_impact(
+            ctx.store,
+            Impact(
+                trace_count=len(affected),
+                prevalence=cluster.prevalence,
+                severity_weight=SEVERITY_WEIGHTS[severity],
+                impact_score=cluster.impact_score,
+                window_traces=round(cluster.size / cluster.prevalence) if cluster.prevalence else 0,
+            ),
+            affected,
         ),
         cohorts=[
             CohortLift(dimension=c.dimension, value=c.value, lift=c.lift, count=c.count)
@@ -195,7 +201,7 @@ def adopt_finding(ctx: ToolContext, finding: Finding) -> None:
     found here gains its evidence and affected traces."""
     for index, mine in enumerate(ctx.findings):
         if mine.id == finding.id:
-            ctx.findings[index] = merge(mine, finding)
+            ctx.findings[index] = merge(mine, finding, ctx.store)
             return
     ctx.findings.append(finding)
 

@@ -200,7 +200,7 @@ def findings(run_id: str | None, status: str | None, as_json: bool, no_redact: b
 @db_option
 def show(finding_id: str, run_id: str | None, no_redact: bool, db_path: str | None) -> None:
     """Everything about one finding, with its cited traces as trees."""
-    from investigator.findings import find_finding
+    from investigator.findings import expected_harm, find_finding
     from investigator.outline import render_outline
     from investigator.reports.masked import ReportMasking
 
@@ -216,8 +216,8 @@ def show(finding_id: str, run_id: str | None, no_redact: bool, db_path: str | No
               f" · status {finding.status} · run {finding.run_id} · cluster {finding.cluster_id}")
     out.print(f"\n{finding.description}\n\nRoot cause: {finding.root_cause}\n"
               f"Immediate fix ({finding.fix_layer}): {finding.immediate_fix}\n")
-    out.print(f"Impact: {finding.impact.trace_count} traces, prevalence {finding.impact.prevalence:.1%},"
-              f" impact score {finding.impact.impact_score:.4f}")
+    out.print(f"Impact: {finding.impact.in_words()}; expected harm {expected_harm(finding):.1f}"
+              f" ({finding.severity} × {finding.impact.trace_count} traces × confidence {finding.confidence:.2f})")
     for cohort in finding.cohorts[:3]:
         out.print(f"  over-represented: {cohort.dimension}={cohort.value} ×{cohort.lift:.1f} ({cohort.count} traces)")
     out.print("\nEvidence:")

@@ -131,7 +131,7 @@ def store_results(store: Store, run_id: str, result: Investigation) -> None:
             row = store.conn.execute("SELECT data FROM findings WHERE run_id = ? AND id = ?", [run_id, finding.id])
             earlier = row.fetchone()
             if earlier:  # the same family, found in another cluster of this run
-                finding = merge(Finding.model_validate_json(earlier[0]), finding)
+                finding = merge(Finding.model_validate_json(earlier[0]), finding, store)
             save_finding(store, run_id, finding)
             for evidence in finding.evidence:
                 issue = Issue(trace_id=evidence.trace_id, span_id=evidence.span_id, category=finding.category,

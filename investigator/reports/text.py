@@ -64,11 +64,11 @@ def _md(text: str) -> str:
 def to_markdown(report: Report) -> str:
     lines = ["# Trace investigator report", "", _headline(report), ""]
     if report.findings:
-        lines += ["| # | finding | category | severity | confidence | traces | impact | fix |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += ["| # | finding | category | severity | confidence | affected | fix |",
+                  "|---|---|---|---|---|---|---|"]
         for rank, f in enumerate(report.findings, 1):
             lines.append(f"| {rank} | {_md(f.title)} (`{f.id}`) | `{f.category}` | {f.severity} | {f.confidence:.2f}"
-                         f" | {f.impact.trace_count} | {f.impact.impact_score:.4f} | {_md(f.immediate_fix)} |")
+                         f" | {_md(f.impact.in_words())} | {_md(f.immediate_fix)} |")
     else:
         lines.append("No findings.")
     for rank, f in enumerate(report.findings, 1):
