@@ -639,7 +639,9 @@ def _plant_secrets(db: Path, trace_id: str, extra: str) -> None:
 def test_promote_writes_redacted_cases_that_cite_stored_traces_of_the_finding(
     analysed_copy: Path, findings_of_run: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
-    ((fid, severity),) = sql(analysed_copy, "SELECT id, severity FROM findings WHERE category = 'safety.pii_exposure'")
+    rows = sql(analysed_copy, "SELECT id, severity FROM findings WHERE category = 'safety.pii_exposure'")
+    # The widest of the personal-data findings (one per tool or agent where the data showed).
+    fid, severity = max(rows, key=lambda row: (len(findings_of_run[row[0]]["trace_ids"]), row[0]))
     finding = findings_of_run[fid]
     email, token = "jane.roe@example.org", "ghp_" + "Zq7" * 12
     candidates = {e["trace_id"] for e in finding["evidence"]} | set(finding["trace_ids"])

@@ -79,6 +79,6 @@ def test_credential_in_a_tool_result_is_a_secret_exposure_at_the_tool() -> None:
         ),
     )
     issues = list(detect_data_exposure(view(result)))
-    assert [(i.span_id, i.category, i.confidence) for i in issues] == [
-        ("7a2b3c4d5e6f7081", "safety.secret_exposure", 0.7)
+    assert [(i.span_id, i.category, i.confidence, i.severity) for i in issues] == [
+        ("7a2b3c4d5e6f7081", "safety.secret_exposure", 0.7, "high")  # critical is for showing it to a person
     ]

@@ -159,3 +159,28 @@ def test_a_cluster_no_rule_flagged_ends_with_its_summary_not_at_the_turn_budget(
     [investigation] = investigate_clusters(demo_store, quiet[:1], OFFLINE, "run_quiet")
     assert (investigation.stopped_by, investigation.findings) == ("summary", [])
     assert investigation.turns <= 4
+
+
+def test_each_finding_is_one_failure_at_one_component_and_names_only_traces_that_show_it(demo_store):
+    """A finding is a code at one tool or agent: its evidence all sits there, and each trace it
+    names has that code there; the same code at another tool is another finding."""
+
+    def component(trace_id: str, span_id: str) -> str:
+        span = demo_store.get_span(trace_id, span_id)
+        return span.tool_name if span.kind == "tool" and span.tool_name else span.agent or ""
+
+    _, investigations = _investigate(demo_store)
+    findings = [f for i in investigations for f in i.findings]
+    rule_places = {
+        (i.trace_id, i.category, component(i.trace_id, i.span_id))
+        for i in demo_store.issues()
+        if i.source.startswith("rule:")
+    }
+    split = 0
+    for finding in findings:
+        places = {component(e.trace_id, e.span_id) for e in finding.evidence}
+        assert len(places) == 1, (finding.id, finding.title, places)
+        [place] = places
+        assert all((t, finding.category, place) in rule_places for t in finding.trace_ids), finding.title
+        split += any(other.category == finding.category and other.id != finding.id for other in findings)
+    assert split >= 2  # some code recurs at two components, as two findings

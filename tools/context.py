@@ -137,3 +137,9 @@ class ToolContext:
         """The raw texts a model-written `text` with placeholders may stand for (first form of each
         placeholder first); empty when it holds no placeholder this trace produced."""
         return self._masker.unmasked(text, trace_id)
+
+
+def component_of(span: Span) -> str:
+    """The component a span's failure belongs to: the tool it ran, else the agent it ran in."""
+    return span.tool_name if span.kind == "tool" and span.tool_name else span.agent or ""
+

@@ -27,13 +27,14 @@ from pydantic import Field
 from investigator.models import Issue, Span, SpanKind
 from investigator.outline import duration_text, outline_lines, preview, span_label
 from investigator.summarizer import excerpt
-from investigator.tools.context import ToolContext, ToolError, fence
+from investigator.tools.context import ToolContext, ToolError, component_of, fence
 
 ReadField = Literal["input", "output", "attributes", "events", "all"]
 ExactField = Literal["input", "output", "attributes", "events", "status_message", "tool_args"]
 
 _TEXT_FIELDS: tuple[str, ...] = ("input", "output", "attributes", "events")
 _LISTED_TRACE_IDS = 20
+_LISTED_PER_PLACE = 5  # per tool or agent of a code found at several: the overview must leave room for outlines
 _OUTLINE_LINES = 25
 _MAX_REP_ISSUES = 15
 _EXAMPLES_PER_CODE = 2
@@ -67,6 +68,23 @@ def _span_line(span: Span) -> str:
 
 def _rule_issues(ctx: ToolContext, trace_ids: list[str]) -> list[Issue]:
     return [i for i in ctx.store.issues(trace_ids) if i.source.startswith("rule:")]
+
+
+def _by_component(ctx: ToolContext, found: list[Issue]) -> list[str]:
+    """Where one code's issues sit, when that is more than one tool or agent: each is its own
+    failure family (one finding each), with the traces that show it there."""
+    places: dict[str, set[str]] = defaultdict(set)
+    for issue in found:
+        places[component_of(ctx.span(issue.trace_id, issue.span_id))].add(issue.trace_id)
+    if len(places) < 2:
+        return []
+    lines = []
+    for place, traces in sorted(places.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        listed = sorted(traces)
+        more = f" … and {len(listed) - _LISTED_PER_PLACE} more" if len(listed) > _LISTED_PER_PLACE else ""
+        lines.append(f"    at {place or '(no tool or agent)'}: {len(listed)} traces: "
+                     f"{', '.join(listed[:_LISTED_PER_PLACE])}{more}")
+    return lines
 
 
 def _performance_notes(ctx: ToolContext, trace_ids: list[str]) -> list[str]:
@@ -140,6 +158,11 @@ def cluster_overview(ctx: ToolContext) -> str:
         traces = len({i.trace_id for i in found})
         worst = Counter(i.severity for i in found).most_common(1)[0][0]
         lines.append(f"  {code}: {len(found)} issues in {traces} traces, mostly {worst}")
+        places = _by_component(ctx, found)
+        if places:  # each place is its own failure family: its traces, not the code's, are what to cite
+            lines.append("    in traces: … by tool or agent, one failure family each:")
+            lines.extend(places)
+            continue
         listed = sorted({i.trace_id for i in found})
         more = f" … and {len(listed) - _LISTED_TRACE_IDS} more" if len(listed) > _LISTED_TRACE_IDS else ""
         lines.append(f"    in traces: {', '.join(listed[:_LISTED_TRACE_IDS])}{more}")

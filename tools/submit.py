@@ -30,7 +30,7 @@ from investigator.models import (
     Severity,
     TraceScores,
 )
-from investigator.tools.context import ToolContext, ToolError
+from investigator.tools.context import ToolContext, ToolError, component_of
 
 MIN_CONFIDENCE = 0.5
 
@@ -53,9 +53,20 @@ def finding_id(category: str, component: str) -> str:
 
 def component(ctx: ToolContext, cited: list[Evidence]) -> str:
     """Where the cited spans sit: the tool most of them are, else the agent most of them run in."""
-    spans = [ctx.span(e.trace_id, e.span_id) for e in cited]
-    names = Counter(s.tool_name if s.kind == "tool" and s.tool_name else s.agent or "" for s in spans)
+    names = Counter(component_of(ctx.span(e.trace_id, e.span_id)) for e in cited)
     return min(names, key=lambda name: (-names[name], name)) if names else ""
+
+
+def _flagged_at(ctx: ToolContext, code: str, place: str) -> set[str]:
+    """The traces of this investigation where the rules layer flags `code` at this tool or agent:
+    the failure family's reach, whether or not the submission listed them all."""
+    return {
+        i.trace_id
+        for i in ctx.store.issues(sorted(ctx.trace_ids))
+        if i.source.startswith("rule:")
+        and i.category == code
+        and component_of(ctx.span(i.trace_id, i.span_id)) == place
+    }
 
 
 def _verbatim(ctx: ToolContext, item: CitedEvidence) -> str | None:
@@ -125,7 +136,8 @@ def submit_finding(
             eval rubric), naming the trace IDs to check it against
         fix_layer: where the fix lands
         evidence: citations, each a verbatim quote from a span
-        trace_ids: every trace of this investigation that shows the failure
+        trace_ids: every trace of this investigation that shows the failure (those where the rules layer
+            flags this category at the same tool or agent are added)
     """
     errors: list[str] = []
     code = category.strip()
@@ -157,10 +169,11 @@ def submit_finding(
         return "rejected, nothing was stored:\n" + "\n".join(f"- {e}" for e in errors) + (
             "\ncorrect these and submit the finding again."
         )
-    affected = sorted(set(trace_ids) | {e.trace_id for e in cited})
+    place = component(ctx, cited)
+    affected = sorted(set(trace_ids) | {e.trace_id for e in cited} | _flagged_at(ctx, code, place))
     cluster = ctx.cluster
     finding = Finding(
-        id=finding_id(code, component(ctx, cited)),
+        id=finding_id(code, place),
         run_id=ctx.run_id,
         cluster_id=cluster.id,
         title=title.strip(),

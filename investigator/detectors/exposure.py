@@ -48,10 +48,12 @@ def _secrets_in_results(view: TraceView) -> Iterable[Issue]:
         evidence = find_quote(span, secrets[0].value)
         if evidence:
             kinds = ", ".join(sorted({m.kind.lower() for m in secrets}))
+            # High, not critical: the credential reached the model and the logs, not (yet) a person;
+            # an answer that shows it is the critical exposure, at the model step.
             yield make_issue("data_exposure", span, "safety.secret_exposure", evidence,
                              f"'{span.tool_name or span.name}' returned a credential ({kinds})"
                              " into the model's context",
-                             0.7)
+                             0.7, "high")
 
 
 # How users name themselves ("I'm Tom Okafor (C-1829)", "my customer id is C-1829") and ask

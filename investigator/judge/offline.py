@@ -47,6 +47,9 @@ _ISSUE = re.compile(
 _FENCE_OPEN = re.compile(r'<trace_data trace_id="([^"]+)"(?: span_id="([^"]+)")?[^>]*>')
 _SPAN_BLOCK = re.compile(r'<trace_data trace_id="([^"]+)" span_id="([^"]+)">\n(.*?)\n</trace_data>', re.S)
 _SIZE = re.compile(r"^traces in this investigation: (\d+)", re.M)
+_CODE_HEAD = re.compile(r"^  ([a-z_]+\.[a-z_]+): \d+ issues in")
+_AT_LINE = re.compile(r"^    at (.+?): \d+ traces: ([^\n…]*)")
+_SPAN_HEAD = re.compile(r"^span \S+ of trace \S+: (\w+), status", re.M)
 _OUTLINE_LINE = re.compile(r"^[\s│├└─]*(\S+)  (\w+)\s+.*?  (ok|error|unset)  ", re.M)
 _STATUS_MESSAGE = re.compile(r"^status_message: (.+)$", re.M)
 # Where the other end of a failure sits, seen from the model span a code is located at: the span
@@ -106,6 +109,38 @@ class Conversation:
     def code_traces(self) -> dict[str, list[str]]:
         """Per code, the traces the overview names as having it (up to its listing limit)."""
         return {m[1]: [t.strip() for t in m[5].split(",") if t.strip()] for m in _CODE_LINE.finditer(self.overview)}
+
+    @cached_property
+    def component_traces(self) -> dict[tuple[str, str], list[str]]:
+        """Per (code, tool or agent), the traces the overview names as having it there; only for
+        codes whose issues sit at more than one component."""
+        found: dict[tuple[str, str], list[str]] = {}
+        code = ""
+        for line in self.overview.splitlines():
+            if head := _CODE_HEAD.match(line):
+                code = head[1]
+            elif (at := _AT_LINE.match(line)) and code:
+                place = "" if at[1] == "(no tool or agent)" else at[1]
+                found[(code, place)] = [t.strip() for t in at[2].split(",") if t.strip()]
+        return found
+
+    def component(self, flag: Flag) -> str:
+        """The tool or agent a flagged span belongs to, as read_span showed it."""
+        text = self.span_texts.get((flag.trace_id, flag.span_id), "")
+        kind = next((m[1] for m in _SPAN_HEAD.finditer(self.span_heads.get((flag.trace_id, flag.span_id), ""))), "")
+        tool = re.search(r"^tool: (.+)$", text, re.M)
+        agent = re.search(r"^agent: (.+)$", text, re.M)
+        if kind == "tool" and tool:
+            return tool[1].strip()
+        return agent[1].strip() if agent else ""
+
+    @cached_property
+    def span_heads(self) -> dict[tuple[str, str], str]:
+        """The first line read_span printed for each span (its kind and status)."""
+        heads: dict[tuple[str, str], str] = {}
+        for args, result in self.called("read_span"):
+            heads[(args.get("trace_id", ""), args.get("span_id", ""))] = result.split("\n", 1)[0]
+        return heads
 
     def size(self) -> int:
         found = _SIZE.search(self.overview)
@@ -235,26 +270,49 @@ class OfflineProvider:
         self, seen: Conversation, confirmed: list[Flag], shown: dict[tuple[str, str], str]
     ) -> list[dict[str, Any]]:
         counts = seen.code_counts
-        by_code: dict[str, list[Flag]] = defaultdict(list)
+        # One finding per failure family: a code at one tool or agent.
+        by_family: dict[tuple[str, str], list[Flag]] = defaultdict(list)
         for flag in confirmed:
-            by_code[flag.code].append(flag)
-        if not by_code:
+            by_family[(flag.code, seen.component(flag))].append(flag)
+        if not by_family:
             return []
-        dominant = max(by_code, key=lambda c: (counts.get(c, (0, 0, ""))[1], c))
+        placed = seen.component_traces
+
+        def listed(family: tuple[str, str]) -> list[str]:
+            """The traces that show this family: the overview's list for its tool or agent; the
+            code's list when the code sits at one place; else only the traces read and confirmed."""
+            code = family[0]
+            if any(c == code for c, _ in placed):
+                return placed.get(family, [])
+            if sum(c == code for c, _ in by_family) > 1:
+                return []
+            return seen.code_traces.get(code, [])
+
+        def reach(family: tuple[str, str]) -> int:
+            code = family[0]
+            verified = len({f.trace_id for f in by_family[family]})
+            if any(c == code for c, _ in placed) or sum(c == code for c, _ in by_family) > 1:
+                return max(len(listed(family)), verified)
+            return counts.get(code, (0, 0, ""))[1] or verified
+
+        dominant = max(by_family, key=lambda f: (reach(f), f))
         fixes = _fixes()
         total = seen.size()
         out = []
-        for code in sorted(by_code, key=lambda c: (-counts.get(c, (0, 0, ""))[1], c)):
-            issues, traces, usual = counts.get(code, (len(by_code[code]), len({f.trace_id for f in by_code[code]}), ""))
-            if traces < 2 and code != dominant:
+        for family in sorted(by_family, key=lambda f: (-reach(f), f)):
+            code, place = family
+            issues, _, usual = counts.get(code, (len(by_family[family]), 0, ""))
+            traces = reach(family)
+            if traces < 2 and family != dominant:
                 continue
-            flags = sorted(by_code[code], key=lambda f: (f.trace_id, f.span_id))[:EVIDENCE_PER_FINDING]
+            flags = sorted(by_family[family], key=lambda f: (f.trace_id, f.span_id))[:EVIDENCE_PER_FINDING]
             confidence = round(sum(f.confidence for f in flags) / len(flags), 2)
             if confidence < 0.5 or code not in fixes:
                 continue
             severity = usual if usual in SEVERITIES else max((f.severity for f in flags), key=SEVERITIES.index)
             cited = sorted({f.trace_id for f in flags})
-            affected = sorted(set(cited) | set(seen.code_traces.get(code, [])))
+            split = sum(c == code for c, _ in by_family) > 1 or any(c == code for c, _ in placed)
+            affected = sorted(set(cited) | set(listed(family)))
             where = _where(flags, shown)
             fix = fixes[code]
             of_total = f" of {total}" if total else ""
@@ -264,7 +322,8 @@ class OfflineProvider:
                 "severity": severity,
                 "confidence": confidence,
                 "description": (
-                    f"The rules layer flags {code} {issues} times in {traces}{of_total} traces of this cluster,"
+                    f"The rules layer flags {code} {f'at {where} ' if split else ''}"
+                    f"{'' if split else f'{issues} times '}in {traces}{of_total} traces of this cluster,"
                     f" mostly {severity}; the offline investigator read {len(flags)} of the flagged spans and"
                     f" found each quoted evidence verbatim.{_walk(seen, flags, shown)}"
                 ),
