@@ -48,7 +48,7 @@ _FENCE_OPEN = re.compile(r'<trace_data trace_id="([^"]+)"(?: span_id="([^"]+)")?
 _SPAN_BLOCK = re.compile(r'<trace_data trace_id="([^"]+)" span_id="([^"]+)">\n(.*?)\n</trace_data>', re.S)
 _SIZE = re.compile(r"^traces in this investigation: (\d+)", re.M)
 _CODE_HEAD = re.compile(r"^  ([a-z_]+\.[a-z_]+): \d+ issues in")
-_AT_LINE = re.compile(r"^    at (.+?): \d+ traces: ([^\n…]*)")
+_AT_LINE = re.compile(r"^    at (.+?): (\d+) traces: ([^\n…]*)")
 _SPAN_HEAD = re.compile(r"^span \S+ of trace \S+: (\w+), status", re.M)
 _OUTLINE_LINE = re.compile(r"^[\s│├└─]*(\S+)  (\w+)\s+.*?  (ok|error|unset)  ", re.M)
 _STATUS_MESSAGE = re.compile(r"^status_message: (.+)$", re.M)
@@ -111,17 +111,17 @@ class Conversation:
         return {m[1]: [t.strip() for t in m[5].split(",") if t.strip()] for m in _CODE_LINE.finditer(self.overview)}
 
     @cached_property
-    def component_traces(self) -> dict[tuple[str, str], list[str]]:
-        """Per (code, tool or agent), the traces the overview names as having it there; only for
-        codes whose issues sit at more than one component."""
-        found: dict[tuple[str, str], list[str]] = {}
+    def component_traces(self) -> dict[tuple[str, str], tuple[int, list[str]]]:
+        """Per (code, tool or agent), how many traces the overview says have it there and the ones
+        it names (up to its listing limit); only for codes whose issues sit at several components."""
+        found: dict[tuple[str, str], tuple[int, list[str]]] = {}
         code = ""
         for line in self.overview.splitlines():
             if head := _CODE_HEAD.match(line):
                 code = head[1]
             elif (at := _AT_LINE.match(line)) and code:
                 place = "" if at[1] == "(no tool or agent)" else at[1]
-                found[(code, place)] = [t.strip() for t in at[2].split(",") if t.strip()]
+                found[(code, place)] = (int(at[2]), [t.strip() for t in at[3].split(",") if t.strip()])
         return found
 
     def component(self, flag: Flag) -> str:
@@ -283,7 +283,7 @@ class OfflineProvider:
             code's list when the code sits at one place; else only the traces read and confirmed."""
             code = family[0]
             if any(c == code for c, _ in placed):
-                return placed.get(family, [])
+                return placed.get(family, (0, []))[1]
             if sum(c == code for c, _ in by_family) > 1:
                 return []
             return seen.code_traces.get(code, [])
@@ -291,8 +291,10 @@ class OfflineProvider:
         def reach(family: tuple[str, str]) -> int:
             code = family[0]
             verified = len({f.trace_id for f in by_family[family]})
-            if any(c == code for c, _ in placed) or sum(c == code for c, _ in by_family) > 1:
-                return max(len(listed(family)), verified)
+            if any(c == code for c, _ in placed):
+                return max(placed.get(family, (0, []))[0], verified)
+            if sum(c == code for c, _ in by_family) > 1:
+                return verified
             return counts.get(code, (0, 0, ""))[1] or verified
 
         dominant = max(by_family, key=lambda f: (reach(f), f))
@@ -313,7 +315,7 @@ class OfflineProvider:
             cited = sorted({f.trace_id for f in flags})
             split = sum(c == code for c, _ in by_family) > 1 or any(c == code for c, _ in placed)
             affected = sorted(set(cited) | set(listed(family)))
-            where = _where(flags, shown)
+            where = _where(seen, flags, shown, place)
             fix = fixes[code]
             of_total = f" of {total}" if total else ""
             out.append({
@@ -392,8 +394,12 @@ def _walk(seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str], st
     return ""
 
 
-def _where(flags: list[Flag], shown: dict[tuple[str, str], str]) -> str:
-    """The span the failure sits at, by its most common tool or name."""
+def _where(seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str], str], place: str) -> str:
+    """The component the failure family sits at: its tool, or its agent; else the span it sits at,
+    by its most common name."""
+    if place:
+        tool = any(seen.span_heads.get((f.trace_id, f.span_id), "").find(": tool, status") >= 0 for f in flags)
+        return f"{'tool' if tool else 'agent'} `{place}`"
     names: Counter[str] = Counter()
     for flag in flags:
         text = shown.get((flag.trace_id, flag.span_id), "")
