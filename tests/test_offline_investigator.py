@@ -184,3 +184,24 @@ def test_each_finding_is_one_failure_at_one_component_and_names_only_traces_that
         assert all((t, finding.category, place) in rule_places for t in finding.trace_ids), finding.title
         split += any(other.category == finding.category and other.id != finding.id for other in findings)
     assert split >= 2  # some code recurs at two components, as two findings
+
+
+def test_root_cause_and_fix_are_made_from_the_evidence(demo_store):
+    """The fix names the tool the evidence is about and quotes, readably, what the model wrote; the
+    root cause says what came back."""
+    _, investigations = _investigate(demo_store)
+    invalid = [f for i in investigations for f in i.findings if f.category == "reasoning.invalid_tool_arguments"]
+    assert invalid
+    for finding in invalid:
+        example = finding.immediate_fix.split(" wrote `", 1)[1].rsplit("`", 1)[0]
+        assert "\\" not in example and any(example.rstrip("…") in e.quote.replace('\\"', '"') for e in finding.evidence)
+        tool = finding.immediate_fix.split("Validate the arguments of tool `", 1)[1].split("`", 1)[0]
+        assert f"(tool `{tool}`)" in finding.title
+        ran = {
+            s.tool_name
+            for e in finding.evidence
+            for s in demo_store.spans(e.trace_id)
+            if s.kind == "tool" and s.status == "error" and s.tool_name
+        }
+        assert tool in ran  # a tool that failed in the cited traces
+        assert "failed with: " in finding.root_cause

@@ -318,8 +318,10 @@ class OfflineProvider:
             where = _where(seen, flags, shown, place)
             fix = fixes[code]
             of_total = f" of {total}" if total else ""
+            tool = _tool_involved(seen, flags, shown)
+            example = _example(flags[0].quote)
             out.append({
-                "title": f"{fix['title']} at {where}",
+                "title": f"{fix['title']} at {where}" + (f" (tool `{tool}`)" if tool and tool not in where else ""),
                 "category": code,
                 "severity": severity,
                 "confidence": confidence,
@@ -329,9 +331,10 @@ class OfflineProvider:
                     f" mostly {severity}; the offline investigator read {len(flags)} of the flagged spans and"
                     f" found each quoted evidence verbatim.{_walk(seen, flags, shown)}"
                 ),
-                "root_cause": f"{fix['root_cause']} Located at {where}.",
+                "root_cause": f"{fix['root_cause']} Located at {where}.{_mechanism(seen, flags, shown)}",
                 "immediate_fix": Template(fix["immediate_fix"]).safe_substitute(
-                    where=f"{where} (traces {', '.join(cited)})"),
+                    where=f"{where} (traces {', '.join(cited)})",
+                    tool=f"tool `{tool}`" if tool else "the tool", example=f"`{example}`"),
                 "fix_layer": fix["fix_layer"],
                 "evidence": [{"trace_id": f.trace_id, "span_id": f.span_id, "quote": f.quote} for f in flags],
                 "trace_ids": affected,
@@ -375,6 +378,41 @@ class OfflineProvider:
 def _dismissed(seen: Conversation, flag: Flag) -> bool:
     """An error the model supposedly carried past, in an opened trace that shows no error before it."""
     return flag.code in CAUSED_BEFORE and bool(seen.outlines.get(flag.trace_id)) and seen.linked(flag) is None
+
+
+def _tool_involved(seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str], str]) -> str:
+    """The tool the family's failures are about: the flagged tool span's, else the tool at the
+    other end of the failure (where a model step's bad call surfaced, or the error it carried past)."""
+    names: Counter[str] = Counter()
+    for flag in flags:
+        for span_id in (flag.span_id, seen.linked(flag)):
+            text = shown.get((flag.trace_id, span_id), "") if span_id else ""
+            if found := re.search(r"^tool: (.+)$", text, re.M):
+                names[found[1].strip()] += 1
+                break
+    return min(names, key=lambda n: (-names[n], n)) if names else ""
+
+
+def _example(quote: str, limit: int = 80) -> str:
+    """A quote as a reader would write it: JSON escapes undone, clipped."""
+    readable = quote.replace('\\"', '"').replace("\\n", " ").strip()
+    return readable if len(readable) <= limit else readable[: limit - 1] + "…"
+
+
+def _mechanism(seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str], str]) -> str:
+    """What the traces show happening, in one sentence: what the model wrote and what came back,
+    or what failed and what the model did next."""
+    for flag in flags:
+        other = seen.linked(flag)
+        message = _STATUS_MESSAGE.search(shown.get((flag.trace_id, other), "")) if other else None
+        if not message:
+            continue
+        said = message[1].strip()
+        said = said if len(said) <= 100 else said[:99] + "…"
+        if flag.code in SURFACES_AFTER:
+            return f" The model wrote `{_example(flag.quote)}`, and the step that ran it failed with: {said}"
+        return f" A step failed ({said}) and the next model step answered `{_example(flag.quote)}` as if it had not."
+    return ""
 
 
 def _walk(seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str], str]) -> str:
