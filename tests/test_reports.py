@@ -199,3 +199,15 @@ def test_a_family_found_in_two_clusters_merges_the_same_whichever_is_reported_fi
     assert merged == merge(b, a, store)
     assert merged.impact.trace_count == 2 and len(merged.evidence) == 3
     assert [e.trace_id for e in merged.evidence] == sorted(e.trace_id for e in merged.evidence)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_terminal_table_fits_the_terminal(reported: Store, width: int) -> None:
+    from investigator.reports.text import to_table
+
+    report = build_report(reported)
+    table = to_table(report, width=width)
+    assert max(len(line) for line in table.splitlines()) <= width
+    flat = " ".join(table.split())
+    for finding in report.findings:
+        assert finding.id in flat and finding.category in flat and finding.severity in flat

@@ -62,7 +62,7 @@ def test_offline_run_reports_ranked_cited_findings_whatever_order_the_files_are_
 def test_every_format_renders_and_fail_on_exits_one_for_a_severe_finding(tmp_path):
     db = tmp_path / "r.db"
     table = _run(db)
-    assert table.exit_code == 0 and "judged by offline investigator" in table.stdout
+    assert table.exit_code == 0 and "judged by offline investigator" in " ".join(table.stdout.split())  # wrapped
     markdown = _run(db, "--format", "md")
     assert markdown.stdout.startswith("# Trace investigator report")
     html = tmp_path / "report.html"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -15,8 +16,9 @@ from rich.console import Console
 from investigator.store import Store, default_db_path
 
 err = Console(stderr=True, soft_wrap=True)  # never wrap a message inside a path or id
-# Piped output gets a fixed width wide enough for the tables, instead of rich's 80 columns.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 140)
+# Piped output gets a fixed width wide enough for the tables, instead of rich's 80 columns, unless
+# $COLUMNS says how wide to be.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 140)
 
 
 class Moment(click.ParamType):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 
 import orjson
 from rich.console import Console
@@ -39,16 +40,23 @@ def _first_sentence(text: str, limit: int = 130) -> str:
     return head if len(head) <= limit else head[: limit - 1] + "…"
 
 
-def to_table(report: Report, width: int = 160) -> str:
-    """One row per finding, most impactful first: what fails, where it is over-represented, and
-    the first step of its fix (`investigator show ID` has the rest)."""
-    table = Table("#", "finding · fix", "category", "severity", "conf", "traces", "over-represented in",
-                  title=_headline(report), show_lines=True)
+def to_table(report: Report, width: int | None = None) -> str:
+    """One row per finding, most harmful first: what fails, the first step of its fix
+    (`investigator show ID` has the rest) and where it is over-represented; its code, severity,
+    confidence and reach. Fits `width` columns (default: the terminal's, `$COLUMNS` when set)."""
+    width = width or shutil.get_terminal_size((100, 24)).columns
+    table = Table("#", "finding · fix", "category · severity", "traces", title=_headline(report), show_lines=True,
+                  expand=False)
+    table.columns[1].ratio = 1
+    table.columns[2].no_wrap = True
     for rank, finding in enumerate(report.findings, 1):
+        cohort = _cohort(finding)
         table.add_row(
-            str(rank), f"{finding.title} [dim]{finding.id}[/dim]\nfix: {_first_sentence(finding.immediate_fix)}",
-            finding.category, finding.severity, f"{finding.confidence:.2f}", str(finding.impact.trace_count),
-            _cohort(finding),
+            str(rank),
+            f"{finding.title} [dim]{finding.id}[/dim]\nfix: {_first_sentence(finding.immediate_fix)}"
+            + (f"\nover-represented: {cohort}" if cohort else ""),
+            f"{finding.category}\n{finding.severity} · conf {finding.confidence:.2f}",
+            str(finding.impact.trace_count),
         )
     buffer = io.StringIO()
     Console(file=buffer, width=width, color_system=None, highlight=False).print(table)
