@@ -399,37 +399,43 @@ def _example(quote: str, limit: int = 80) -> str:
     return readable if len(readable) <= limit else readable[: limit - 1] + "…"
 
 
-def _mechanism(seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str], str]) -> str:
-    """What the traces show happening, in one sentence: what the model wrote and what came back,
-    or what failed and what the model did next."""
+def _linked_failure(
+    seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str], str]
+) -> tuple[Flag, str, str] | None:
+    """The first flag whose other end (see `Conversation.linked`) was read and failed: the flag,
+    that span and what it failed with (clipped)."""
     for flag in flags:
         other = seen.linked(flag)
         message = _STATUS_MESSAGE.search(shown.get((flag.trace_id, other), "")) if other else None
-        if not message:
-            continue
-        said = message[1].strip()
-        said = said if len(said) <= 100 else said[:99] + "…"
-        if flag.code in SURFACES_AFTER:
-            return f" The model wrote `{_example(flag.quote)}`, and the step that ran it failed with: {said}"
-        return f" A step failed ({said}) and the next model step answered `{_example(flag.quote)}` as if it had not."
-    return ""
+        if message and other:
+            said = message[1].strip()
+            return flag, other, said if len(said) <= 100 else said[:99] + "…"
+    return None
+
+
+def _mechanism(seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str], str]) -> str:
+    """What the traces show happening, in one sentence: what the model wrote and what came back,
+    or what failed and what the model did next."""
+    linked = _linked_failure(seen, flags, shown)
+    if linked is None:
+        return ""
+    flag, _, said = linked
+    if flag.code in SURFACES_AFTER:
+        return f" The model wrote `{_example(flag.quote)}`, and the step that ran it failed with: {said}"
+    return f" A step failed ({said}) and the next model step answered `{_example(flag.quote)}` as if it had not."
 
 
 def _walk(seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str], str]) -> str:
     """One sentence tying a located cause to its symptom (or an ignored error to its source)."""
-    for flag in flags:
-        other = seen.linked(flag)
-        message = _STATUS_MESSAGE.search(shown.get((flag.trace_id, other), "")) if other else None
-        if not message:
-            continue
-        said = message[1].strip()
-        said = said if len(said) <= 100 else said[:99] + "…"
-        if flag.code in SURFACES_AFTER:
-            return (f" In trace {flag.trace_id} the model span {flag.span_id} caused it; it surfaced at span {other},"
-                    f" which failed with: {said}")
-        return (f" In trace {flag.trace_id} span {other} failed first ({said}) and the model span {flag.span_id}"
-                f" carried on.")
-    return ""
+    linked = _linked_failure(seen, flags, shown)
+    if linked is None:
+        return ""
+    flag, other, said = linked
+    if flag.code in SURFACES_AFTER:
+        return (f" In trace {flag.trace_id} the model span {flag.span_id} caused it; it surfaced at span {other},"
+                f" which failed with: {said}")
+    return (f" In trace {flag.trace_id} span {other} failed first ({said}) and the model span {flag.span_id}"
+            f" carried on.")
 
 
 def _where(seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str], str], place: str) -> str:
