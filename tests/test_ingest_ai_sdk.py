@@ -100,7 +100,10 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Export]:
     for variant, request in requests.items():
         raw = _raw_spans(request)
         trace_ids = {s["traceId"] for r in request["resourceSpans"] for sc in r["scopeSpans"] for s in sc["spans"]}
-        stored = sorted((s for trace_id in trace_ids for s in store.spans(trace_id)), key=lambda s: s.start_time)
+        # By start, then end: two model calls of a fast scripted run can start in the same millisecond.
+        stored = sorted(
+            (s for trace_id in trace_ids for s in store.spans(trace_id)), key=lambda s: (s.start_time, s.end_time or "")
+        )
         spans[variant] = [Stored(s, raw[s.span_id]) for s in stored]
     yield Export(store, spans, [q.location or "" for q in store.quarantined()])
     store.close()
