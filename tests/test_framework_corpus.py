@@ -38,6 +38,26 @@ PAIRS = {
     "smolagents-code": (1.0, 0.88),
     "smolagents-toolcalling": (1.0, 0.92),
 }
+# Per category, on the same real-framework spans, with the detector module that owns it: each
+# module of the rules layer is held to what it achieves on output the frameworks wrote.
+PER_CATEGORY = {
+    "execution.auth_failed": (1.0, 1.0),  # errors.py, failures.py, classify.py (401 payloads, HTML pages)
+    "execution.not_found": (1.0, 1.0),  # errors.py, classify.py (404 error pages returned as results)
+    "execution.rate_limited": (1.0, 1.0),  # errors.py, classify.py
+    "execution.resource_exhausted": (1.0, 0.7143),  # limits.py, classify.py (smolagents' max_steps: no signal)
+    "execution.service_error": (1.0, 1.0),  # errors.py, failures.py (exceptions, ToolMessage envelopes)
+    "execution.silent_failure": (1.0, 0.5714),  # errors.py (empty results taken as truth)
+    "execution.timeout": (1.0, 1.0),  # errors.py, classify.py (TimeoutError read as words)
+    "planning.redundant_steps": (1.0, 1.0),  # loops.py
+    "reasoning.format_violation": (1.0, 1.0),  # formats.py, authored.py (parse errors, fed-back rejections, code)
+    "reasoning.invalid_tool_arguments": (0.9412, 0.8889),  # arguments.py, authored.py, schemas.py
+    "reasoning.wrong_tool": (1.0, 1.0),  # authored.py
+    "recovery.failed_recovery": (0.875, 0.875),  # loops.py, arguments.py, formats.py
+    "recovery.ignored_error": (1.0, 0.8667),  # recovery.py
+    "safety.pii_exposure": (1.0, 1.0),  # exposure.py (own records are no exposure)
+    "safety.prompt_injection": (1.0, 0.8571),  # injection.py
+    "safety.secret_exposure": (1.0, 1.0),  # exposure.py (tool results and answers, answer tools excluded)
+}
 # Of the faults found at their authoring span whose truth names where they surfaced, the share
 # whose issue names that span too.
 SURFACED_AGREEMENT = 0.9167
@@ -106,6 +126,16 @@ def test_pair_precision_and_recall_have_not_regressed(corpus: Corpus, framework:
             assert pairs[name] == 1.0, (framework, name, pairs)
         else:
             assert pairs[name] >= pinned - TOLERANCE, (framework, name, pairs)
+
+
+@pytest.mark.parametrize("category", sorted(PER_CATEGORY))
+def test_each_category_holds_on_real_framework_spans(corpus: Corpus, category: str) -> None:
+    metrics = score_issues(corpus.truth, corpus.issues, []).per_category[category]
+    for name, pinned in zip(("precision", "recall"), PER_CATEGORY[category], strict=True):
+        if pinned == 1.0:
+            assert metrics[name] == 1.0, (category, name, metrics)
+        else:
+            assert metrics[name] >= pinned - TOLERANCE, (category, name, metrics)
 
 
 def test_no_issue_sits_on_a_container_span_above_the_model_or_tool_step_that_authored_it(corpus: Corpus) -> None:
