@@ -15,6 +15,7 @@ from investigator.detectors.arguments import argument_problems
 from investigator.detectors.authored import CIRCUMSTANCES, model_authored
 from investigator.detectors.classify import empty_result
 from investigator.detectors.failures import (
+    RESULT_KINDS,
     definition_at_fault,
     has_error,
     payload_failure,
@@ -39,7 +40,6 @@ EXECUTION_CODES = (
 )
 # Classes another detector owns: the model's malformed output or arguments.
 _MODEL_FAULTS = ("reasoning.format_violation", "reasoning.invalid_tool_arguments")
-_RESULT_KINDS = ("tool", "retriever")
 
 
 def _repeat_of_failure(view: TraceView, span: Span, code: str) -> bool:
@@ -129,7 +129,7 @@ def detect_tool_result(view: TraceView) -> Iterable[Issue]:
     """Tool and retriever results that report success but carry an error payload, or nothing at all
     that the next model step then treats as a real answer."""
     for span in view.spans:
-        if span.kind not in _RESULT_KINDS or has_error(span):
+        if span.kind not in RESULT_KINDS or has_error(span):
             continue
         failure = payload_failure(span)
         if failure is not None:

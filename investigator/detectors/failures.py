@@ -16,7 +16,7 @@ from investigator.detectors.schemas import validate
 from investigator.detectors.view import TraceView, args_parse, exception_events, excerpt
 from investigator.models import Span
 
-_RESULT_KINDS = ("tool", "retriever")
+RESULT_KINDS = ("tool", "retriever")  # spans whose output is a result something reads
 _GENERIC = 0.6  # the confidence classify_error gives a text with no telling signal
 
 
@@ -57,7 +57,7 @@ def status_failure(span: Span) -> Failure | None:
 def payload_failure(span: Span) -> Failure | None:
     """The failure a result carries while its span says it succeeded: an HTTP error status or an
     exception in the payload is classified; any other error payload is a silent failure."""
-    if span.kind not in _RESULT_KINDS or has_error(span):
+    if span.kind not in RESULT_KINDS or has_error(span):
         return None
     result = tool_result(span.output)
     payload = error_payload(result.text)

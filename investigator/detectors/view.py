@@ -320,10 +320,17 @@ class TraceView:
 
     def execution_of(self, call: ToolCall) -> Span | None:
         """The tool span that ran a requested call, if the trace records one."""
+        return self._executions.get(_call_key(call))
+
+    @cached_property
+    def _executions(self) -> dict[tuple[str, str | None, str, str, bool], Span]:
+        """Each requested call's first tool span (`requesting_call` only looks at earlier calls)."""
+        ran: dict[tuple[str, str | None, str, str, bool], Span] = {}
         for span in self.tool_spans:
-            if self.position(span) > self.position(call.span) and self.requesting_call(span) == call:
-                return span
-        return None
+            call = self.requesting_call(span)
+            if call is not None:
+                ran.setdefault(_call_key(call), span)
+        return ran
 
     def surfacing_of(self, call: ToolCall) -> Span | None:
         """Where a bad call showed: the tool span that ran it, else a later step that reported an
@@ -376,6 +383,11 @@ def args_parse(arguments: str | None) -> bool:
     except orjson.JSONDecodeError:
         return False
     return True
+
+
+def _call_key(call: ToolCall) -> tuple[str, str | None, str, str, bool]:
+    """A call as a dict key (its span, a pydantic model, is not hashable)."""
+    return call.span.span_id, call.id, call.name, call.arguments, call.as_code
 
 
 def argument_values(arguments: str | None) -> list[str]:
