@@ -196,3 +196,21 @@ def test_one_bad_citation_rejects_the_whole_finding(ctx: ToolContext) -> None:
     reply = _submit(ctx, (TRACE, TOOL, "declined: card_expired"), (TRACE, ANSWER, "the payment was declined"))
     assert reply.startswith("rejected") and "evidence[1]" in reply and "evidence[0]" not in reply
     assert ctx.findings == []
+
+
+def test_a_quote_of_json_text_is_kept_as_a_reader_finds_it_decoded(ctx: ToolContext) -> None:
+    stored = ctx.span(TRACE, ANSWER).output
+    escaped = "went through.\\n\\nThe  receipt"  # what the output holds, copied with its JSON escapes
+    assert escaped in stored
+    decoded = "went through.\n\nThe  receipt"
+    assert decoded not in stored and quote_in_span(ctx.span(TRACE, ANSWER), decoded)
+    for quote in (escaped, decoded):
+        ctx.findings.clear()
+        assert _submit(ctx, (TRACE, ANSWER, quote)).startswith("accepted")
+        assert [e.quote for e in ctx.findings[0].evidence] == [decoded]
+
+
+def test_json_keys_and_structure_are_not_decoded_values(ctx: ToolContext) -> None:
+    span = ctx.span(TRACE, ANSWER)
+    assert not quote_in_span(span, "went through.\\n\\nThe receipt")  # escapes undone but spacing changed
+    assert not quote_in_span(span, '"content": "Your payment went through.\n')  # decoded text in raw JSON

@@ -43,7 +43,7 @@ def test_arguments_breaking_the_schema_are_flagged_at_the_llm_span() -> None:
     issues = list(detect_invalid_arguments(view(step)))
     assert [(i.span_id, i.category) for i in issues] == [("5e1a9c0b3d7f2a64", "reasoning.invalid_tool_arguments")]
     assert "expected number, got string" in issues[0].description
-    assert issues[0].evidence in step.output
+    assert issues[0].evidence == '{"order_id": "A-10442", "amount": "42.00"}'  # as the model wrote it, unescaped
 
 
 def test_missing_required_field_is_flagged() -> None:
@@ -139,7 +139,7 @@ def test_parse_error_is_blamed_on_the_model_output_not_the_parser() -> None:
     )
     issues = list(detect_format_violation(view(answer, parser)))
     assert [(i.span_id, i.category) for i in issues] == [("5e1a9c0b3d7f2a64", "reasoning.format_violation")]
-    assert issues[0].evidence in answer.output
+    assert issues[0].evidence == '{"answer": "Revenue grew 12%", "confidence": high}'  # the content, unescaped
 
 
 def test_non_json_answer_to_a_json_response_format_is_flagged() -> None:

@@ -88,6 +88,18 @@ def test_the_offline_investigation_is_byte_identical_in_another_interpreter(demo
     assert len(here) >= 10 and len({orjson.loads(f)["cluster_id"] for f in here}) >= 5
 
 
+def _planted_in(output: str | None, planted: str) -> str:
+    """`output` with `planted` in its text: inside the JSON when it is JSON (where a tool's or a
+    page's content carries it), else appended."""
+    try:
+        value = orjson.loads(output or "")
+    except orjson.JSONDecodeError:
+        return (output or "") + planted
+    if isinstance(value, dict):
+        return orjson.dumps({**value, "notice": planted}).decode()
+    return orjson.dumps([*value, planted] if isinstance(value, list) else [value, planted]).decode()
+
+
 def test_instructions_planted_in_a_trace_do_not_change_what_it_submits(demo_store):
     clusters, _ = _investigate(demo_store, "run_before")
     before = [orjson.loads(d) for d in _stored(demo_store, "run_before")]
@@ -99,8 +111,8 @@ def test_instructions_planted_in_a_trace_do_not_change_what_it_submits(demo_stor
     for trace_id in target.representative_trace_ids:
         for span in demo_store.spans(trace_id):
             demo_store.conn.execute(
-                "UPDATE spans SET output = coalesce(output, '') || ? WHERE trace_id = ? AND span_id = ?",
-                [planted, trace_id, span.span_id],
+                "UPDATE spans SET output = ? WHERE trace_id = ? AND span_id = ?",
+                [_planted_in(span.output, planted), trace_id, span.span_id],
             )
 
     investigate_clusters(demo_store, clusters, OFFLINE, "run_after")

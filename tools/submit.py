@@ -13,10 +13,9 @@ import hashlib
 from collections import Counter
 from typing import Annotated
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from investigator.evidence import quote_in_span
+from investigator.evidence import readable_quote
 from investigator.findings import affected as affected_impact
 from investigator.findings import merge
 from investigator.models import (
@@ -70,16 +69,14 @@ def _flagged_at(ctx: ToolContext, code: str, place: str) -> set[str]:
 
 
 def _verbatim(ctx: ToolContext, item: CitedEvidence) -> str | None:
-    """The form of the quote found verbatim in the span, or None. A model reading redacted or
-    JSON-decoded text may write a placeholder or an unescaped character; the raw form it stands
-    for is what gets stored."""
+    """The form of the quote found verbatim in the span, or None. A model reading redacted text may
+    write a placeholder, and one reading JSON as stored may copy its escapes: what gets stored is
+    the raw text the placeholder stands for, in its decoded form (`evidence.readable_quote`)."""
     span = ctx.span(item.trace_id, item.span_id)
-    candidates = [item.quote, *ctx.unredacted(item.quote, item.trace_id)]
-    for candidate in list(candidates):
-        escaped = orjson.dumps(candidate).decode()[1:-1]
-        if escaped != candidate:
-            candidates.append(escaped)
-    return next((c for c in candidates if quote_in_span(span, c)), None)
+    for candidate in (item.quote, *ctx.unredacted(item.quote, item.trace_id)):
+        if (quote := readable_quote(span, candidate)) is not None:
+            return quote
+    return None
 
 
 def _check_evidence(ctx: ToolContext, evidence: list[CitedEvidence], errors: list[str]) -> list[Evidence]:

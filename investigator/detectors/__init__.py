@@ -3,7 +3,7 @@
 A detector is registered with a name, a version, the taxonomy codes it may emit and a function
 `detect(view: TraceView) -> Iterable[Issue]`. `run_detectors` runs them all over one trace and
 keeps only issues that can be trusted downstream: a known code, a span of this trace, and an
-evidence quote found verbatim in one quotable field of that span. One issue per (span, code)
+evidence quote found verbatim in that span (kept in its readable, decoded form). One issue per (span, code)
 survives, the most confident.
 """
 
@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from investigator.detectors.population import PopulationStats
-from investigator.detectors.view import TraceView, quote_fields
+from investigator.detectors.view import TraceView
+from investigator.evidence import readable_quote
 from investigator.models import Issue, Severity, Span
 from investigator.taxonomy import Taxonomy, default_taxonomy
 
@@ -100,10 +101,6 @@ def rules_version() -> str:
     return "rules-" + hashlib.sha1(signature.encode()).hexdigest()[:10]
 
 
-def _evidence_ok(span: Span, quote: str) -> bool:
-    return len(quote.strip()) >= 3 and any(quote in text for _, text in quote_fields(span))
-
-
 def run_detectors(
     view: TraceView,
     detectors: Iterable[Detector] | None = None,
@@ -128,10 +125,11 @@ def run_detectors(
             if issue.surfaced_span_id is not None and issue.surfaced_span_id not in view.by_id:
                 log.debug("dropped issue from %s: it surfaced at a span not in the trace", det.name)
                 continue
-            if not _evidence_ok(span, issue.evidence):
+            quote = readable_quote(span, issue.evidence)
+            if quote is None:
                 log.debug("dropped issue from %s: evidence not verbatim in span %s", det.name, span.span_id)
                 continue
-            issue = issue.model_copy(update={"category": tax.resolve(issue.category)})
+            issue = issue.model_copy(update={"category": tax.resolve(issue.category), "evidence": quote})
             key = (issue.span_id, issue.category)
             if key not in best or issue.confidence > best[key].confidence:
                 best[key] = issue

@@ -7,7 +7,6 @@ format onto the conventions of `investigator.ingest.base`, and this view reads t
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from functools import cached_property
@@ -18,9 +17,9 @@ import orjson
 from investigator.detectors.population import PopulationStats
 from investigator.detectors.requests import code_requests, repr_requests
 from investigator.detectors.schemas import tool_schemas
+from investigator.evidence import MIN_QUOTE_CHARS, quotable_texts
 from investigator.models import Span, Trace, in_start_order
 
-QUOTE_FIELDS = ("output", "input", "status_message", "tool_args")
 MAX_QUOTE = 200
 
 
@@ -69,37 +68,19 @@ def exception_events(span: Span) -> list[dict[str, Any]]:
     return found
 
 
-def quote_fields(span: Span) -> Iterator[tuple[str, str]]:
-    """The fields an evidence quote may come from, as (field name, text)."""
-    for name in QUOTE_FIELDS:
-        value = getattr(span, name)
-        if value:
-            yield name, value
-    for attrs in exception_events(span):
-        message = attrs.get("exception.message")
-        if isinstance(message, str) and message:
-            yield "exception.message", message
-
-
-def _variants(needle: str) -> Iterator[str]:
-    yield needle
-    yield orjson.dumps(needle).decode()[1:-1]
-    yield json.dumps(needle)[1:-1]
-
-
 def find_quote(span: Span, needle: str, fields: tuple[str, ...] | None = None) -> str | None:
-    """`needle` as it appears verbatim in one of the span's quotable fields (as is, or JSON-escaped
-    the way it sits inside a serialised message array), clipped to MAX_QUOTE; else None. When the
-    whole needle is not there (text joined from several messages), its first line will do."""
+    """`needle` as it appears verbatim in one of the span's texts (`evidence.quotable_texts`: as
+    stored, or a string value decoded from the JSON it is stored in), clipped to MAX_QUOTE; else
+    None. When the whole needle is not there (text joined from several messages), its first line
+    will do."""
     needle = needle.strip()
     first_line = needle.split("\n", 1)[0].strip()
     for candidate in dict.fromkeys((needle[:MAX_QUOTE], first_line[:MAX_QUOTE], first_line[:60])):
-        if len(candidate) < 3:
+        if len(candidate) < MIN_QUOTE_CHARS:
             continue
-        for variant in _variants(candidate):
-            for name, text in quote_fields(span):
-                if (fields is None or name in fields) and variant in text:
-                    return variant
+        for name, text in quotable_texts(span):
+            if (fields is None or name in fields) and candidate in text:
+                return candidate
     return None
 
 

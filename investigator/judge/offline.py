@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from investigator.evidence import decoded_strings
 from investigator.models import SCORE_DIMENSIONS, Issue
 from investigator.providers.base import Message, ModelConfig, ModelOutput, ToolCall, ToolSpec
 from investigator.scoring import score_dimension
@@ -52,6 +53,7 @@ _AT_LINE = re.compile(r"^    at (.+?): (\d+) traces: ([^\n…]*)")
 _SPAN_HEAD = re.compile(r"^span \S+ of trace \S+: (\w+), status", re.M)
 _OUTLINE_LINE = re.compile(r"^[\s│├└─]*(\S+)  (\w+)\s+.*?  (ok|error|unset)  ", re.M)
 _STATUS_MESSAGE = re.compile(r"^status_message: (.+)$", re.M)
+_FIELD_HEAD = re.compile(r"^--- \w+ \(\d+ characters\) ---\n", re.M)
 # Where the other end of a failure sits, seen from the model span a code is located at: the span
 # where a model's bad output surfaced later, or the error upstream that the model carried past.
 SURFACES_AFTER = {"reasoning.invalid_tool_arguments", "reasoning.format_violation", "reasoning.wrong_tool"}
@@ -183,6 +185,15 @@ class Conversation:
         order = spans[at + 1 :] if flag.code in SURFACES_AFTER else reversed(spans[:at])
         return next((span_id for span_id, _, status in order if status == "error"), None)
 
+    def showed(self, flag: Flag) -> bool:
+        """True when read_span showed the flag's quote verbatim in one of the span's fields, read as
+        a model reads them: a field that is JSON with its string values decoded."""
+        body = self.span_texts.get((flag.trace_id, flag.span_id), "")
+        if not flag.quote or flag.quote in body:
+            return bool(flag.quote)
+        fields = _FIELD_HEAD.split(body)[1:]
+        return any(flag.quote in value for text in fields for value in decoded_strings(text))
+
     @cached_property
     def span_texts(self) -> dict[tuple[str, str], str]:
         """What read_span showed of each span (the fenced body)."""
@@ -259,8 +270,7 @@ class OfflineProvider:
         if seen.called("submit_finding") or seen.called("submit_summary") or seen.called("submit_scores"):
             return []
         shown = seen.span_texts
-        confirmed = [f for f in seen.flags if f.quote and f.quote in shown.get((f.trace_id, f.span_id), "")
-                     and not _dismissed(seen, f)]
+        confirmed = [f for f in seen.flags if seen.showed(f) and not _dismissed(seen, f)]
         calls = [("submit_finding", args) for args in self._findings(seen, confirmed, shown)]
         for trace_id in seen.representatives()[:MAX_OUTLINES]:
             calls.append(("submit_scores", self._scores(trace_id, seen.flags)))
@@ -394,8 +404,8 @@ def _tool_involved(seen: Conversation, flags: list[Flag], shown: dict[tuple[str,
 
 
 def _example(quote: str, limit: int = 80) -> str:
-    """A quote as a reader would write it: JSON escapes undone, clipped."""
-    readable = quote.replace('\\"', '"').replace("\\n", " ").strip()
+    """A quote on one line, clipped."""
+    readable = " ".join(quote.split())
     return readable if len(readable) <= limit else readable[: limit - 1] + "…"
 
 
