@@ -22,12 +22,16 @@ def rank_key(finding: Finding) -> tuple:
 
 
 def affected(store: Store, impact: Impact, trace_ids: list[str]) -> Impact:
-    """`impact` for these affected traces: how many, and the distinct sessions and users among them."""
+    """`impact` for these affected traces: how many, the distinct sessions and users among them, and
+    the tokens and cost of their model calls."""
     traces = store.traces_of(trace_ids).values()
+    tokens, cost = store.model_usage(trace_ids)
     return impact.model_copy(update={
         "trace_count": len(trace_ids),
         "sessions": len({t.session_id for t in traces if t.session_id}),
         "users": len({t.user_id for t in traces if t.user_id}),
+        "tokens": tokens,
+        "cost_usd": cost,
     })
 
 

@@ -225,6 +225,8 @@ class Impact(BaseModel):
     window_traces: int = 0  # traces in the window analysed; 0 when not known
     sessions: int = 0  # distinct sessions among the affected traces
     users: int = 0  # distinct users among the affected traces
+    tokens: int = 0  # tokens in and out of the model calls in the affected traces; 0 when not recorded
+    cost_usd: float | None = None  # what those calls cost, when the traces record it
 
     @property
     def share(self) -> float | None:
@@ -236,7 +238,19 @@ class Impact(BaseModel):
         people = ", ".join(
             f"{n} {what}{'s' if n != 1 else ''}" for n, what in ((self.sessions, "session"), (self.users, "user")) if n
         )
-        return f"{self.trace_count} traces{share}" + (f", {people}" if people else "")
+        spent = f"{_count(self.tokens)} tokens" if self.tokens else ""
+        if self.cost_usd:
+            cost = f"${self.cost_usd:.2f}" if self.cost_usd >= 0.01 else "<$0.01"
+            spent = f"{spent} ({cost})" if spent else cost
+        return (f"{self.trace_count} traces{share}" + (f", {people}" if people else "")
+                + (f"; {spent} spent in them" if spent else ""))
+
+
+def _count(n: int) -> str:
+    """A count as people read it: 950, 12.3k, 4.1M."""
+    if n < 1000:
+        return str(n)
+    return f"{n / 1000:.1f}k" if n < 1_000_000 else f"{n / 1_000_000:.1f}M"
 
 
 class CohortLift(BaseModel):

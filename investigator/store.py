@@ -558,6 +558,21 @@ class Store:
         )
         return [r[0] for r in rows]
 
+    def model_usage(self, trace_ids: Sequence[str]) -> tuple[int, float | None]:
+        """The tokens (in and out) and the cost of the model calls in these traces; the cost is None
+        when no call recorded one."""
+        tokens, cost, priced = 0, 0.0, False
+        for chunk in _chunks(list(trace_ids)):
+            marks = ", ".join("?" * len(chunk))
+            row = self.conn.execute(
+                "SELECT sum(coalesce(tokens_in, 0) + coalesce(tokens_out, 0)), sum(cost), count(cost) FROM spans"
+                f" WHERE kind = 'llm' AND trace_id IN ({marks})", list(chunk),
+            ).fetchone()
+            tokens += row[0] or 0
+            cost += row[1] or 0.0
+            priced = priced or bool(row[2])
+        return tokens, round(cost, 6) if priced else None
+
     def traces_of(self, trace_ids: Sequence[str]) -> dict[str, Trace]:
         """The stored traces among `trace_ids` (one query per chunk)."""
         found: dict[str, Trace] = {}

@@ -53,3 +53,22 @@ def test_impact_counts_distinct_sessions_and_users_of_the_affected_traces(demo_s
     words = impact.in_words()
     assert words.startswith("6 traces (1.5% of the window's 400), ")
     assert f"{impact.sessions} session" in words and f"{impact.users} user" in words
+
+
+def test_impact_counts_the_tokens_and_cost_of_the_model_calls_in_the_affected_traces(demo_store) -> None:
+    rows = demo_store.conn.execute(
+        "SELECT trace_id FROM spans WHERE kind = 'llm' AND cost > 0 GROUP BY trace_id ORDER BY trace_id LIMIT 3"
+    ).fetchall()
+    ids = [r[0] for r in rows]
+    assert len(ids) == 3
+    calls = [(s.tokens_in or 0, s.tokens_out or 0, s.cost) for t in ids for s in demo_store.spans(t) if s.kind == "llm"]
+    # An agent span that sums its calls' tokens (as some exporters write) is not counted again.
+    demo_store.conn.execute(
+        "UPDATE spans SET tokens_in = 10000, tokens_out = 500 WHERE trace_id = ? AND kind != 'llm'", [ids[0]]
+    )
+    impact = affected(demo_store, finding("f", "high", 1, 0.9, 0.01).impact, ids)
+    assert impact.tokens == sum(i + o for i, o, _ in calls) > 0
+    assert impact.cost_usd == round(sum(c for _, _, c in calls if c), 6)
+    assert f"; {impact.tokens / 1000:.1f}k tokens" in impact.in_words()
+    bare = affected(demo_store, finding("f", "high", 1, 0.9, 0.01).impact, ["no-such-trace"])
+    assert (bare.tokens, bare.cost_usd) == (0, None) and "tokens" not in bare.in_words()

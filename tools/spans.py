@@ -168,27 +168,34 @@ def cluster_overview(ctx: ToolContext) -> str:
         lines.append(f"    in traces: {', '.join(listed[:_LISTED_TRACE_IDS])}{more}")
     rep_set = set(reps)
     rep_issues = [i for i in issues if i.trace_id in rep_set]
-    lines.append("issues in the representative traces:")
-    for issue in rep_issues[:_MAX_REP_ISSUES]:
-        lines.extend(_issue_lines(ctx, issue))
-    if len(rep_issues) > _MAX_REP_ISSUES:
-        lines.append(f"  … {len(rep_issues) - _MAX_REP_ISSUES} more (trace_outline lists a trace's issues)")
     notes = _performance_notes(ctx, ids)
-    if notes:
-        lines.append(f"performance notes (slow or token-heavy steps; not failures): {len(notes)}")
-        lines.extend(notes[:_MAX_REP_ISSUES])
-
-    # What follows is shown as far as the result size allows, most useful first: one outline,
-    # examples of each code from other traces, then the other representative outlines.
-    used = sum(len(line) + 1 for line in lines)
     budget = ctx.max_result_chars - 300
+    used = sum(len(line) + 1 for line in lines)
 
-    def fits(block: str) -> bool:
+    def fits(block: str, leaving: int = 0) -> bool:
         nonlocal used
-        if used + len(block) + 1 > budget:
+        if used + len(block) + 1 + leaving > budget:
             return False
         used += len(block) + 1
         return True
+
+    # The issues of the representative traces after the first, and the performance notes, leave
+    # room for the first outline (at its shortest) and the list of outlines not shown; what follows is shown as far as the result size allows, most
+    # useful first: that outline, examples of each code from other traces, the other outlines.
+    reserve = len(_outline(ctx, reps[0], 12)) + sum(len(t) + 20 for t in reps) if reps else 0  # + "not shown"
+    lines.append("issues in the representative traces:")
+    shown_issues = 0
+    for issue in rep_issues[:_MAX_REP_ISSUES]:
+        block = "\n".join(_issue_lines(ctx, issue))
+        if not fits(block, reserve if shown_issues else 0):
+            break
+        lines.append(block)
+        shown_issues += 1
+    if len(rep_issues) > shown_issues:
+        lines.append(f"  … {len(rep_issues) - shown_issues} more (trace_outline lists a trace's issues)")
+    if notes:
+        lines.append(f"performance notes (slow or token-heavy steps; not failures): {len(notes)}")
+        lines.extend(note for note in notes[:_MAX_REP_ISSUES] if fits(note, reserve))
 
     outlines: dict[str, str] = {}
     examples: list[str] = []

@@ -343,8 +343,8 @@ class OfflineProvider:
                 ),
                 "root_cause": f"{fix['root_cause']} Located at {where}.{_mechanism(seen, flags, shown)}",
                 "immediate_fix": Template(fix["immediate_fix"]).safe_substitute(
-                    where=f"{where} (traces {', '.join(cited)})",
-                    tool=f"tool `{tool}`" if tool else "the tool", example=f"`{example}`"),
+                    where=where, tool=f"tool `{tool}`" if tool else "the tool", example=f"`{example}`")
+                + f" Seen in traces {', '.join(cited)}.",
                 "fix_layer": fix["fix_layer"],
                 "evidence": [{"trace_id": f.trace_id, "span_id": f.span_id, "quote": f.quote} for f in flags],
                 "trace_ids": affected,
