@@ -88,12 +88,14 @@ def ctx(store: Store) -> ToolContext:
     return ToolContext(store=store, run_id="run_cite", cluster=cluster, trace_ids={TRACE, OTHER_TRACE})
 
 
-def _submit(ctx: ToolContext, *evidence: tuple[str, str, str]) -> str:
+def _submit(
+    ctx: ToolContext, *evidence: tuple[str, str, str], title: str = "Declined payments are reported as successful"
+) -> str:
     return call_tool(
         ctx,
         "submit_finding",
         {
-            "title": "Declined payments are reported as successful",
+            "title": title,
             "category": "recovery.ignored_error",
             "severity": "high",
             "confidence": 0.8,
@@ -214,3 +216,14 @@ def test_json_keys_and_structure_are_not_decoded_values(ctx: ToolContext) -> Non
     span = ctx.span(TRACE, ANSWER)
     assert not quote_in_span(span, "went through.\\n\\nThe receipt")  # escapes undone but spacing changed
     assert not quote_in_span(span, '"content": "Your payment went through.\n')  # decoded text in raw JSON
+
+
+def test_a_title_naming_a_tool_cites_only_spans_about_that_tool(ctx: ToolContext) -> None:
+    title = "Declined charges are reported as successful at tool `charge_card`"
+    reply = _submit(ctx, (TRACE, TOOL, ERROR), (TRACE, ANSWER, "Your payment went through."), title=title)
+    assert reply.startswith("rejected") and "evidence[1]: span " + ANSWER in reply and "evidence[0]" not in reply
+    assert ctx.findings == []
+    assert _submit(ctx, (TRACE, TOOL, ERROR), title=title).startswith("accepted")
+    # A name in backticks that is no tool or agent of the cited traces is left alone.
+    reply = _submit(ctx, (TRACE, ANSWER, "Your payment went through."), title="Answers say `done`")
+    assert reply.startswith("accepted")

@@ -180,9 +180,10 @@ def cluster_overview(ctx: ToolContext) -> str:
         return True
 
     # The issues of the representative traces after the first, and the performance notes, leave
-    # room for the first outline (at its shortest) and the list of outlines not shown; what follows is shown as far as the result size allows, most
-    # useful first: that outline, examples of each code from other traces, the other outlines.
-    reserve = len(_outline(ctx, reps[0], 12)) + sum(len(t) + 20 for t in reps) if reps else 0  # + "not shown"
+    # room for the first outline (at its shortest) and the list of outlines not shown. What
+    # follows is shown as far as the result size allows, most useful first: that outline,
+    # examples of each code from other traces, the other outlines.
+    reserve = len(_outline(ctx, reps[0], 12)) + sum(len(t) + 20 for t in reps) if reps else 0
     lines.append("issues in the representative traces:")
     shown_issues = 0
     for issue in rep_issues[:_MAX_REP_ISSUES]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from collections import Counter
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from investigator.detectors.view import TraceView
 from investigator.evidence import readable_quote
 from investigator.findings import affected as affected_impact
 from investigator.findings import merge
@@ -32,6 +34,7 @@ from investigator.models import (
 from investigator.tools.context import ToolContext, ToolError, component_of
 
 MIN_CONFIDENCE = 0.5
+_BACKTICKED = re.compile(r"`([^`\n]+)`")
 
 
 class CitedEvidence(BaseModel):
@@ -66,6 +69,30 @@ def _flagged_at(ctx: ToolContext, code: str, place: str) -> set[str]:
         and i.category == code
         and component_of(ctx.span(i.trace_id, i.span_id)) == place
     }
+
+
+def _named_components(ctx: ToolContext, title: str, cited: list[Evidence], errors: list[str]) -> None:
+    """A title that names tools or agents (in backticks) is about them: each cited span must run one
+    of those tools or in one of those agents, or be a model step that called one. Otherwise the
+    finding mixes failure families (split it) or its title names the wrong place (retitle it)."""
+    views = {t: TraceView(trace, ctx.spans(t)) for t in {e.trace_id for e in cited}
+             if (trace := ctx.store.get_trace(t)) is not None}
+    places = {name for view in views.values() for s in view.spans for name in (s.tool_name, s.agent) if name}
+    named = [name for name in dict.fromkeys(_BACKTICKED.findall(title)) if name in places]
+    if not named:
+        return
+    for index, item in enumerate(cited):
+        view = views.get(item.trace_id)
+        span = ctx.span(item.trace_id, item.span_id)
+        called = {c.name for c in view.tool_calls(span)} if view and span.kind == "llm" else set()
+        if not {span.tool_name, span.agent, *called} & set(named):
+            at = component_of(span)
+            listed = " or ".join(f"`{n}`" for n in named)
+            errors.append(
+                f"evidence[{index}]: span {item.span_id} is at {f'`{at}`' if at else 'no tool or agent'}, not at"
+                f" {listed}, which the title names: cite only spans of what the title names (or the model"
+                " step that called it), or split the finding by tool or agent, or retitle it"
+            )
 
 
 def _verbatim(ctx: ToolContext, item: CitedEvidence) -> str | None:
@@ -162,6 +189,7 @@ def submit_finding(
     if stray:
         errors.append(f"trace_ids not part of this investigation: {', '.join(stray)}")
     cited = _check_evidence(ctx, evidence, errors)
+    _named_components(ctx, title, cited, errors)
     if errors:
         return "rejected, nothing was stored:\n" + "\n".join(f"- {e}" for e in errors) + (
             "\ncorrect these and submit the finding again."
