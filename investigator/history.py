@@ -2,13 +2,15 @@
 
 A finding's id is stable across runs (it is derived from the failure family), so its history is the
 runs it appeared in. After each run its findings get a status: `new` (never seen before),
-`recurring`, or `regressed` (marked fixed, and back). A finding absent from the last
-`RESOLVED_AFTER` runs is `resolved`. Reviews feed back: false positives are suppressed in later runs,
+`recurring`, or `regressed` (marked fixed, and back). A finding is `resolved` once `RESOLVED_AFTER`
+later runs saw its tool or agent run without it; a window in which that component did not run (a
+quiet night) leaves its status as it was. Reviews feed back: false positives are suppressed in later runs,
 duplicates merge into the finding they duplicate, fixed findings are watched.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import orjson
@@ -17,6 +19,7 @@ from investigator.findings import merge, rank_key, save_finding
 from investigator.models import Finding
 from investigator.store import Store
 from investigator.timefmt import now_iso
+from investigator.tools.context import component_of
 
 RESOLVED_AFTER = 2
 VERDICTS = ("fixed", "false-positive", "duplicate")
@@ -134,10 +137,39 @@ def finding_states(store: Store) -> dict[str, FindingState]:
             counts = (state.trace_counts if state else []) + [(run_id, finding.impact.trace_count)]
             states[finding.id] = FindingState(finding, finding.status, reviews.get(finding.id), counts)
             last_seen[finding.id] = position[run_id]
+    windows = _windows(store, order)
     for finding_id, state in states.items():
-        if len(order) - 1 - last_seen[finding_id] >= RESOLVED_AFTER:
+        later = order[last_seen[finding_id] + 1 :]
+        place = _component(store, state.finding)
+        if sum(_had_traffic(store, windows[run_id], place) for run_id in later) >= RESOLVED_AFTER:
             state.status = "resolved"
     return states
+
+
+def _windows(store: Store, run_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    rows = store.conn.execute("SELECT id, window_start, window_end FROM runs").fetchall()
+    found = {row[0]: (row[1], row[2]) for row in rows}
+    return {run_id: found.get(run_id, (None, None)) for run_id in run_ids}
+
+
+def _component(store: Store, finding: Finding) -> str:
+    """The tool or agent a finding's cited spans sit at, most of them; "" when they sit at none."""
+    spans = [store.get_span(e.trace_id, e.span_id) for e in finding.evidence]
+    names = Counter(component_of(span) for span in spans if span is not None)
+    return min(names, key=lambda name: (-names[name], name)) if names else ""
+
+
+def _had_traffic(store: Store, window: tuple[str | None, str | None], place: str) -> bool:
+    """Whether traces of this window ran the tool or agent `place` (any trace, when `place` is "").
+    A window in which the component never ran says nothing about whether its failure is gone."""
+    start, end = window
+    sql = "SELECT 1 FROM traces t WHERE (? IS NULL OR t.start_time >= ?) AND (? IS NULL OR t.start_time < ?)"
+    params: list[str | None] = [start, start, end, end]
+    if place:
+        sql += (" AND EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id"
+                " AND (s.tool_name = ? OR s.agent = ?))")
+        params += [place, place]
+    return store.conn.execute(sql + " LIMIT 1", params).fetchone() is not None
 
 
 def review_queue(store: Store, limit: int = 50) -> list[FindingState]:

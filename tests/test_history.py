@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 
+import orjson
 import pytest
 import yaml
 
@@ -118,3 +119,25 @@ def test_promoted_cases_are_redacted_stable_and_load_in_pytest(hourly, tmp_path)
         assert case["source_trace_ids"] and all(hourly.get_trace(t) for t in case["source_trace_ids"])
     params = pytest_cases(path)
     assert len(params) == len(cases) and raw
+
+
+def test_quiet_windows_leave_open_findings_open_and_busy_ones_resolve_them(hourly):
+    from click.testing import CliRunner
+
+    from investigator.cli import main
+
+    def queued() -> dict[str, str]:
+        result = CliRunner().invoke(main, ["queue", "--json", "--db", str(hourly.path)])
+        assert result.exit_code == 0, result.output
+        return {f["id"]: f["status"] for f in map(orjson.loads, result.output.splitlines())}
+
+    family = next(f for f in _window(hourly, 0).findings if f.category == FAMILY)
+    assert queued()[family.id] == "new"
+    for night in (20, 21, 22):  # a quiet night: windows with no traffic at all
+        assert _window(hourly, night).run.counts.get("traces", 0) == 0
+    assert queued()[family.id] == "new"  # nothing ran, so nothing says the failure is gone
+    assert finding_states(hourly)[family.id].status == "new"
+    _window(hourly, 2)
+    _window(hourly, 3)  # two busy windows in which its agent ran without it
+    assert family.id not in queued()
+    assert finding_states(hourly)[family.id].status == "resolved"
