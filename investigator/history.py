@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from investigator.findings import merge, rank_key, save_finding
+from investigator.findings import load_findings, merge, rank_key, save_finding
 from investigator.models import Finding
 from investigator.store import Store
 from investigator.timefmt import now_iso
@@ -50,12 +50,8 @@ def _runs_in_order(store: Store) -> list[str]:
 
 
 def latest_reviews(store: Store) -> dict[str, Review]:
-    reviews: dict[str, Review] = {}
-    for row in store.conn.execute(
-        "SELECT finding_id, verdict, of_id, note, reviewed_at FROM reviews ORDER BY id"
-    ):
-        reviews[row[0]] = Review(*row)
-    return reviews
+    """Each reviewed finding's latest review."""
+    return {review.finding_id: review for review in all_reviews(store)}
 
 
 def add_review(
@@ -74,6 +70,27 @@ def add_review(
             [finding_id, verdict, of_id, note, review.reviewed_at],
         )
     return review
+
+
+def all_reviews(store: Store) -> list[Review]:
+    """Every review, oldest first."""
+    return [Review(*row) for row in store.conn.execute(
+        "SELECT finding_id, verdict, of_id, note, reviewed_at FROM reviews ORDER BY id"
+    )]
+
+
+def undo_review(store: Store, finding_id: str) -> Review | None:
+    """Withdraw the latest review of a finding (the one before it, if any, applies again); None
+    when the finding has no review."""
+    row = store.conn.execute(
+        "SELECT id, finding_id, verdict, of_id, note, reviewed_at FROM reviews WHERE finding_id = ?"
+        " ORDER BY id DESC LIMIT 1", [finding_id],
+    ).fetchone()
+    if row is None:
+        return None
+    with store.conn:
+        store.conn.execute("DELETE FROM reviews WHERE id = ?", [row[0]])
+    return Review(*row[1:])
 
 
 def _canonical(finding_id: str, reviews: dict[str, Review]) -> str:
@@ -100,8 +117,6 @@ def apply_history(store: Store, run_id: str) -> list[Finding]:
         finding = Finding.model_validate(orjson.loads(data))
         canonical = _canonical(finding.id, reviews)
         review = reviews.get(canonical)
-        if review and review.verdict == "false-positive":
-            continue
         if canonical in merged:  # a duplicate: its evidence and traces join the canonical finding
             first = merged[canonical]
             merged[canonical] = merge(first, finding, store).model_copy(
@@ -120,7 +135,12 @@ def apply_history(store: Store, run_id: str) -> list[Finding]:
         store.conn.execute("DELETE FROM findings WHERE run_id = ?", [run_id])
         for finding in merged.values():
             save_finding(store, run_id, finding)
-    return sorted(merged.values(), key=rank_key)
+    # A false positive stays stored (it can still be shown and its review undone), but not reported.
+    return sorted((f for f in merged.values() if not _dismissed(reviews.get(f.id))), key=rank_key)
+
+
+def _dismissed(review: Review | None) -> bool:
+    return review is not None and review.verdict == "false-positive"
 
 
 def finding_states(store: Store) -> dict[str, FindingState]:
@@ -170,6 +190,18 @@ def _had_traffic(store: Store, window: tuple[str | None, str | None], place: str
                 " AND (s.tool_name = ? OR s.agent = ?))")
         params += [place, place]
     return store.conn.execute(sql + " LIMIT 1", params).fetchone() is not None
+
+
+def reported_findings(store: Store, run_id: str, dismissed: bool = False) -> list[Finding]:
+    """A run's findings as every report and listing shows them, ranked: each with its status now
+    (a finding a later window resolved reads resolved wherever it is shown), and without those
+    reviewed as false positives unless `dismissed`."""
+    states = finding_states(store)
+    return [
+        f.model_copy(update={"status": states[f.id].status}) if f.id in states else f
+        for f in load_findings(store, run_id)
+        if dismissed or not _dismissed(states[f.id].review if f.id in states else None)
+    ]
 
 
 def review_queue(store: Store, limit: int = 50) -> list[FindingState]:

@@ -297,6 +297,7 @@ def test_findings_lists_the_latest_runs_findings_ranked_by_impact_times_confiden
             f"{stored['confidence']:.2f}",
             str(stored["impact"]["trace_count"]),
             stored["status"],
+            "",  # not reviewed
         ]
 
 
@@ -558,8 +559,11 @@ def test_review_verdicts_take_effect_in_the_next_run_in_findings_show_and_queue(
 ) -> None:
     """false-positive: suppressed in later runs; fixed, then seen again: regressed, and back in the queue."""
     listed = {f["id"]: f for f in json_lines(cli("findings", "--json", "--db", reviewed.db))}
-    assert set(listed) == set(stored_findings(reviewed.db, reviewed.next_run))
+    assert set(listed) == set(stored_findings(reviewed.db, reviewed.next_run)) - {reviewed.false_positive}
     assert reviewed.false_positive not in listed
+    everything = {f["id"]: f for f in json_lines(cli("findings", "--all", "--json", "--db", reviewed.db))}
+    assert set(everything) == set(listed) | {reviewed.false_positive}
+    assert everything[reviewed.false_positive]["review"]["verdict"] == "false-positive"
     assert listed[reviewed.fixed]["status"] == "regressed"
     for fid, finding in listed.items():
         if fid in findings_of_run and fid not in (reviewed.fixed, reviewed.duplicate, reviewed.original):
@@ -569,9 +573,9 @@ def test_review_verdicts_take_effect_in_the_next_run_in_findings_show_and_queue(
     assert [f["id"] for f in json_lines(regressed)] == [reviewed.fixed]
     shown = cli("show", reviewed.fixed, "--db", reviewed.db)
     assert shown.exit_code == 0 and f"status regressed · run {reviewed.next_run}" in shown.stdout
-    # The suppressed finding is only in the first run now.
+    # A suppressed finding can still be shown, with its review.
     suppressed = cli("show", reviewed.false_positive, "--db", reviewed.db)
-    assert suppressed.exit_code == 0 and f"run {reviewed.first_run}" in suppressed.stdout
+    assert suppressed.exit_code == 0 and "reviewed false-positive at " in suppressed.stdout
 
     queue = {row["id"]: row for row in json_lines(cli("queue", "--json", "--db", reviewed.db))}
     assert queue[reviewed.fixed]["status"] == "regressed"
@@ -909,3 +913,26 @@ def test_labels_joined_after_detect_reach_the_documents_the_next_detect_writes(d
     documents = dict(sql(demo_store.path, "SELECT trace_id, text FROM documents"))
     stale = sorted(t for t in with_outcome if t in documents and "outcome:" not in documents[t])
     assert stale == []
+
+
+def test_reviews_are_listed_shown_and_can_be_undone(reviewed: Reviewed, tmp_path: Path) -> None:
+    db = copy_db(reviewed.db, tmp_path / "undo.db")
+    listed = {r["finding_id"]: r for r in json_lines(cli("reviews", "list", "--json", "--db", db))}
+    assert {fid: r["verdict"] for fid, r in listed.items()} == {
+        reviewed.false_positive: "false-positive", reviewed.fixed: "fixed", reviewed.duplicate: "duplicate"
+    }
+    assert listed[reviewed.duplicate]["of_id"] == reviewed.original
+    assert cli("review", reviewed.fixed, "--as", "fixed", "--note", "schema fixed in v2", "--db", db).exit_code == 0
+    shown = cli("show", reviewed.fixed, "--db", db)
+    assert "reviewed fixed at " in shown.stdout and "schema fixed in v2" in shown.stdout
+
+    undone = cli("review", reviewed.false_positive, "--undo", "--db", db)
+    assert undone.exit_code == 0 and "now unreviewed" in undone.stdout
+    assert reviewed.false_positive in {f["id"] for f in json_lines(cli("findings", "--json", "--db", db))}
+    remaining = json_lines(cli("reviews", "list", "--json", "--db", db))
+    assert reviewed.false_positive not in {r["finding_id"] for r in remaining}
+    again = cli("review", reviewed.fixed, "--undo", "--db", db)  # the earlier verdict applies again
+    assert again.exit_code == 0 and "now fixed" in again.stdout
+    nothing = cli("review", reviewed.false_positive, "--undo", "--db", db)
+    assert nothing.exit_code != 0 and "has no review to undo" in nothing.output
+    assert cli("review", reviewed.fixed, "--db", db).exit_code != 0  # neither --as nor --undo

@@ -164,19 +164,23 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
 @main.command()
 @click.option("--run", "run_id", default=None, help="A run id; default: the latest run.")
 @click.option("--status", type=click.Choice(["new", "recurring", "regressed", "resolved"]), default=None)
+@click.option("--all", "show_all", is_flag=True, help="Also the findings reviewed as false positives.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per finding.")
 @no_redact_option
 @db_option
-def findings(run_id: str | None, status: str | None, as_json: bool, no_redact: bool, db_path: str | None) -> None:
-    """The ranked findings of a run."""
-    from investigator.findings import load_findings
+def findings(run_id: str | None, status: str | None, show_all: bool, as_json: bool, no_redact: bool,
+             db_path: str | None) -> None:
+    """The ranked findings of a run, each with its status now and its latest review."""
+    from investigator.history import latest_reviews, reported_findings
     from investigator.runs import get_run
 
     store = open_store(db_path)
     found_run = get_run(store, run_id)
     if found_run is None:
         fail("no run yet: run `investigator run` first" if not run_id else f"no run {run_id!r}")
-    rows = [f for f in load_findings(store, found_run.id) if status is None or f.status == status]
+    rows = [f for f in reported_findings(store, found_run.id, dismissed=show_all)
+            if status is None or f.status == status]
+    reviews = latest_reviews(store)
     if not no_redact:
         from investigator.reports.masked import ReportMasking
 
@@ -184,12 +188,14 @@ def findings(run_id: str | None, status: str | None, as_json: bool, no_redact: b
         rows = [masking.finding(f) for f in rows]
     if as_json:
         for finding in rows:
-            emit_json(finding.model_dump(mode="json"))
+            review = reviews.get(finding.id)
+            emit_json({**finding.model_dump(mode="json"), "review": review.__dict__ if review else None})
         return
-    table = Table("#", "id", "title", "category", "severity", "conf", "traces", "status", title=found_run.id)
+    table = Table("#", "id", "title", "category", "severity", "conf", "traces", "status", "review", title=found_run.id)
     for rank, f in enumerate(rows, 1):
+        review = reviews.get(f.id)
         table.add_row(str(rank), f.id, f.title, f.category, f.severity, f"{f.confidence:.2f}",
-                      str(f.impact.trace_count), f.status)
+                      str(f.impact.trace_count), f.status, review.verdict if review else "")
     out.print(table)
 
 
@@ -201,6 +207,7 @@ def findings(run_id: str | None, status: str | None, as_json: bool, no_redact: b
 def show(finding_id: str, run_id: str | None, no_redact: bool, db_path: str | None) -> None:
     """Everything about one finding, with its cited traces as trees."""
     from investigator.findings import expected_harm, find_finding
+    from investigator.history import finding_states
     from investigator.outline import render_outline
     from investigator.reports.masked import ReportMasking
 
@@ -208,12 +215,21 @@ def show(finding_id: str, run_id: str | None, no_redact: bool, db_path: str | No
     finding = find_finding(store, finding_id, run_id)
     if finding is None:
         fail(f"no finding {finding_id!r}")
+    state = finding_states(store).get(finding.id)
     masking = None if no_redact else ReportMasking(store)
     if masking:
         finding = masking.finding(finding)
     out.print(f"[bold]{finding.title}[/bold]  ({finding.id})", markup=True)
     out.print(f"{finding.category} · {finding.severity} · confidence {finding.confidence:.2f} · {finding.source}"
-              f" · status {finding.status} · run {finding.run_id} · cluster {finding.cluster_id}")
+              f" · status {state.status if state else finding.status} · run {finding.run_id}"
+              f" · cluster {finding.cluster_id}")
+    if state and state.review:
+        review = state.review
+        note = review.note and (masking.text(review.note, f"finding {finding.id}") if masking else review.note)
+        note = f": {note}" if note else ""
+        of = f" of {review.of_id}" if review.of_id else ""
+        out.print(f"reviewed {review.verdict}{of} at {review.reviewed_at}{note}"
+                  f" (`investigator review {finding.id} --undo` withdraws it)")
     out.print(f"\n{finding.description}\n\nRoot cause: {finding.root_cause}\n"
               f"Immediate fix ({finding.fix_layer}): {finding.immediate_fix}\n")
     out.print(f"Impact: {finding.impact.in_words()}; expected harm {expected_harm(finding):.1f}"

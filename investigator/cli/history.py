@@ -16,33 +16,50 @@ from investigator.cli.common import TIME, db_option, emit_json, fail, open_store
 def queue(limit: int, as_json: bool, db_path: str | None) -> None:
     """Open findings to review, highest impact first."""
     from investigator.history import review_queue
+    from investigator.reports.masked import ReportMasking
 
-    states = review_queue(open_store(db_path), limit)
+    store = open_store(db_path)
+    states = review_queue(store, limit)
+    masking = ReportMasking(store)
     if as_json:
         for s in states:
-            emit_json({**s.finding.model_dump(mode="json"), "status": s.status, "trend": s.trace_counts})
+            shown = masking.finding(s.finding)
+            emit_json({**shown.model_dump(mode="json"), "status": s.status, "trend": s.trace_counts})
         return
     table = Table("#", "id", "title", "severity", "status", "traces per run", title=f"{len(states)} open findings")
     for rank, s in enumerate(states, 1):
         trend = " ".join(str(n) for _, n in s.trace_counts[-6:])
-        table.add_row(str(rank), s.finding.id, s.finding.title, s.finding.severity, s.status, trend)
+        table.add_row(str(rank), s.finding.id, masking.finding(s.finding).title, s.finding.severity, s.status, trend)
     out.print(table)
 
 
 @main.command()
 @click.argument("finding_id")
-@click.option("--as", "verdict", required=True, type=click.Choice(["fixed", "false-positive", "duplicate"]))
+@click.option("--as", "verdict", default=None, type=click.Choice(["fixed", "false-positive", "duplicate"]))
 @click.option("--of", "of_id", default=None, help="For a duplicate: the finding it duplicates.")
 @click.option("--note", default=None)
+@click.option("--undo", is_flag=True, help="Withdraw the finding's latest review.")
 @db_option
-def review(finding_id: str, verdict: str, of_id: str | None, note: str | None, db_path: str | None) -> None:
-    """Record a verdict on a finding: fixed (watched), false-positive (suppressed), duplicate (merged)."""
-    from investigator.history import add_review, finding_states
+def review(finding_id: str, verdict: str | None, of_id: str | None, note: str | None, undo: bool,
+           db_path: str | None) -> None:
+    """Record a verdict on a finding: fixed (watched), false-positive (suppressed), duplicate
+    (merged); or withdraw the latest one with --undo."""
+    from investigator.history import add_review, finding_states, latest_reviews, undo_review
 
+    if undo == (verdict is not None):
+        fail("give either --as VERDICT or --undo")
     store = open_store(db_path)
     states = finding_states(store)
     if finding_id not in states:
         fail(f"no finding {finding_id!r}")
+    if undo:
+        withdrawn = undo_review(store, finding_id)
+        if withdrawn is None:
+            fail(f"{finding_id} has no review to undo")
+        now = latest_reviews(store).get(finding_id)
+        out.print(f"{finding_id}: withdrew {withdrawn.verdict} of {withdrawn.reviewed_at}; "
+                  + (f"now {now.verdict} (of {now.reviewed_at})" if now else "now unreviewed"))
+        return
     if of_id and of_id not in states:
         fail(f"no finding {of_id!r} to be a duplicate of")
     try:
@@ -50,6 +67,38 @@ def review(finding_id: str, verdict: str, of_id: str | None, note: str | None, d
     except ValueError as exc:
         fail(str(exc))
     out.print(f"{finding_id}: {verdict}" + (f" of {of_id}" if of_id else ""))
+
+
+@main.group()
+def reviews() -> None:
+    """Reviews of findings."""
+
+
+@reviews.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@db_option
+def reviews_list(as_json: bool, db_path: str | None) -> None:
+    """Every finding's latest review, newest first, with the finding's title and status now."""
+    from investigator.history import finding_states, latest_reviews
+    from investigator.reports.masked import ReportMasking
+
+    store = open_store(db_path)
+    states = finding_states(store)
+    latest = sorted(latest_reviews(store).values(), key=lambda r: r.reviewed_at, reverse=True)
+    if as_json:
+        for r in latest:
+            state = states.get(r.finding_id)
+            emit_json({**r.__dict__, "status": state.status if state else None})
+        return
+    masking = ReportMasking(store)
+    table = Table("finding", "title", "verdict", "note", "reviewed at", "status",
+                  title=f"{len(latest)} reviewed findings")
+    for r in latest:
+        state = states.get(r.finding_id)
+        verdict = r.verdict + (f" of {r.of_id}" if r.of_id else "")
+        title = masking.finding(state.finding).title if state else ""
+        table.add_row(r.finding_id, title, verdict, r.note or "", r.reviewed_at, state.status if state else "")
+    out.print(table)
 
 
 @main.command()
