@@ -12,10 +12,13 @@ from collections import Counter
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 from investigator.clustering import Cluster
 from investigator.findings import load_findings
+from investigator.history import finding_states
 from investigator.models import SCORE_DIMENSIONS, Finding
 from investigator.outline import children_map, preview
 from investigator.reports.masked import ReportMasking
@@ -23,6 +26,7 @@ from investigator.runs import get_run, load_clusters
 from investigator.store import Store
 
 SCHEMA_VERSION = "1.0"
+TREND_RUNS = 30  # a finding's trend covers at most its last this many runs
 
 
 class _Model(BaseModel):
@@ -54,6 +58,7 @@ class ClusterView(_Model):
     impact_score: float
     cohorts: list[dict[str, Any]]
     trace_ids: list[str]
+    map_xy: tuple[float, float]  # its place on the report's 2-D map of clusters, each axis in [0, 1]
 
 
 class SpanNode(_Model):
@@ -79,6 +84,11 @@ class ScoreSummary(_Model):
     histogram: dict[str, int]
 
 
+class TrendPoint(_Model):
+    run_id: str
+    trace_count: int
+
+
 class Report(_Model):
     schema_version: str = SCHEMA_VERSION
     run: RunInfo
@@ -86,6 +96,7 @@ class Report(_Model):
     clusters: list[ClusterView]
     traces: list[TraceView]
     scores: dict[str, ScoreSummary]
+    trends: dict[str, list[TrendPoint]]  # finding id → its traces in each run it was in, oldest first
 
 
 def build_report(store: Store, run_id: str | None = None, redact: bool = True) -> Report:
@@ -112,20 +123,55 @@ def build_report(store: Store, run_id: str | None = None, redact: bool = True) -
     return Report(
         run=info,
         findings=findings,
-        clusters=[_cluster(c, masking) for c in clusters],
+        clusters=[_cluster(c, xy, masking) for c, xy in zip(clusters, _map_positions(clusters), strict=True)],
         traces=[_trace(store, t, masking) for t in cited],
         scores=_scores(store, [t for c in clusters for t in c.trace_ids]),
+        trends=_trends(store, run.id, findings),
     )
 
 
-def _cluster(cluster: Cluster, masking: ReportMasking | None) -> ClusterView:
+def _cluster(cluster: Cluster, map_xy: tuple[float, float], masking: ReportMasking | None) -> ClusterView:
     cohorts = [replace(c, value=masking.cohort_value(c.value)) if masking else c for c in cluster.cohorts]
     return ClusterView(
         id=cluster.id, size=cluster.size, noise=cluster.noise, keywords=cluster.keywords,
         categories=cluster.categories, representative_trace_ids=cluster.representative_trace_ids,
         prevalence=cluster.prevalence, impact_score=cluster.impact_score,
-        cohorts=[c.__dict__ for c in cohorts], trace_ids=cluster.trace_ids,
+        cohorts=[c.__dict__ for c in cohorts], trace_ids=cluster.trace_ids, map_xy=map_xy,
     )
+
+
+def _map_positions(clusters: list[Cluster]) -> list[tuple[float, float]]:
+    """Each cluster's place on a 2-D map of what the clusters hold: TF-IDF over its keywords,
+    categories and category families, projected on the first two principal axes (signs fixed, so
+    the map is the same on every run), then scaled into [0, 1] × [0, 1] by one factor for both axes,
+    centred, so distances keep their proportions. Clusters that do not differ (one cluster, or none
+    with a keyword or category) sit at (0.5, 0.5)."""
+    documents = [[*c.keywords, *c.categories, *{k.split(".")[0] for k in c.categories}] for c in clusters]
+    if not any(documents):
+        return [(0.5, 0.5)] * len(clusters)
+    vectors = TfidfVectorizer(analyzer=lambda tokens: tokens).fit_transform(documents).toarray()
+    u, s, _ = np.linalg.svd(vectors - vectors.mean(axis=0), full_matrices=False)
+    xy = np.zeros((len(clusters), 2))
+    xy[:, : min(2, len(s))] = u[:, :2] * s[:2]
+    xy = np.round(xy, 9)  # below rounding noise, so signs and a flat axis do not depend on it
+    xy *= np.where(xy[np.abs(xy).argmax(axis=0), [0, 1]] < 0, -1, 1)
+    low, extent = xy.min(axis=0), np.ptp(xy, axis=0)
+    scale = extent.max() or 1.0
+    scaled = (xy - low) / scale + (1 - extent / scale) / 2
+    return [(round(float(x), 4), round(float(y), 4)) for x, y in scaled]
+
+
+def _trends(store: Store, run_id: str, findings: list[Finding]) -> dict[str, list[TrendPoint]]:
+    """Each finding's trace count in every run it was in, oldest first, up to this run (at most
+    TREND_RUNS of them); a run outside the history (one that failed) is its own only point."""
+    states = finding_states(store)
+    trends = {}
+    for finding in findings:
+        counts = states[finding.id].trace_counts if finding.id in states else []
+        runs = [r for r, _ in counts]
+        counts = counts[: runs.index(run_id) + 1] if run_id in runs else [(run_id, finding.impact.trace_count)]
+        trends[finding.id] = [TrendPoint(run_id=r, trace_count=n) for r, n in counts[-TREND_RUNS:]]
+    return trends
 
 
 def _trace(store: Store, trace_id: str, masking: ReportMasking | None) -> TraceView:
