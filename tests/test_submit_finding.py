@@ -116,6 +116,8 @@ def test_accepted_finding_gets_a_stable_id_impact_and_cohorts(ctx: ToolContext) 
         "window_traces": 20,  # the cluster of 2 is 10% of the window
         "sessions": 0,  # these traces carry no session or user ids
         "users": 0,
+        "tokens": 0,  # nor token counts or costs
+        "cost_usd": None,
     }
     assert [c.model_dump() for c in finding.cohorts] == [
         {"dimension": "agent_version", "value": "2.4.0", "lift": 3.0, "count": 2}
@@ -184,10 +186,12 @@ def test_a_quote_copied_from_redacted_text_is_checked_and_stored_raw(ctx: ToolCo
     assert ctx.findings[0].evidence[0].quote == "issued to jane.doe@example.org today"
 
 
-def test_a_quote_with_decoded_json_escapes_is_stored_as_it_appears_in_the_span(ctx: ToolContext) -> None:
-    evidence = [{"trace_id": TRACE_A, "span_id": LLM_A, "quote": 'the refund of "$182.40" was issued'}]
-    assert call_tool(ctx, "submit_finding", _finding(evidence=evidence)).startswith("accepted")
-    assert ctx.findings[0].evidence[0].quote == 'the refund of \\"$182.40\\" was issued'
+def test_a_quote_is_stored_decoded_whether_copied_with_or_without_the_json_escapes(ctx: ToolContext) -> None:
+    for quote in ('the refund of "$182.40" was issued', 'the refund of \\"$182.40\\" was issued'):
+        ctx.findings.clear()
+        evidence = [{"trace_id": TRACE_A, "span_id": LLM_A, "quote": quote}]
+        assert call_tool(ctx, "submit_finding", _finding(evidence=evidence)).startswith("accepted")
+        assert ctx.findings[0].evidence[0].quote == 'the refund of "$182.40" was issued'
 
 
 def test_submitting_a_category_again_replaces_the_earlier_finding(ctx: ToolContext) -> None:

@@ -17,8 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from investigator.clustering import Cluster
-from investigator.findings import load_findings
-from investigator.history import finding_states
+from investigator.history import finding_states, reported_findings
 from investigator.models import SCORE_DIMENSIONS, Finding
 from investigator.outline import children_map, preview
 from investigator.reports.masked import ReportMasking
@@ -106,7 +105,7 @@ def build_report(store: Store, run_id: str | None = None, redact: bool = True) -
     if run is None:
         raise LookupError(f"no run {run_id!r}" if run_id else "no run yet: run `investigator run` first")
     masking = ReportMasking(store) if redact else None
-    findings = load_findings(store, run.id)
+    findings = reported_findings(store, run.id)
     if masking:
         findings = [masking.finding(f) for f in findings]
     clusters = load_clusters(store, run.id)
