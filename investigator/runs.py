@@ -23,6 +23,7 @@ class Run:
     window_end: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)
+    replaced: str | None = None  # when this run replaces an identical earlier one: when that one started
 
 
 _COLUMNS = ("id", "started_at", "finished_at", "status", "window_start", "window_end", "settings", "counts")
@@ -45,7 +46,9 @@ def start_run(
     else:
         digest = hashlib.sha1(f"{started}|{window_start}|{window_end}".encode()).hexdigest()[:6]
         run_id = f"run_{started[:19].replace('-', '').replace(':', '')}_{digest}"
-    run = Run(id=run_id, started_at=started, window_start=window_start, window_end=window_end, settings=settings)
+    earlier = store.conn.execute("SELECT started_at FROM runs WHERE id = ?", [run_id]).fetchone()
+    run = Run(id=run_id, started_at=started, window_start=window_start, window_end=window_end, settings=settings,
+              replaced=earlier[0] if earlier else None)
     with store.conn:
         for table in ("clusters", "findings"):
             store.conn.execute(f"DELETE FROM {table} WHERE run_id = ?", [run.id])

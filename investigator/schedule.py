@@ -3,7 +3,8 @@
 A schedule has a cadence (hourly, daily, weekly, or a cron expression) and a source (a path or glob
 of trace files). Its watermark is the end of the last window it finished. `run_due` runs every window
 that has closed since: consecutive (no gaps, no overlaps), each recorded only after its run completed
-— so running it twice does nothing twice, and a crash leaves the window to be retried.
+— so running it twice does nothing twice, and a crash leaves the window to be retried. A backlog is
+cheap where it is empty: the source is read once, and a window with no traces is not analysed.
 """
 
 from __future__ import annotations
@@ -89,33 +90,113 @@ def due_windows(schedule: Schedule, now: datetime) -> list[tuple[str, str]]:
     return windows
 
 
-def run_due(store: Store, now: datetime | None = None,
-            run_window: Callable[[Store, Schedule, str, str], Any] | None = None) -> list[tuple[str, str, str]]:
-    """Run every due window of every schedule; returns (schedule, start, end) of each window run.
-    The watermark moves only after a window's run completed."""
-    from investigator.runner import RunSettings, execute_run
+@dataclass
+class WindowDone:
+    """One window a schedule finished (or several consecutive empty ones, coalesced), with what it
+    found: findings new in it, recurring (or regressed) in it, and open findings it resolved."""
 
-    def default_run(store: Store, schedule: Schedule, start: str, end: str) -> Any:
-        options = {k: v for k, v in schedule.options.items() if k in RunSettings.__dataclass_fields__}
-        return execute_run(store, RunSettings(paths=[schedule.source], since=start, until=end, **options))
+    schedule: str
+    start: str
+    end: str
+    traces: int
+    windows: int = 1
+    findings: int = 0
+    new: int = 0
+    recurring: int = 0
+    resolved: int = 0
+    done: int = 0  # windows of this schedule finished so far in this call, and how many were due
+    due: int = 0
 
-    runner = run_window or default_run
+    def describe(self) -> str:
+        progress = f"[{self.done}/{self.due}] " if self.due > 1 else ""
+        span = f"{self.windows} windows" if self.windows > 1 else "window"
+        span += f" {self.start} → {self.end}"
+        if not self.traces:
+            return f"{progress}{self.schedule}: {span}: no traces"
+        return (f"{progress}{self.schedule}: {span}: {self.traces} traces,"
+                f" {self.findings} finding{'' if self.findings == 1 else 's'}"
+                f" ({self.new} new, {self.recurring} recurring), {self.resolved} resolved")
+
+
+RunWindow = Callable[[Store, Schedule, str, str], Any]
+
+
+def run_due(store: Store, now: datetime | None = None, run_window: RunWindow | None = None,
+            on_window: Callable[[WindowDone], None] | None = None) -> list[WindowDone]:
+    """Run every due window of every schedule, oldest first, and say how each went (`on_window` is
+    told as each finishes). The source is ingested once per schedule, not once per window; a
+    window with no traces is not analysed, and consecutive ones are reported as one. The
+    watermark moves only after a window's run completed."""
     moment = now or datetime.now(UTC)
-    done = []
+    finished: list[WindowDone] = []
     for schedule in list_schedules(store):
-        for start, end in due_windows(schedule, moment):
-            runner(store, schedule, start, end)
+        due = due_windows(schedule, moment)
+        if not due:
+            continue
+        if run_window is None:
+            _ingest(store, schedule)
+        quiet: WindowDone | None = None  # the run of empty windows so far, reported as one
+        for done, (start, end) in enumerate(due, 1):
+            traces = store.count_traces(start, end)
+            if traces and quiet:
+                finished.append(_report(quiet, on_window))
+                quiet = None
+            if traces:
+                window = _run_window(store, schedule, start, end, traces, run_window)
+            elif quiet:
+                quiet.end, quiet.windows = end, quiet.windows + 1
+                window = quiet
+            else:
+                window = quiet = WindowDone(schedule.name, start, end, 0)
             with store.conn:
                 store.conn.execute("UPDATE schedules SET watermark = ? WHERE name = ?", [end, schedule.name])
             schedule.watermark = end
-            done.append((schedule.name, start, end))
-    return done
+            window.done, window.due = done, len(due)
+            if traces:
+                finished.append(_report(window, on_window))
+        if quiet:
+            finished.append(_report(quiet, on_window))
+    return finished
 
 
-def run_daemon(store: Store, interval_s: float = 60.0, on_window: Callable[[tuple], None] | None = None) -> None:
-    """Keep running due windows, checking every `interval_s` seconds, until interrupted."""
+def _report(window: WindowDone, on_window: Callable[[WindowDone], None] | None) -> WindowDone:
+    if on_window:
+        on_window(window)
+    return window
+
+
+def _ingest(store: Store, schedule: Schedule) -> None:
+    from investigator.ingest.pipeline import ingest_paths
+    from investigator.ingest.reader import InputError
+
+    report = ingest_paths(store, [schedule.source], schedule.options.get("fmt", "auto"))
+    if problem := report.failure():
+        raise InputError(problem)
+
+
+def _run_window(store: Store, schedule: Schedule, start: str, end: str, traces: int,
+                run_window: RunWindow | None) -> WindowDone:
+    from investigator.history import finding_states
+    from investigator.runner import RunSettings, execute_run
+
+    open_before = {fid for fid, s in finding_states(store).items() if s.status in ("new", "recurring", "regressed")}
+    if run_window is not None:
+        run_window(store, schedule, start, end)
+        return WindowDone(schedule.name, start, end, traces)
+    options = {k: v for k, v in schedule.options.items() if k in RunSettings.__dataclass_fields__}
+    result = execute_run(store, RunSettings(since=start, until=end, **options))
+    statuses = [f.status for f in result.findings]
+    after = finding_states(store)
+    return WindowDone(
+        schedule.name, start, end, traces, findings=len(result.findings), new=statuses.count("new"),
+        recurring=len(statuses) - statuses.count("new"),
+        resolved=sum(1 for fid in open_before if fid in after and after[fid].status == "resolved"),
+    )
+
+
+def run_daemon(store: Store, interval_s: float = 60.0, on_window: Callable[[WindowDone], None] | None = None) -> None:
+    """Keep running due windows, checking every `interval_s` seconds, until interrupted; `on_window`
+    is told of each window as it finishes."""
     while True:
-        for window in run_due(store):
-            if on_window:
-                on_window(window)
+        run_due(store, on_window=on_window)
         time.sleep(interval_s)

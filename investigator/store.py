@@ -585,6 +585,14 @@ class Store:
                 found[trace.trace_id] = trace
         return found
 
+    def count_traces(self, since: str | None = None, until: str | None = None) -> int:
+        """How many stored traces start in [since, until)."""
+        row = self.conn.execute(
+            "SELECT count(*) FROM traces WHERE (? IS NULL OR start_time >= ?) AND (? IS NULL OR start_time < ?)",
+            [since, since, until, until],
+        ).fetchone()
+        return int(row[0])
+
     def list_traces(
         self,
         since: str | None = None,

@@ -63,8 +63,11 @@ def test_every_format_renders_and_fail_on_exits_one_for_a_severe_finding(tmp_pat
     db = tmp_path / "r.db"
     table = _run(db)
     assert table.exit_code == 0 and "judged by offline investigator" in " ".join(table.stdout.split())  # wrapped
+    assert "replaces the identical run" not in table.stderr
     markdown = _run(db, "--format", "md")
     assert markdown.stdout.startswith("# Trace investigator report")
+    run_id = table.stdout.split(":")[0]
+    assert f"{run_id} replaces the identical run of " in markdown.stderr  # said, not done silently
     html = tmp_path / "report.html"
     assert _run(db, "--format", "html", "-o", str(html)).exit_code == 0
     page = html.read_text()

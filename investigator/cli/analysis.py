@@ -86,6 +86,12 @@ def _severity_choice() -> click.Choice:
 @click.option("--model", default=None, help="Judge model as provider/model; default: the offline investigator.")
 @click.option("--offline", is_flag=True, help="Use the offline investigator (no model, no key).")
 @click.option("--summarizer-model", default=None, help="Cheaper model for summarising long spans.")
+@click.option("--price", "prices", multiple=True, metavar="MODEL=IN,OUT",
+              help="Price a model litellm's table does not know: dollars per million input and output tokens"
+                   " (then optionally cache read, cache write); repeatable. Also $INVESTIGATOR_PRICES (';'-separated).")
+@click.option("--temperature", default=None, type=float,
+              help="Sampling temperature for the judge and summarizer; default: none sent (reasoning models refuse"
+                   " any). Also $INVESTIGATOR_TEMPERATURE.")
 @click.option("--max-clusters", default=10, show_default=True, type=int)
 @click.option("--embeddings", is_flag=True, help="Cluster with sentence embeddings too (extra `embeddings`).")
 @click.option("--budget-usd", default=2.0, show_default=True, type=float, help="Dollar budget per cluster.")
@@ -98,9 +104,9 @@ def _severity_choice() -> click.Choice:
 @db_option
 def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str, labels: str | None,
         since: str | None, window: tuple[str, str] | None, model: str | None, offline: bool,
-        summarizer_model: str | None, max_clusters: int, embeddings: bool, budget_usd: float, max_turns: int,
-        record: str | None, replay: str | None, fail_on: str | None, quiet: bool, no_redact: bool,
-        db_path: str | None) -> None:
+        summarizer_model: str | None, prices: tuple[str, ...], temperature: float | None, max_clusters: int,
+        embeddings: bool, budget_usd: float, max_turns: int, record: str | None, replay: str | None,
+        fail_on: str | None, quiet: bool, no_redact: bool, db_path: str | None) -> None:
     """Run every stage — ingest PATHS (if given), labels, rules, clusters, judge — and report ranked findings."""
     from investigator.clustering import EmbeddingsUnavailable
     from investigator.findings import at_or_above
@@ -122,6 +128,17 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
             if keys:
                 fail(f"{chosen} needs {' and '.join(keys)} in the environment; set it, replay recorded"
                      " exchanges with --replay DIR, or run with --offline")
+    from investigator.providers.pricing import configured, parse_price, unpriced_warning
+
+    try:  # the prices and temperature hold for this command's model calls, until it ends
+        click.get_current_context().with_resource(
+            configured(temperature=temperature, prices=dict(parse_price(p) for p in prices)))
+    except ValueError as exc:
+        fail(f"--price/--temperature: {exc}")
+    for chosen in filter(None, (None if offline else model, summarizer_model)):
+        warning = unpriced_warning(chosen)
+        if warning:
+            err.print(f"warning: {warning}")
     settings = RunSettings(
         paths=list(paths), fmt=input_format, labels=labels, since=start, until=end,
         model="offline" if offline or not model else model, summarizer_model=summarizer_model,
@@ -145,6 +162,9 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
     finally:
         if status:
             status.stop()
+    if result.run.replaced:
+        err.print(f"{result.run.id} replaces the identical run of {result.run.replaced}: same window, settings and"
+                  " input, so its clusters and findings were computed again in place")
     failed = [i for i in result.counts.get("investigations", []) if i.get("error")]
     for investigation in failed:
         err.print(f"investigation of {investigation['cluster_id']} failed: {investigation['error']}")

@@ -6,7 +6,7 @@ import click
 from rich.table import Table
 
 from investigator.cli import main
-from investigator.cli.common import TIME, db_option, emit_json, fail, open_store, out
+from investigator.cli.common import TIME, db_option, emit_json, err, fail, open_store, out
 
 
 @main.command()
@@ -144,6 +144,12 @@ def schedule_add(name: str, every: str, source: str, start: str | None, model: s
     except ValueError as exc:
         fail(str(exc))
     out.print(f"schedule {added.name}: {added.every} over {added.source}, first window from {added.watermark}")
+    from investigator.ingest.reader import InputError, expand_paths
+
+    try:
+        expand_paths([source])
+    except InputError as exc:
+        err.print(f"warning: {exc} now; its windows will find no traces until files appear there")
 
 
 @schedule.command("list")
@@ -176,19 +182,22 @@ def schedule_remove(name: str, db_path: str | None) -> None:
 def schedule_run_due(daemon: bool, interval: float, now_text: str | None, db_path: str | None) -> None:
     """Run every window that has closed since each schedule's watermark."""
     from investigator.schedule import run_daemon, run_due
-    from investigator.timefmt import parse_iso
+    from investigator.timefmt import now_iso, parse_iso
 
     store = open_store(db_path)
     if daemon:
-        run_daemon(store, interval, on_window=lambda w: out.print(f"{w[0]}: window {w[1]} → {w[2]} done"))
+        run_daemon(store, interval, on_window=lambda w: out.print(f"{now_iso()} {w.describe()}"))
         return
     from investigator.ingest.reader import InputError
 
     try:
-        windows = run_due(store, parse_iso(now_text) if now_text else None)
+        windows = run_due(store, parse_iso(now_text) if now_text else None, on_window=lambda w: out.print(w.describe()))
     except InputError as exc:
         fail(str(exc))
-    for name, start, end in windows:
-        out.print(f"{name}: window {start} → {end} done")
     if not windows:
         out.print("nothing due")
+        return
+    total = sum(w.windows for w in windows)
+    busy = sum(1 for w in windows if w.traces)
+    out.print(f"{total} windows done: {busy} with traces, {total - busy} without; "
+              f"{sum(w.new for w in windows)} new findings, {sum(w.resolved for w in windows)} resolved")
