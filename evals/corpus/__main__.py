@@ -11,7 +11,8 @@ from .vocab import VARIANTS
 @click.command()
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed; same seed, same bytes.")
 @click.option("--traces", type=int, default=500, show_default=True, help="Number of traces to generate.")
-@click.option("--out", type=click.Path(file_okay=False), default="evals/data/demo", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default="demo-corpus", show_default=True,
+              help="Directory to write into (relative to the current one); never the shipped data unless named.")
 @click.option("--variant", type=click.Choice(sorted(VARIANTS)), default="default", show_default=True,
               help="'renamed' writes the held-out corpus: other names and wording, same faults.")
 def main(seed: int, traces: int, out: str, variant: str) -> None:
