@@ -16,8 +16,18 @@ def main() -> None:
     """Find the failures that recur across your LLM agents' traces."""
 
 
+def _register() -> None:
+    """Every command and group, in the order `--help` lists them (alphabetical)."""
+    from investigator.cli import analysis, data, history, rules, serve
+
+    for command in (
+        analysis.clusters, rules.detect, analysis.diff, rules.evaluate, rules.export, analysis.findings,
+        data.ingest, data.labels, history.promote, data.quarantine, history.queue, history.review,
+        history.reviews, analysis.run, history.schedule, serve.serve, analysis.show, data.traces,
+    ):
+        main.add_command(command)
 
 
-from investigator.cli import analysis, data, history, rules, serve  # noqa: E402  (commands register on `main`)
+_register()
 
-__all__ = ["main", "analysis", "data", "history", "rules", "serve"]
+__all__ = ["main"]

@@ -7,7 +7,6 @@ import sys
 import click
 from rich.table import Table
 
-from investigator.cli import main
 from investigator.cli.common import (
     TIME,
     db_option,
@@ -22,7 +21,7 @@ from investigator.cli.common import (
 from investigator.ingest.registry import FORMATS
 
 
-@main.command()
+@click.command()
 @click.option("--run", "run_id", default=None, help="A run id; default: the latest run.")
 @click.option("--new", "fresh", is_flag=True, help="Cluster the stored traces now, as a new run.")
 @click.option("--min-cluster-size", type=click.IntRange(min=2), default=5, show_default=True)
@@ -73,7 +72,7 @@ def _severity_choice() -> click.Choice:
     return click.Choice(["low", "medium", "high", "critical"])
 
 
-@main.command()
+@click.command()
 @click.argument("paths", nargs=-1)
 @click.option("--format", "fmt", default="table", show_default=True,
               type=click.Choice(["table", "md", "json", "html"]), help="Report format.")
@@ -181,7 +180,7 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
         sys.exit(1)
 
 
-@main.command()
+@click.command()
 @click.option("--run", "run_id", default=None, help="A run id; default: the latest run.")
 @click.option("--status", type=click.Choice(["new", "recurring", "regressed", "resolved"]), default=None)
 @click.option("--all", "show_all", is_flag=True, help="Also the findings reviewed as false positives.")
@@ -219,7 +218,7 @@ def findings(run_id: str | None, status: str | None, show_all: bool, as_json: bo
     out.print(table)
 
 
-@main.command()
+@click.command()
 @click.argument("finding_id")
 @click.option("--run", "run_id", default=None)
 @no_redact_option
@@ -271,7 +270,7 @@ def show(finding_id: str, run_id: str | None, no_redact: bool, db_path: str | No
     out.print(f"\nAll {len(finding.trace_ids)} traces: {' '.join(finding.trace_ids)}")
 
 
-@main.command()
+@click.command()
 @click.option("--by", "attribute", required=True, help="Slice attribute: agent_version, model, prompt_version, ...")
 @click.argument("value_a")
 @click.argument("value_b")

@@ -8,7 +8,6 @@ import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from investigator.cli import main
 from investigator.cli.common import db_option, emit_json, err, fail, no_redact_option, open_store, out, since_option
 from investigator.ingest.reader import InputError, expand_paths, file_size
 from investigator.ingest.registry import FORMATS
@@ -19,7 +18,7 @@ from investigator.store import Store
 _CANDIDATES_SHOWN = 10  # trace ids listed when a prefix is ambiguous
 
 
-@main.command()
+@click.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
     "--format",
@@ -74,7 +73,7 @@ def ingest(paths: tuple[str, ...], fmt: str, as_json: bool, quiet: bool, db_path
         fail(failure)
 
 
-@main.group()
+@click.group()
 def traces() -> None:
     """List and show stored traces."""
 
@@ -145,7 +144,7 @@ def _find_trace(store: Store, given: str) -> Trace:
     return trace
 
 
-@main.group()
+@click.group()
 def quarantine() -> None:
     """Records that could not be ingested."""
 
@@ -183,7 +182,7 @@ def quarantine_clear(file: str | None, db_path: str | None) -> None:
     out.print(f"removed {removed} quarantined records" + (f" of {target}" if target else ""))
 
 
-@main.command()
+@click.command()
 @click.argument("path")
 @click.option("--json", "as_json", is_flag=True)
 @db_option

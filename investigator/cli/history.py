@@ -5,11 +5,10 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from investigator.cli import main
 from investigator.cli.common import TIME, db_option, emit_json, err, fail, open_store, out
 
 
-@main.command()
+@click.command()
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True)
 @db_option
@@ -33,7 +32,7 @@ def queue(limit: int, as_json: bool, db_path: str | None) -> None:
     out.print(table)
 
 
-@main.command()
+@click.command()
 @click.argument("finding_id")
 @click.option("--as", "verdict", default=None, type=click.Choice(["fixed", "false-positive", "duplicate"]))
 @click.option("--of", "of_id", default=None, help="For a duplicate: the finding it duplicates.")
@@ -69,7 +68,7 @@ def review(finding_id: str, verdict: str | None, of_id: str | None, note: str | 
     out.print(f"{finding_id}: {verdict}" + (f" of {of_id}" if of_id else ""))
 
 
-@main.group()
+@click.group()
 def reviews() -> None:
     """Reviews of findings."""
 
@@ -101,7 +100,7 @@ def reviews_list(as_json: bool, db_path: str | None) -> None:
     out.print(table)
 
 
-@main.command()
+@click.command()
 @click.argument("finding_id")
 @click.option("--traces", "max_traces", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option("--to", "path", default="evals/cases_from_prod.yaml", show_default=True)
@@ -118,7 +117,7 @@ def promote(finding_id: str, max_traces: int, path: str, db_path: str | None) ->
     out.print(f"{added} new cases from {finding_id} in {path} ({total} cases in the file)")
 
 
-@main.group()
+@click.group()
 def schedule() -> None:
     """Scheduled runs over consecutive windows of a trace source."""
 

@@ -9,11 +9,10 @@ import click
 import orjson
 from rich.table import Column, Table
 
-from investigator.cli import main
 from investigator.cli.common import db_option, emit_json, err, fail, open_store, out
 
 
-@main.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
 @click.option("--all", "everything", is_flag=True, help="Analyse every trace again, not only new ones.")
 @db_option
@@ -34,7 +33,7 @@ def detect(as_json: bool, everything: bool, db_path: str | None) -> None:
         err.print(f"refused issue (evidence not in span): {refused.source} {refused.span_id}")
 
 
-@main.command()
+@click.command()
 @click.argument("what", type=click.Choice(["issues", "scores", "findings"]))
 @click.option("-o", "--output", "output", required=True, metavar="FILE.jsonl", help="Where to write.")
 @click.option("--run", "run_id", default=None, help="For findings: a run id; default: the latest run.")
@@ -73,7 +72,7 @@ def export(what: str, output: str, run_id: str | None, db_path: str | None) -> N
     out.print(f"wrote {count} {what} to {output}")
 
 
-@main.command("eval")
+@click.command("eval")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-o", "--output", default="eval-report.json", show_default=True, metavar="FILE.json",
               help="Where to write the full report as JSON.")

@@ -9,7 +9,6 @@ import time
 
 import click
 
-from investigator.cli import main
 from investigator.cli.common import db_option, fail, out
 from investigator.store import default_db_path
 
@@ -17,7 +16,7 @@ PROGRESS_SPANS = 1000  # a progress line after this many more spans,
 PROGRESS_SECONDS = 60  # or after this long, when spans arrived meanwhile
 
 
-@main.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
 @click.option("--port", type=click.IntRange(0, 65535), default=4318, show_default=True, help="0: any free port.")
 @click.option("--max-body-mb", type=click.IntRange(min=1), default=16, show_default=True,
