@@ -776,7 +776,10 @@ def test_schedule_run_due_runs_each_closed_window_once_and_records_its_runs(stor
         ("2025-03-03T00:00:00.000000Z", "2025-03-04T00:00:00.000000Z"),
         ("2025-03-04T00:00:00.000000Z", "2025-03-05T00:00:00.000000Z"),
     ]
-    assert due.stdout.splitlines() == [f"demo-daily: window {a} → {b} done" for a, b in windows]
+    lines = due.stdout.splitlines()
+    assert [line.split(": ", 2)[1] for line in lines[:2]] == [f"window {a} → {b}" for a, b in windows]
+    assert lines[0].startswith("[1/2] demo-daily: ") and lines[1].startswith("[2/2] demo-daily: ")
+    assert lines[2].startswith("2 windows done: 2 with traces, 0 without; ")
     runs = sql(store.path, "SELECT id, status, window_start, window_end FROM runs ORDER BY window_start")
     assert [(status, a, b) for _, status, a, b in runs] == [("completed", a, b) for a, b in windows]
     assert {r[0] for r in sql(store.path, "SELECT trace_id FROM traces")} == trace_ids
