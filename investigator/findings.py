@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import orjson
-
 from investigator.models import SEVERITY_WEIGHTS, Finding, Impact
 from investigator.store import Store
 
@@ -35,28 +33,9 @@ def affected(store: Store, impact: Impact, trace_ids: list[str]) -> Impact:
     })
 
 
-def save_finding(store: Store, run_id: str, finding: Finding) -> None:
-    """Store (or replace) one finding of a run (call inside a transaction)."""
-    store.conn.execute(
-        "INSERT OR REPLACE INTO findings (id, run_id, cluster_id, category, severity, data) VALUES (?, ?, ?, ?, ?, ?)",
-        [finding.id, run_id, finding.cluster_id, finding.category, finding.severity, finding.model_dump_json()],
-    )
-
-
 def load_findings(store: Store, run_id: str) -> list[Finding]:
-    rows = store.conn.execute("SELECT data FROM findings WHERE run_id = ?", [run_id]).fetchall()
-    return sorted((Finding.model_validate(orjson.loads(r[0])) for r in rows), key=rank_key)
-
-
-def find_finding(store: Store, finding_id: str, run_id: str | None = None) -> Finding | None:
-    """A finding by id, from the given run or the latest run that has it."""
-    sql = "SELECT f.data FROM findings f JOIN runs r ON r.id = f.run_id WHERE f.id = ?"
-    params: list[str] = [finding_id]
-    if run_id:
-        sql += " AND f.run_id = ?"
-        params.append(run_id)
-    row = store.conn.execute(sql + " ORDER BY r.started_at DESC LIMIT 1", params).fetchone()
-    return Finding.model_validate(orjson.loads(row[0])) if row else None
+    """A run's findings, most harmful first."""
+    return sorted(store.findings_of(run_id), key=rank_key)
 
 
 def at_or_above(findings: list[Finding], severity: str) -> list[Finding]:

@@ -13,9 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-import orjson
-
-from investigator.findings import load_findings, merge, rank_key, save_finding
+from investigator.findings import load_findings, merge, rank_key
 from investigator.models import Finding
 from investigator.store import Store
 from investigator.timefmt import now_iso
@@ -42,13 +40,6 @@ class FindingState:
     trace_counts: list[tuple[str, int]] = field(default_factory=list)  # (run_id, traces) per run it was in
 
 
-def _runs_in_order(store: Store) -> list[str]:
-    return [r[0] for r in store.conn.execute(
-        "SELECT id FROM runs WHERE status = 'completed' OR status = 'running'"
-        " ORDER BY coalesce(window_end, started_at), started_at, id"
-    )]
-
-
 def latest_reviews(store: Store) -> dict[str, Review]:
     """Each reviewed finding's latest review."""
     return {review.finding_id: review for review in all_reviews(store)}
@@ -64,33 +55,20 @@ def add_review(
     if of_id == finding_id:
         raise ValueError("a finding cannot duplicate itself")
     review = Review(finding_id, verdict, of_id, note, now_iso())
-    with store.conn:
-        store.conn.execute(
-            "INSERT INTO reviews (finding_id, verdict, of_id, note, reviewed_at) VALUES (?, ?, ?, ?, ?)",
-            [finding_id, verdict, of_id, note, review.reviewed_at],
-        )
+    store.add_review(finding_id, verdict, of_id, note, review.reviewed_at)
     return review
 
 
 def all_reviews(store: Store) -> list[Review]:
     """Every review, oldest first."""
-    return [Review(*row) for row in store.conn.execute(
-        "SELECT finding_id, verdict, of_id, note, reviewed_at FROM reviews ORDER BY id"
-    )]
+    return [Review(*row) for row in store.review_rows()]
 
 
 def undo_review(store: Store, finding_id: str) -> Review | None:
     """Withdraw the latest review of a finding (the one before it, if any, applies again); None
     when the finding has no review."""
-    row = store.conn.execute(
-        "SELECT id, finding_id, verdict, of_id, note, reviewed_at FROM reviews WHERE finding_id = ?"
-        " ORDER BY id DESC LIMIT 1", [finding_id],
-    ).fetchone()
-    if row is None:
-        return None
-    with store.conn:
-        store.conn.execute("DELETE FROM reviews WHERE id = ?", [row[0]])
-    return Review(*row[1:])
+    row = store.pop_review(finding_id)
+    return Review(*row) if row else None
 
 
 def _canonical(finding_id: str, reviews: dict[str, Review]) -> str:
@@ -106,15 +84,14 @@ def apply_history(store: Store, run_id: str) -> list[Finding]:
     """Give this run's findings their status, suppress false positives and merge duplicates;
     rewrite the run's stored findings and return them ranked."""
     reviews = latest_reviews(store)
-    order = _runs_in_order(store)
+    order = [r[0] for r in store.runs_in_order()]
     earlier_runs = order[: order.index(run_id)] if run_id in order else order
     seen_before: dict[str, str] = {}  # finding id → last earlier run it was in
     for earlier in earlier_runs:
-        for (fid,) in store.conn.execute("SELECT id FROM findings WHERE run_id = ?", [earlier]):
+        for fid in store.finding_ids_of(earlier):
             seen_before[_canonical(fid, reviews)] = earlier
     merged: dict[str, Finding] = {}
-    for (data,) in store.conn.execute("SELECT data FROM findings WHERE run_id = ? ORDER BY id", [run_id]):
-        finding = Finding.model_validate(orjson.loads(data))
+    for finding in store.findings_of(run_id):
         canonical = _canonical(finding.id, reviews)
         review = reviews.get(canonical)
         if canonical in merged:  # a duplicate: its evidence and traces join the canonical finding
@@ -131,10 +108,7 @@ def apply_history(store: Store, run_id: str) -> list[Finding]:
         else:
             finding.status = "recurring"
         merged[canonical] = finding
-    with store.conn:
-        store.conn.execute("DELETE FROM findings WHERE run_id = ?", [run_id])
-        for finding in merged.values():
-            save_finding(store, run_id, finding)
+    store.replace_findings(run_id, merged.values())
     # A false positive stays stored (it can still be shown and its review undone), but not reported.
     return sorted((f for f in merged.values() if not _dismissed(reviews.get(f.id))), key=rank_key)
 
@@ -146,30 +120,25 @@ def _dismissed(review: Review | None) -> bool:
 def finding_states(store: Store) -> dict[str, FindingState]:
     """Every finding ever reported, with its latest occurrence, status, review and per-run trend."""
     reviews = latest_reviews(store)
-    order = _runs_in_order(store)
+    runs = store.runs_in_order()
+    order = [r[0] for r in runs]
+    windows = {run_id: (start, end) for run_id, start, end in runs}
     position = {run_id: i for i, run_id in enumerate(order)}
     states: dict[str, FindingState] = {}
     last_seen: dict[str, int] = {}
     for run_id in order:
-        for (data,) in store.conn.execute("SELECT data FROM findings WHERE run_id = ? ORDER BY id", [run_id]):
-            finding = Finding.model_validate(orjson.loads(data))
+        for finding in store.findings_of(run_id):
             state = states.get(finding.id)
             counts = (state.trace_counts if state else []) + [(run_id, finding.impact.trace_count)]
             states[finding.id] = FindingState(finding, finding.status, reviews.get(finding.id), counts)
             last_seen[finding.id] = position[run_id]
-    windows = _windows(store, order)
     for finding_id, state in states.items():
         later = order[last_seen[finding_id] + 1 :]
         place = _component(store, state.finding)
-        if sum(_had_traffic(store, windows[run_id], place) for run_id in later) >= RESOLVED_AFTER:
+        # A window in which the component never ran says nothing about whether its failure is gone.
+        if sum(store.component_ran(*windows[run_id], place) for run_id in later) >= RESOLVED_AFTER:
             state.status = "resolved"
     return states
-
-
-def _windows(store: Store, run_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
-    rows = store.conn.execute("SELECT id, window_start, window_end FROM runs").fetchall()
-    found = {row[0]: (row[1], row[2]) for row in rows}
-    return {run_id: found.get(run_id, (None, None)) for run_id in run_ids}
 
 
 def _component(store: Store, finding: Finding) -> str:
@@ -177,19 +146,6 @@ def _component(store: Store, finding: Finding) -> str:
     spans = [store.get_span(e.trace_id, e.span_id) for e in finding.evidence]
     names = Counter(component_of(span) for span in spans if span is not None)
     return min(names, key=lambda name: (-names[name], name)) if names else ""
-
-
-def _had_traffic(store: Store, window: tuple[str | None, str | None], place: str) -> bool:
-    """Whether traces of this window ran the tool or agent `place` (any trace, when `place` is "").
-    A window in which the component never ran says nothing about whether its failure is gone."""
-    start, end = window
-    sql = "SELECT 1 FROM traces t WHERE (? IS NULL OR t.start_time >= ?) AND (? IS NULL OR t.start_time < ?)"
-    params: list[str | None] = [start, start, end, end]
-    if place:
-        sql += (" AND EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id"
-                " AND (s.tool_name = ? OR s.agent = ?))")
-        params += [place, place]
-    return store.conn.execute(sql + " LIMIT 1", params).fetchone() is not None
 
 
 def reported_findings(store: Store, run_id: str, dismissed: bool = False) -> list[Finding]:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import yaml
 
-from investigator.findings import find_finding
 from investigator.models import Finding, Span
 from investigator.redact import RedactionContext, Redactor
 from investigator.store import Store
@@ -65,7 +64,7 @@ def build_cases(store: Store, finding: Finding, max_traces: int, redactor: Redac
 
 def promote_finding(store: Store, finding_id: str, path: str, max_traces: int = 5) -> tuple[int, int]:
     """Append the finding's cases to `path`; returns (cases added, cases in the file)."""
-    finding = find_finding(store, finding_id)
+    finding = store.find_finding(finding_id)
     if finding is None:
         raise LookupError(f"no finding {finding_id!r}")
     target = Path(path)

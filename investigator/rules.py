@@ -58,9 +58,7 @@ def run_rules(
     """Analyse the stored traces (all, or `trace_ids`) that need it; returns what was done."""
     version = rules_version()
     report = RulesReport(rules_version=version)
-    wanted = list(trace_ids) if trace_ids is not None else [
-        r[0] for r in store.conn.execute("SELECT trace_id FROM traces ORDER BY trace_id")
-    ]
+    wanted = list(trace_ids) if trace_ids is not None else store.trace_ids()
     done = set() if force else store.analysed(version)
     todo = [t for t in wanted if t not in done]
     report.skipped = len(wanted) - len(todo)

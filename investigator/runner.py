@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from investigator.clustering import Cluster, ClusterSettings
 from investigator.history import apply_history
 from investigator.models import Finding
-from investigator.runs import Run, cluster_window, finish_run, input_fingerprint, save_clusters, start_run
+from investigator.runs import Run, cluster_window, finish_run, save_clusters, start_run
 from investigator.store import Store
 
 
@@ -67,7 +67,7 @@ def execute_run(store: Store, settings: RunSettings, stage: Callable[[str], None
         counts["labels"] = load_labels(store, settings.labels).rows
     say("rules")
     counts["rules"] = run_rules(store).summary()
-    run = start_run(store, settings.since, settings.until, _recorded_settings(settings), input_fingerprint(store))
+    run = start_run(store, settings.since, settings.until, _recorded_settings(settings), store.input_fingerprint())
     try:
         say("clusters")
         clusters, population, suspects = cluster_window(

@@ -26,9 +26,6 @@ class Run:
     replaced: str | None = None  # when this run replaces an identical earlier one: when that one started
 
 
-_COLUMNS = ("id", "started_at", "finished_at", "status", "window_start", "window_end", "settings", "counts")
-
-
 def start_run(
     store: Store,
     window_start: str | None,
@@ -46,74 +43,29 @@ def start_run(
     else:
         digest = hashlib.sha1(f"{started}|{window_start}|{window_end}".encode()).hexdigest()[:6]
         run_id = f"run_{started[:19].replace('-', '').replace(':', '')}_{digest}"
-    earlier = store.conn.execute("SELECT started_at FROM runs WHERE id = ?", [run_id]).fetchone()
-    run = Run(id=run_id, started_at=started, window_start=window_start, window_end=window_end, settings=settings,
-              replaced=earlier[0] if earlier else None)
-    with store.conn:
-        for table in ("clusters", "findings"):
-            store.conn.execute(f"DELETE FROM {table} WHERE run_id = ?", [run.id])
-        store.conn.execute("DELETE FROM runs WHERE id = ?", [run.id])
-        store.conn.execute(
-            f"INSERT INTO runs ({', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [run.id, run.started_at, None, run.status, window_start, window_end,
-             orjson.dumps(settings).decode(), "{}"],
-        )
+    run = Run(id=run_id, started_at=started, window_start=window_start, window_end=window_end, settings=settings)
+    run.replaced = store.replace_run(run_id, started, window_start, window_end, settings)
     return run
-
-
-def input_fingerprint(store: Store) -> str:
-    """Changes whenever spans, labels or rules-layer results change."""
-    row = store.conn.execute(
-        "SELECT (SELECT count(*) FROM spans), (SELECT count(*) FROM labels), (SELECT group_concat(rules_version) FROM"
-        " (SELECT DISTINCT rules_version FROM analysis))"
-    ).fetchone()
-    digests = hashlib.sha1()
-    for (digest,) in store.conn.execute("SELECT digest FROM spans ORDER BY trace_id, span_id"):
-        digests.update(digest or b"")
-    for name, value in store.conn.execute("SELECT trace_id || name, value FROM labels ORDER BY 1"):
-        digests.update(f"{name}={value}".encode())
-    return f"{row[0]}:{row[1]}:{row[2]}:{digests.hexdigest()}"
 
 
 def finish_run(store: Store, run: Run, status: str, counts: dict[str, Any]) -> None:
     run.status, run.counts, run.finished_at = status, counts, now_iso()
-    with store.conn:
-        store.conn.execute(
-            "UPDATE runs SET status = ?, counts = ?, finished_at = ? WHERE id = ?",
-            [status, orjson.dumps(counts).decode(), run.finished_at, run.id],
-        )
+    store.finish_run(run.id, status, counts, run.finished_at)
 
 
 def get_run(store: Store, run_id: str | None = None) -> Run | None:
     """A run by id, or the latest one."""
-    sql = f"SELECT {', '.join(_COLUMNS)} FROM runs"
-    row = (
-        store.conn.execute(sql + " WHERE id = ?", [run_id]).fetchone()
-        if run_id
-        else store.conn.execute(sql + " ORDER BY started_at DESC, rowid DESC LIMIT 1").fetchone()
-    )
-    if row is None:
-        return None
-    data = dict(zip(_COLUMNS, row, strict=True))
-    data["settings"], data["counts"] = orjson.loads(data["settings"]), orjson.loads(data["counts"])
-    return Run(**data)
+    row = store.run_row(run_id)
+    return Run(**row) if row else None
 
 
 def save_clusters(store: Store, run_id: str, clusters: list[Cluster]) -> None:
-    with store.conn:
-        store.conn.execute("DELETE FROM clusters WHERE run_id = ?", [run_id])
-        store.conn.executemany(
-            "INSERT INTO clusters (run_id, cluster_id, position, data) VALUES (?, ?, ?, ?)",
-            [(run_id, c.id, i, orjson.dumps(c.as_dict()).decode()) for i, c in enumerate(clusters)],
-        )
+    store.save_clusters(run_id, [(c.id, c.as_dict()) for c in clusters])
 
 
 def load_clusters(store: Store, run_id: str) -> list[Cluster]:
     clusters = []
-    for (data,) in store.conn.execute(
-        "SELECT data FROM clusters WHERE run_id = ? ORDER BY position", [run_id]
-    ):
-        value = orjson.loads(data)
+    for value in store.cluster_data(run_id):
         value["cohorts"] = [Cohort(**c) for c in value["cohorts"]]
         clusters.append(Cluster(**value))
     return clusters

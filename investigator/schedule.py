@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from croniter import croniter
 
 from investigator.store import Store
@@ -53,26 +52,12 @@ def add_schedule(store: Store, name: str, every: str, source: str, options: dict
     moment = now or datetime.now(UTC)
     first = parse_iso(to_iso(start)) if start else _boundary_at_or_before(expression, moment)
     schedule = Schedule(name, every, source, options, to_iso(first.isoformat()))
-    with store.conn:
-        if store.conn.execute("SELECT 1 FROM schedules WHERE name = ?", [name]).fetchone():
-            raise ValueError(f"a schedule named {name!r} exists; remove it first")
-        store.conn.execute(
-            "INSERT INTO schedules (name, every, source, options, watermark, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            [name, every, source, orjson.dumps(options).decode(), schedule.watermark, now_iso()],
-        )
+    store.add_schedule(name, every, source, options, schedule.watermark, now_iso())
     return schedule
 
 
 def list_schedules(store: Store) -> list[Schedule]:
-    return [
-        Schedule(r[0], r[1], r[2], orjson.loads(r[3]), r[4])
-        for r in store.conn.execute("SELECT name, every, source, options, watermark FROM schedules ORDER BY name")
-    ]
-
-
-def remove_schedule(store: Store, name: str) -> bool:
-    with store.conn:
-        return store.conn.execute("DELETE FROM schedules WHERE name = ?", [name]).rowcount > 0
+    return [Schedule(*row) for row in store.schedule_rows()]
 
 
 def due_windows(schedule: Schedule, now: datetime) -> list[tuple[str, str]]:
@@ -148,8 +133,7 @@ def run_due(store: Store, now: datetime | None = None, run_window: RunWindow | N
                 window = quiet
             else:
                 window = quiet = WindowDone(schedule.name, start, end, 0)
-            with store.conn:
-                store.conn.execute("UPDATE schedules SET watermark = ? WHERE name = ?", [end, schedule.name])
+            store.set_watermark(schedule.name, end)
             schedule.watermark = end
             window.done, window.due = done, len(due)
             if traces:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from investigator.cli import main
 from investigator.ingest.base import span_row
-from investigator.schedule import add_schedule, due_windows, list_schedules, remove_schedule, run_due
+from investigator.schedule import add_schedule, due_windows, list_schedules, run_due
 from investigator.store import Store
 
 DEMO = Path(__file__).resolve().parents[1] / "evals" / "data" / "demo" / "traces"
@@ -73,7 +73,7 @@ def test_cron_cadence_and_bad_cadence(tmp_path: Path) -> None:
         add_schedule(store, "bad", "every tuesday", "x", {})
     with pytest.raises(ValueError):
         add_schedule(store, "q", "daily", "x", {})
-    assert remove_schedule(store, "q") and not remove_schedule(store, "q")
+    assert store.remove_schedule("q") and not store.remove_schedule("q")
 
 
 def test_empty_windows_are_not_analysed_and_consecutive_ones_are_reported_as_one(tmp_path: Path) -> None:

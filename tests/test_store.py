@@ -7,6 +7,7 @@ import pytest
 from investigator.ingest.base import span_row
 from investigator.models import Issue, QuarantinedRecord, TraceInfo, TraceScores
 from investigator.store import Store
+from investigator.store.traces import SPAN_TIMINGS_SQL
 
 
 def _spans() -> list[dict]:
@@ -208,19 +209,19 @@ def test_trace_records_fill_trace_fields(store: Store) -> None:
 
 def test_full_text_search_finds_span_text(store: Store) -> None:
     store.write_batch(_spans())
-    hits = store.search_text("check")
-    assert [(t, s) for t, s, _ in hits] == [("t1", "llm1")]
-    assert "[check]" in hits[0][2]
+    hits = store.search_spans("check")
+    assert [(hit[0], hit[1]) for hit in hits] == [("t1", "llm1")]
+    assert "[check]" in hits[0][4]
     # names are tokenised on underscores, so tools are found by their words
-    assert {s for _, s, _ in store.search_text("lookup")} == {"tool1"}
+    assert {hit[1] for hit in store.search_spans("lookup")} == {"tool1"}
 
 
 def test_updated_span_text_is_reindexed(store: Store) -> None:
     store.write_batch(_spans())
     store.index_text()
     store.write_batch([span_row("t1", "tool1", output="warehouse unreachable")])
-    assert [s for _, s, _ in store.search_text("warehouse")] == ["tool1"]
-    assert [s for _, s, _ in store.search_text("503")] == ["tool1"]
+    assert [hit[1] for hit in store.search_spans("warehouse")] == ["tool1"]
+    assert [hit[1] for hit in store.search_spans("503")] == ["tool1"]
 
 
 def test_quarantine_keeps_file_line_reason_and_raw_once(store: Store) -> None:
@@ -286,7 +287,7 @@ def test_span_timings_are_read_from_an_index_not_the_span_rows(tmp_path) -> None
     )
     timings = list(store.span_timings())
     assert [(t.kind, t.tool_name, t.durations_ms, t.tokens) for t in timings] == [("tool", "lookup", [1500.0], [])]
-    plan = " ".join(str(r) for r in store.conn.execute(f"EXPLAIN QUERY PLAN {store.SPAN_TIMINGS_SQL.format(where='')}"))
+    plan = " ".join(str(r) for r in store.conn.execute(f"EXPLAIN QUERY PLAN {SPAN_TIMINGS_SQL.format(where='')}"))
     assert "COVERING INDEX" in plan
 
 

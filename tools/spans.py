@@ -374,15 +374,9 @@ def get_spans_by_type(ctx: ToolContext, kind: SpanKind, trace_id: str | None = N
         scope = [trace_id]
     else:
         scope = sorted(ctx.trace_ids)
-    scope_json = orjson.dumps(scope).decode()
-    where = "kind = ? AND trace_id IN (SELECT value FROM json_each(?))"
-    total = ctx.store.conn.execute(f"SELECT count(*) FROM spans WHERE {where}", [kind, scope_json]).fetchone()[0]
+    total, rows = ctx.store.spans_of_kind(kind, scope, _MAX_LISTED_SPANS)
     if not total:
         return f"no {kind} spans in {'trace ' + trace_id if trace_id else 'this cluster'}"
-    rows = ctx.store.conn.execute(
-        f"SELECT trace_id, span_id FROM spans WHERE {where} ORDER BY trace_id, start_time, rowid LIMIT ?",
-        [kind, scope_json, _MAX_LISTED_SPANS],
-    ).fetchall()
     grouped: dict[str, list[str]] = defaultdict(list)
     for tid, sid in rows:
         grouped[tid].append(_span_line(ctx.span(tid, sid)))
@@ -406,14 +400,7 @@ def search_spans(ctx: ToolContext, query: str, limit: Annotated[int, Field(ge=1,
         query: words to find (full-text syntax: "exact phrase", OR, NOT, prefix*)
         limit: how many spans to return
     """
-    ctx.store.index_text()
-    sql = (
-        "SELECT s.trace_id, s.span_id, s.kind, s.name, snippet(spans_fts, -1, '[', ']', '…', 16)"
-        " FROM spans_fts JOIN spans s ON s.rowid = spans_fts.rowid"
-        " WHERE spans_fts MATCH ? AND s.trace_id IN (SELECT value FROM json_each(?))"
-        " ORDER BY rank, s.trace_id, s.span_id LIMIT ?"
-    )
-    scope = orjson.dumps(sorted(ctx.trace_ids)).decode()
+    scope = sorted(ctx.trace_ids)
     # The query as written, then (when it is not valid full-text syntax or finds nothing) all of
     # its words, then any of them.
     attempts = [(query, ""), (_fts_words(query, " "), "all of its words"),
@@ -424,7 +411,7 @@ def search_spans(ctx: ToolContext, query: str, limit: Annotated[int, Field(ge=1,
         if not text:
             continue
         try:
-            rows = ctx.store.conn.execute(sql, [text, scope, limit]).fetchall()
+            rows = ctx.store.search_spans(text, limit, scope)
         except sqlite3.OperationalError:
             continue
         if rows:

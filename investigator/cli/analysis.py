@@ -225,13 +225,13 @@ def findings(run_id: str | None, status: str | None, show_all: bool, as_json: bo
 @db_option
 def show(finding_id: str, run_id: str | None, no_redact: bool, db_path: str | None) -> None:
     """Everything about one finding, with its cited traces as trees."""
-    from investigator.findings import expected_harm, find_finding
+    from investigator.findings import expected_harm
     from investigator.history import finding_states
     from investigator.outline import render_outline
     from investigator.reports.masked import ReportMasking
 
     store = open_store(db_path)
-    finding = find_finding(store, finding_id, run_id)
+    finding = store.find_finding(finding_id, run_id)
     if finding is None:
         fail(f"no finding {finding_id!r}")
     state = finding_states(store).get(finding.id)

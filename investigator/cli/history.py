@@ -166,9 +166,7 @@ def schedule_list(db_path: str | None) -> None:
 @click.argument("name")
 @db_option
 def schedule_remove(name: str, db_path: str | None) -> None:
-    from investigator.schedule import remove_schedule
-
-    if not remove_schedule(open_store(db_path), name):
+    if not open_store(db_path).remove_schedule(name):
         fail(f"no schedule {name!r}")
     out.print(f"removed {name}")
 

@@ -6,7 +6,7 @@ no adapter claims, one a forced format does not fit (it looks like another forma
 finds nothing in, and a span that conflicts with the one already stored (`span_merge`) are all
 quarantined; a file that cannot be read leaves a quarantine row saying so. After the last batch the
 store recomputes the rollups of the traces that changed. The full-text index is built later, when it
-is first searched (`Store.search_text`), so ingest does not pay for it.
+is first searched (`Store.search_spans`), so ingest does not pay for it.
 """
 
 from __future__ import annotations

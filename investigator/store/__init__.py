@@ -1,0 +1,54 @@
+"""The store: one SQLite file holding spans and traces, the rules layer's results, runs, findings and
+reviews, and the judge's model calls. This package is the only code that touches its connection:
+one module per family of tables, each a set of named methods `Store` brings together, with the
+migrations beside them.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from investigator.store.analysis import AnalysisTables
+from investigator.store.findings import FindingTables
+from investigator.store.migrations import migrations
+from investigator.store.runs import RunTables
+from investigator.store.spans import BatchCounts, SpanWrites
+from investigator.store.traces import SpanReads
+
+
+def default_db_path() -> str:
+    return os.environ.get("INVESTIGATOR_DB") or "investigator.db"
+
+
+class Store(SpanWrites, SpanReads, AnalysisTables, RunTables, FindingTables):
+    """The SQLite store. Opening it applies any pending migrations."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = str(path or default_db_path())
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA page_size=16384")  # takes effect for a new file; big text rows
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA cache_size=-65536")
+        self.db = Database(conn)
+        self.conn = conn
+        migrations.apply(self.db)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["BatchCounts", "Store", "default_db_path"]
