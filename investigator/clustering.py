@@ -24,6 +24,7 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.preprocessing import normalize
 
+from investigator.errors import EmbeddingsUnavailable
 from investigator.models import SEVERITY_WEIGHTS, Issue, Trace
 
 NOISE_ID = "noise"
@@ -134,10 +135,6 @@ def vectorise(documents: Sequence[str], settings: ClusterSettings) -> np.ndarray
         # Equal weight to the lexical and the semantic view: each half is unit length before joining.
         reduced = normalize(np.hstack([reduced, embed(documents)]))
     return reduced.astype(np.float32)
-
-
-class EmbeddingsUnavailable(RuntimeError):
-    """Sentence embeddings were asked for but their package is not installed."""
 
 
 _MODEL: object | None = None

@@ -18,13 +18,10 @@ import numpy as np
 import orjson
 from scipy.stats import spearmanr
 
+from investigator.errors import DatasetError
 from investigator.models import SCORE_DIMENSIONS, Issue, TraceScores
 
 Triple = tuple[str, str, str]
-
-
-class DatasetError(ValueError):
-    """The dataset directory is missing a part or a truth row is malformed."""
 
 
 @dataclass

@@ -23,27 +23,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from investigator.ingest.otlp_proto import ProtobufError, decode_request
+from investigator.errors import ProtobufError, RequestError
+from investigator.ingest.otlp_proto import decode_request
 
 TRACES_PATH = "/v1/traces"
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 # Content-Encoding → zlib window bits (gzip framing, zlib framing); "identity" is no coding.
 _CODINGS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
-
-
-class RequestError(Exception):
-    """A request that is answered with an error: its HTTP status, the reason, extra headers, and
-    whether the connection must close (when the body was not read, so it cannot be skipped)."""
-
-    def __init__(
-        self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None, close: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-        self.close = close
 
 
 def response_type(content_type: str) -> str:

@@ -27,12 +27,12 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from investigator import __version__, otlp_http
+from investigator.errors import RequestError
 from investigator.ingest.otlp import NAME
 from investigator.ingest.pipeline import ingest_records, parse_record
 from investigator.ingest.reader import Record
 from investigator.ingest.registry import FORMATS
 from investigator.models import QuarantinedRecord
-from investigator.otlp_http import RequestError
 from investigator.store import Store
 
 log = logging.getLogger(__name__)

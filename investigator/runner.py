@@ -45,8 +45,8 @@ class RunResult:
 
 def execute_run(store: Store, settings: RunSettings, stage: Callable[[str], None] | None = None) -> RunResult:
     """Run every stage; `stage` is told the name of each stage as it starts (for progress)."""
+    from investigator.errors import InputError
     from investigator.ingest.pipeline import ingest_paths
-    from investigator.ingest.reader import InputError
     from investigator.judge.investigate import investigate_clusters
     from investigator.judge.settings import JudgeSettings
     from investigator.labels import load_labels

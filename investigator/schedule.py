@@ -150,8 +150,8 @@ def _report(window: WindowDone, on_window: Callable[[WindowDone], None] | None) 
 
 
 def _ingest(store: Store, schedule: Schedule) -> None:
+    from investigator.errors import InputError
     from investigator.ingest.pipeline import ingest_paths
-    from investigator.ingest.reader import InputError
 
     report = ingest_paths(store, [schedule.source], schedule.options.get("fmt", "auto"))
     if problem := report.failure():

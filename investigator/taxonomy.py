@@ -17,14 +17,11 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from investigator.errors import TaxonomyError
 from investigator.models import SEVERITY_WEIGHTS, Severity
 
 DEFAULT_PATH = Path(__file__).with_name("taxonomy.json")
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
-
-
-class TaxonomyError(ValueError):
-    """A taxonomy file is malformed or inconsistent; the message says where."""
 
 
 class Code(BaseModel):

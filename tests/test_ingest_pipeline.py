@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from investigator.cli import main
+from investigator.errors import InputError
 from investigator.ingest.pipeline import ingest_paths
-from investigator.ingest.reader import InputError
 from investigator.store import Store
 
 

@@ -18,8 +18,8 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from otel_sdk_run import RESOURCE, assert_stored_as_recorded, expected_from_sdk, record_run
 
+from investigator.errors import RecordError
 from investigator.ingest import span_tree
-from investigator.ingest.base import RecordError
 from investigator.ingest.pipeline import ingest_paths
 from investigator.store import Store
 

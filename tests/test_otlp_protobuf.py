@@ -11,8 +11,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
+from investigator.errors import ProtobufError
 from investigator.ingest import otlp
-from investigator.ingest.otlp_proto import ProtobufError, decode_request
+from investigator.ingest.otlp_proto import decode_request
 
 
 def _sdk_spans():

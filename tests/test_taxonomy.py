@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from investigator.taxonomy import TaxonomyError, default_taxonomy, load_taxonomy, unknown_codes
+from investigator.errors import TaxonomyError
+from investigator.taxonomy import default_taxonomy, load_taxonomy, unknown_codes
 
 # The codes the product's taxonomy documents, written out here so the test runs anywhere.
 DOCUMENTED_CODES = {

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from investigator.clustering import Cluster
+from investigator.errors import ToolError
 from investigator.masking import TraceMasker
 from investigator.models import Finding, Span, TraceScores
 from investigator.store import Store
@@ -47,10 +48,6 @@ def fence(
         attrs += f' field="{field}"'
     sep = "" if inline else "\n"
     return f"<trace_data {attrs}>{sep}{escape_fence(text)}{sep}</trace_data>"
-
-
-class ToolError(Exception):
-    """A tool cannot do what was asked; the message tells the model what to do instead."""
 
 
 @dataclass

@@ -15,8 +15,9 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from investigator.errors import ToolError
 from investigator.tools import spans, submit
-from investigator.tools.context import ToolContext, ToolError
+from investigator.tools.context import ToolContext
 
 TOOLS: dict[str, Callable[..., str]] = {
     fn.__name__: fn

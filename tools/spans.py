@@ -24,10 +24,11 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import Field
 
+from investigator.errors import ToolError
 from investigator.models import Issue, Span, SpanKind
 from investigator.outline import duration_text, outline_lines, preview, span_label
 from investigator.summarizer import excerpt
-from investigator.tools.context import ToolContext, ToolError, component_of, fence
+from investigator.tools.context import ToolContext, component_of, fence
 
 ReadField = Literal["input", "output", "attributes", "events", "all"]
 ExactField = Literal["input", "output", "attributes", "events", "status_message", "tool_args"]

@@ -17,6 +17,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from investigator.detectors.view import TraceView
+from investigator.errors import ToolError
 from investigator.evidence import readable_quote
 from investigator.findings import affected as affected_impact
 from investigator.findings import merge
@@ -31,7 +32,7 @@ from investigator.models import (
     Severity,
     TraceScores,
 )
-from investigator.tools.context import ToolContext, ToolError, component_of
+from investigator.tools.context import ToolContext, component_of
 
 MIN_CONFIDENCE = 0.5
 _BACKTICKED = re.compile(r"`([^`\n]+)`")

@@ -31,7 +31,8 @@ from investigator.ingest.registry import FORMATS
 def clusters(run_id: str | None, fresh: bool, min_cluster_size: int, embeddings: bool, as_json: bool,
              db_path: str | None) -> None:
     """List the failure clusters of a run (clustering the store now when there is no run yet)."""
-    from investigator.clustering import ClusterSettings, EmbeddingsUnavailable
+    from investigator.clustering import ClusterSettings
+    from investigator.errors import EmbeddingsUnavailable
     from investigator.runs import cluster_window, finish_run, get_run, load_clusters, save_clusters, start_run
 
     store = open_store(db_path)
@@ -107,9 +108,8 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
         embeddings: bool, budget_usd: float, max_turns: int, record: str | None, replay: str | None,
         fail_on: str | None, quiet: bool, no_redact: bool, db_path: str | None) -> None:
     """Run every stage — ingest PATHS (if given), labels, rules, clusters, judge — and report ranked findings."""
-    from investigator.clustering import EmbeddingsUnavailable
+    from investigator.errors import EmbeddingsUnavailable, InputError
     from investigator.findings import at_or_above
-    from investigator.ingest.reader import InputError
     from investigator.reports import build_report, render
     from investigator.runner import RunSettings, execute_run
     if record and replay:

@@ -9,7 +9,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from investigator.cli.common import db_option, emit_json, err, fail, no_redact_option, open_store, out, since_option
-from investigator.ingest.reader import InputError, expand_paths, file_size
+from investigator.errors import InputError
+from investigator.ingest.reader import expand_paths, file_size
 from investigator.ingest.registry import FORMATS
 from investigator.models import Trace
 from investigator.outline import render_outline

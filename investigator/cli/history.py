@@ -143,7 +143,8 @@ def schedule_add(name: str, every: str, source: str, start: str | None, model: s
     except ValueError as exc:
         fail(str(exc))
     out.print(f"schedule {added.name}: {added.every} over {added.source}, first window from {added.watermark}")
-    from investigator.ingest.reader import InputError, expand_paths
+    from investigator.errors import InputError
+    from investigator.ingest.reader import expand_paths
 
     try:
         expand_paths([source])
@@ -185,7 +186,7 @@ def schedule_run_due(daemon: bool, interval: float, now_text: str | None, db_pat
     if daemon:
         run_daemon(store, interval, on_window=lambda w: out.print(f"{now_iso()} {w.describe()}"))
         return
-    from investigator.ingest.reader import InputError
+    from investigator.errors import InputError
 
     try:
         windows = run_due(store, parse_iso(now_text) if now_text else None, on_window=lambda w: out.print(w.describe()))

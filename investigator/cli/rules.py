@@ -82,7 +82,8 @@ def evaluate(dataset: Path, output: str, as_json: bool, db_path: str | None) -> 
     """Score the investigator on a labelled dataset (traces/, labels.jsonl, truth.jsonl).
 
     The dataset is ingested into a scratch store unless --db names one."""
-    from investigator.evaluation import DatasetError, run_eval
+    from investigator.errors import DatasetError
+    from investigator.evaluation import run_eval
 
     with tempfile.TemporaryDirectory() as scratch:
         store = open_store(db_path or str(Path(scratch) / "eval.db"))

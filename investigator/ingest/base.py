@@ -34,6 +34,7 @@ from typing import Any, NamedTuple, Protocol
 
 import orjson
 
+from investigator.errors import RecordError
 from investigator.models import SPAN_KINDS, TraceInfo
 from investigator.timefmt import to_iso
 
@@ -57,10 +58,6 @@ class Adapter(Protocol):
     def sniff(self, record: Any) -> bool: ...
 
     def parse(self, record: Any) -> Iterator[ParseResult]: ...
-
-
-class RecordError(ValueError):
-    """Raised inside an adapter when a record cannot be normalised; the message is the reason."""
 
 
 _SPAN_DEFAULTS: dict[str, Any] = {

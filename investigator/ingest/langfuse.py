@@ -36,10 +36,10 @@ from typing import Any
 
 import orjson
 
+from investigator.errors import RecordError
 from investigator.ingest import langfuse_otel, otlp
 from investigator.ingest.base import (
     ParseResult,
-    RecordError,
     Rejected,
     SpanRow,
     as_float,

@@ -24,7 +24,8 @@ from typing import Any
 
 import orjson
 
-from investigator.ingest.base import RecordError, SpanRow
+from investigator.errors import RecordError
+from investigator.ingest.base import SpanRow
 from investigator.timefmt import to_iso
 
 SCOPE = "langfuse-sdk"

@@ -25,9 +25,9 @@ from typing import Any
 
 import orjson
 
+from investigator.errors import RecordError
 from investigator.ingest.base import (
     ParseResult,
-    RecordError,
     Rejected,
     as_float,
     as_int,

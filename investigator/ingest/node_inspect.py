@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from investigator.errors import InspectError
+
 _SPACE = re.compile(r"\s*")
 _IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*|\d+")
 _NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?(n)?(?![\w$])")
@@ -27,10 +29,6 @@ _MORE_ITEMS = re.compile(r"\.\.\. \d+ more items?")
 _MORE_CHARS = re.compile(r"\.\.\. \d+ more characters?")
 _LOOKS = re.compile(r"(?:<ref \*\d+>\s*)?\{\s*(?:[A-Za-z_$][\w$]*|'(?:[^'\\\n]|\\.)*')\s*:")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
-
-
-class InspectError(ValueError):
-    """The text is not `util.inspect` output; the message names the line and column."""
 
 
 def looks_like(text: str, pos: int) -> bool:

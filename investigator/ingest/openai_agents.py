@@ -25,16 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from investigator.ingest.base import (
-    ParseResult,
-    RecordError,
-    Rejected,
-    as_int,
-    as_text,
-    iter_results,
-    maybe_json,
-    span_row,
-)
+from investigator.errors import RecordError
+from investigator.ingest.base import ParseResult, Rejected, as_int, as_text, iter_results, maybe_json, span_row
 from investigator.ingest.openai_messages import content_text, from_items, is_response, messages_text
 from investigator.models import TraceInfo
 from investigator.timefmt import to_iso

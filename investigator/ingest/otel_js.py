@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from investigator.ingest.base import ParseResult, RecordError, as_text, iter_results
+from investigator.errors import RecordError
+from investigator.ingest.base import ParseResult, as_text, iter_results
 from investigator.ingest.otel_span import event_objects, otel_span_row, status_of
 from investigator.timefmt import to_iso
 

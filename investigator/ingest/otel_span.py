@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from investigator.ingest.base import RecordError, SpanRow, as_text, span_row
+from investigator.errors import RecordError
+from investigator.ingest.base import SpanRow, as_text, span_row
 from investigator.ingest.semconv import content_from_events, hints_from, map_attributes
 
 _ERROR_CODES = ("2", "ERROR", "STATUS_CODE_ERROR")

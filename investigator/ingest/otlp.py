@@ -15,7 +15,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from investigator.ingest.base import ParseResult, RecordError, Rejected, as_text
+from investigator.errors import RecordError
+from investigator.ingest.base import ParseResult, Rejected, as_text
 from investigator.ingest.otel_span import otel_span_row, status_of
 from investigator.timefmt import to_iso
 

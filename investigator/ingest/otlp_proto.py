@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-class ProtobufError(ValueError):
-    """The bytes are not an OTLP ExportTraceServiceRequest."""
+from investigator.errors import ProtobufError
 
 
 def decode_request(data: bytes) -> dict[str, Any]:

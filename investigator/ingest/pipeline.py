@@ -22,10 +22,10 @@ from typing import Any
 
 import orjson
 
+from investigator.errors import InputError
 from investigator.ingest.base import Adapter, Rejected
 from investigator.ingest.reader import (
     BadRecord,
-    InputError,
     Record,
     expand_paths,
     file_size,

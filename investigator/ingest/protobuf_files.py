@@ -15,7 +15,8 @@ import base64
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from investigator.ingest.otlp_proto import ProtobufError, decode_request
+from investigator.errors import ProtobufError
+from investigator.ingest.otlp_proto import decode_request
 from investigator.ingest.reader import BadRecord, Record
 
 _REQUEST_TAG = 0x0A

@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 import ijson
 import orjson
 
+from investigator.errors import InputError
 from investigator.ingest import node_inspect
 
 TRACE_SUFFIXES = (
@@ -43,10 +44,6 @@ _BINARY = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f]")
 _HEAD_BYTES = 512
 _NON_SPACE = re.compile(r"\S")
 _VALUE_LINE = re.compile(r"^[{\[]", re.MULTILINE)  # a line that opens an object or array
-
-
-class InputError(Exception):
-    """A path that cannot be read at all (missing, unreadable, not a trace file)."""
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ FORMATS: dict[str, Adapter] = {
 
 
 def adapter_for(name: str) -> Adapter:
-    from investigator.ingest.reader import InputError
+    from investigator.errors import InputError
 
     try:
         return FORMATS[name]

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from investigator.ingest.base import ParseResult, RecordError, Rejected, as_text, flatten, maybe_json
+from investigator.errors import RecordError
+from investigator.ingest.base import ParseResult, Rejected, as_text, flatten, maybe_json
 from investigator.ingest.otel_span import event_objects, otel_span_row, status_of
 from investigator.timefmt import parse_iso, to_iso
 

@@ -19,15 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from investigator.ingest.base import (
-    ParseResult,
-    RecordError,
-    as_text,
-    flatten,
-    iter_results,
-    maybe_json,
-    time_field,
-)
+from investigator.errors import RecordError
+from investigator.ingest.base import ParseResult, as_text, flatten, iter_results, maybe_json, time_field
 from investigator.ingest.otel_span import otel_span_row, status_of
 
 NAME = "spans-jsonl"
