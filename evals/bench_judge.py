@@ -34,13 +34,14 @@ def _replay(provider: str, db: str) -> float:
 
 def _offline(db: str) -> float:
     from investigator.evals.judge_runs import CLUSTERS, DEMO
+    from investigator.judge.settings import JudgeSettings
     from investigator.runner import RunSettings, execute_run
     from investigator.store import Store
 
     started = time.perf_counter()
     with Store(db) as store:
         execute_run(store, RunSettings(paths=[str(DEMO / "traces")], labels=str(DEMO / "labels.jsonl"),
-                                       max_clusters=CLUSTERS))
+                                       judge=JudgeSettings(max_clusters=CLUSTERS)))
     return time.perf_counter() - started
 
 

@@ -20,13 +20,15 @@ from investigator.evals.memory import children_peak_mb, peak_mb
 
 
 def _run(corpus: str, db: str, max_clusters: int, queue: mp.Queue[dict]) -> None:
+    from investigator.judge.settings import JudgeSettings
     from investigator.runner import RunSettings, execute_run
     from investigator.store import Store
 
     marks: list[tuple[str, float]] = []
     store = Store(db)
     started = time.perf_counter()
-    settings = RunSettings(paths=[f"{corpus}/traces"], labels=f"{corpus}/labels.jsonl", max_clusters=max_clusters)
+    settings = RunSettings(paths=[f"{corpus}/traces"], labels=f"{corpus}/labels.jsonl",
+                           judge=JudgeSettings(max_clusters=max_clusters))
     result = execute_run(store, settings, stage=lambda name: marks.append((name, time.perf_counter())))
     finished = time.perf_counter()
     stages = {}

@@ -69,11 +69,28 @@ def span_label(span: Span) -> str:
     return f"{name} [{detail}]" if detail and detail != name else name
 
 
-def outline_lines(spans: list[Span], width: int = 80, with_ids: bool = True) -> Iterator[str]:
+def _walk(spans: list[Span]) -> Iterator[tuple[Span, str, str]]:
+    """The spans in tree order, each with the prefix and branch that draw it."""
     roots, children = children_map(spans)
 
-    def walk(span: Span, prefix: str, last: bool, depth: int) -> Iterator[str]:
-        branch = "" if depth == 0 else ("└─ " if last else "├─ ")
+    def walk(span: Span, prefix: str, last: bool, depth: int) -> Iterator[tuple[Span, str, str]]:
+        yield span, prefix, "" if depth == 0 else ("└─ " if last else "├─ ")
+        kids = children.get(span.span_id, [])
+        extension = "" if depth == 0 else ("   " if last else "│  ")
+        for index, child in enumerate(kids):
+            yield from walk(child, prefix + extension, index == len(kids) - 1, depth + 1)
+
+    for root in roots:
+        yield from walk(root, "", True, 0)
+
+
+def tree_order(spans: list[Span]) -> list[Span]:
+    """The spans in the order an outline draws them."""
+    return [span for span, _, _ in _walk(spans)]
+
+
+def outline_lines(spans: list[Span], width: int = 80, with_ids: bool = True) -> Iterator[str]:
+    for span, prefix, branch in _walk(spans):
         flags = "".join(
             [" (orphan)" if span.orphan else "", " (cycle broken)" if span.cycle_broken else ""]
         )
@@ -82,13 +99,6 @@ def outline_lines(spans: list[Span], width: int = 80, with_ids: bool = True) -> 
             f"{prefix}{branch}{ident}{span.kind:<9} {span_label(span)}  {span.status}  {duration_text(span)}"
             f"{flags}  {preview(span, width)}".rstrip()
         )
-        kids = children.get(span.span_id, [])
-        extension = "" if depth == 0 else ("   " if last else "│  ")
-        for index, child in enumerate(kids):
-            yield from walk(child, prefix + extension, index == len(kids) - 1, depth + 1)
-
-    for root in roots:
-        yield from walk(root, "", True, 0)
 
 
 def render_outline(trace: Trace, spans: list[Span], width: int = 80) -> str:

@@ -7,10 +7,12 @@ per cluster (a model, or the offline investigator) → findings ranked by impact
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 from investigator.clustering import Cluster, ClusterSettings
 from investigator.history import apply_history
+from investigator.judge.settings import JudgeSettings
 from investigator.models import Finding
 from investigator.runs import Run, cluster_window, finish_run, save_clusters, start_run
 from investigator.store import Store
@@ -18,21 +20,27 @@ from investigator.store import Store
 
 @dataclass
 class RunSettings:
+    """What to read, which window to analyse, and how to cluster and judge it."""
+
     paths: list[str] = field(default_factory=list)
     fmt: str = "auto"
     labels: str | None = None
     since: str | None = None
     until: str | None = None
-    model: str = "offline"
-    summarizer_model: str | None = None
-    max_clusters: int = 10
-    budget_usd: float = 2.0
-    max_turns: int = 30
-    concurrency: int = 2
     record: str | None = None
     replay: str | None = None
-    min_cluster_size: int = 5
-    embeddings: bool = False
+    clusters: ClusterSettings = field(default_factory=ClusterSettings)
+    judge: JudgeSettings = field(default_factory=JudgeSettings)
+
+
+# A schedule's options, as `schedule add` takes them, and the settings each one sets.
+SCHEDULE_OPTIONS = {"model": "model", "max_clusters": "max_clusters", "budget_usd": "max_usd"}
+
+
+def scheduled_settings(since: str, until: str, options: dict[str, Any]) -> RunSettings:
+    """The settings of one window of a schedule with these options."""
+    judge = {SCHEDULE_OPTIONS[k]: v for k, v in options.items() if k in SCHEDULE_OPTIONS}
+    return RunSettings(since=since, until=until, labels=options.get("labels"), judge=JudgeSettings(**judge))
 
 
 @dataclass
@@ -48,7 +56,6 @@ def execute_run(store: Store, settings: RunSettings, stage: Callable[[str], None
     from investigator.errors import InputError
     from investigator.ingest.pipeline import ingest_paths
     from investigator.judge.investigate import investigate_clusters
-    from investigator.judge.settings import JudgeSettings
     from investigator.labels import load_labels
     from investigator.providers.recording import recording
     from investigator.rules import run_rules
@@ -70,19 +77,13 @@ def execute_run(store: Store, settings: RunSettings, stage: Callable[[str], None
     run = start_run(store, settings.since, settings.until, _recorded_settings(settings), store.input_fingerprint())
     try:
         say("clusters")
-        clusters, population, suspects = cluster_window(
-            store, settings.since, settings.until,
-            ClusterSettings(min_cluster_size=settings.min_cluster_size, embeddings=settings.embeddings),
-        )
+        clusters, population, suspects = cluster_window(store, settings.since, settings.until, settings.clusters)
         save_clusters(store, run.id, clusters)
         counts.update(traces=population, suspects=suspects, clusters=sum(not c.noise for c in clusters))
         say("judge")
         mode = "record" if settings.record else "replay" if settings.replay else None
         # Recording and replaying go one cluster at a time: the cassette is one shared file.
-        judge = JudgeSettings(model=settings.model, summarizer_model=settings.summarizer_model,
-                              max_turns=settings.max_turns, max_usd=settings.budget_usd,
-                              max_clusters=settings.max_clusters,
-                              concurrency=1 if mode else settings.concurrency)
+        judge = replace(settings.judge, concurrency=1) if mode else settings.judge
         with recording(mode, settings.record or settings.replay):
             investigations = investigate_clusters(store, clusters, judge, run.id)
         counts["investigations"] = [
@@ -101,9 +102,7 @@ def execute_run(store: Store, settings: RunSettings, stage: Callable[[str], None
     return RunResult(run, clusters, findings, counts)
 
 
-def _recorded_settings(settings: RunSettings) -> dict:
+def _recorded_settings(settings: RunSettings) -> dict[str, Any]:
     """What decides the analysis (not where the input came from, nor record/replay plumbing)."""
-    data = dict(settings.__dict__)
-    for key in ("paths", "fmt", "labels", "record", "replay"):
-        data.pop(key)
-    return data
+    return {"since": settings.since, "until": settings.until, "clusters": asdict(settings.clusters),
+            "judge": asdict(settings.judge)}

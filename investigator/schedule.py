@@ -161,14 +161,13 @@ def _ingest(store: Store, schedule: Schedule) -> None:
 def _run_window(store: Store, schedule: Schedule, start: str, end: str, traces: int,
                 run_window: RunWindow | None) -> WindowDone:
     from investigator.history import finding_states
-    from investigator.runner import RunSettings, execute_run
+    from investigator.runner import execute_run, scheduled_settings
 
     open_before = {fid for fid, s in finding_states(store).items() if s.status in ("new", "recurring", "regressed")}
     if run_window is not None:
         run_window(store, schedule, start, end)
         return WindowDone(schedule.name, start, end, traces)
-    options = {k: v for k, v in schedule.options.items() if k in RunSettings.__dataclass_fields__}
-    result = execute_run(store, RunSettings(since=start, until=end, **options))
+    result = execute_run(store, scheduled_settings(start, end, schedule.options))
     statuses = [f.status for f in result.findings]
     after = finding_states(store)
     return WindowDone(

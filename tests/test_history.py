@@ -9,7 +9,9 @@ import orjson
 import pytest
 import yaml
 
+from investigator.clustering import ClusterSettings
 from investigator.history import add_review, finding_states, review_queue
+from investigator.judge.settings import JudgeSettings
 from investigator.models import SEVERITY_WEIGHTS
 from investigator.promote import promote_finding
 from investigator.redact import Redactor
@@ -38,7 +40,8 @@ def _retime(store: Store) -> None:
 
 
 def _window(store: Store, hour: int):
-    settings = RunSettings(since=_hour(hour), until=_hour(hour + 1), min_cluster_size=3, concurrency=1)
+    settings = RunSettings(since=_hour(hour), until=_hour(hour + 1), clusters=ClusterSettings(min_cluster_size=3),
+                           judge=JudgeSettings(concurrency=1))
     return execute_run(store, settings)
 
 

@@ -217,3 +217,48 @@ def test_root_cause_and_fix_are_made_from_the_evidence(demo_store):
         }
         assert tool in ran  # a tool that failed in the cited traces
         assert "failed with: " in finding.root_cause
+
+
+def test_it_reads_the_tools_typed_results_not_their_prose(demo_store):
+    """The same data with the text blanked out gives the same calls; the same text without the
+    data gives none: what it acts on is the typed result, not a parse of the tool's words."""
+    from investigator.judge.investigate import first_message
+    from investigator.judge.offline import OfflineProvider
+    from investigator.providers import ModelConfig
+    from investigator.tools.context import ToolContext
+    from investigator.tools.registry import call_tool
+
+    clusters, _, _ = cluster_window(demo_store, None, None)
+    cluster = next(c for c in clusters if not c.noise)
+    ctx = ToolContext(store=demo_store, run_id="r", cluster=cluster, trace_ids=set(cluster.trace_ids))
+    opening = first_message(ctx, cluster.size, None)
+    offline, config = OfflineProvider(), ModelConfig(model="offline")
+
+    def play(text_of, data_of) -> list[list[tuple[str, dict]]]:
+        """Drive the policy through its first three turns; what it called at each."""
+        messages = [{"role": "system", "content": "judge"},
+                    {"role": "user", "content": text_of(opening), "data": data_of(opening)}]
+        turns = []
+        for _ in range(3):
+            out = offline.generate(messages, [], config)
+            turns.append([(c.name, c.arguments) for c in out.tool_calls])
+            calls = [{"id": c.id, "type": "function",
+                      "function": {"name": c.name, "arguments": orjson.dumps(c.arguments).decode()}}
+                     for c in out.tool_calls]
+            messages.append({"role": "assistant", "content": None, "tool_calls": calls})
+            for c in out.tool_calls:
+                if c.name.startswith("submit_"):
+                    continue  # nothing is stored: only what it would call is compared
+                result = call_tool(ctx, c.name, c.arguments)
+                messages.append({"role": "tool", "tool_call_id": c.id, "content": text_of(result),
+                                 "data": data_of(result)})
+        return turns
+
+    as_shown = play(str, lambda r: r.data)
+    assert [name for name, _ in as_shown[0]] and all(name == "trace_outline" for name, _ in as_shown[0])
+    assert as_shown[1] and all(name == "read_span" for name, _ in as_shown[1])
+    assert any(name == "submit_finding" for name, _ in as_shown[2])
+    blanked = play(lambda r: "", lambda r: r.data)
+    for turn, (seen, expected) in enumerate(zip(blanked, as_shown, strict=True)):
+        assert seen == expected, turn
+    assert [name for name, _ in play(str, lambda r: None)[0]] == ["submit_summary"]  # nothing it can read

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -463,3 +464,40 @@ def test_cluster_overview_carries_the_documents_performance_notes_as_context_not
     )
     assert "performance notes (slow or token-heavy steps; not failures): 1" in text
     assert f"  {TRACE_A}: {note}" in text
+
+
+def test_typed_results_describe_exactly_what_their_text_shows(ctx: ToolContext) -> None:
+    overview = call_tool(ctx, "cluster_overview", {})
+    assert overview.data["size"] == 2 and list(overview.data["outlines"]) == [TRACE_A]
+    for code in overview.data["codes"]:
+        line = f"  {code['code']}: {code['issues']} issues in {code['traces']} traces, mostly {code['severity']}"
+        assert line in overview
+    assert overview.data["flags"]
+    for flag in overview.data["flags"]:
+        assert f"trace_id={flag['trace_id']} span_id={flag['span_id']} confidence={flag['confidence']:.2f}" in overview
+        assert f'span_id="{flag["span_id"]}">{flag["quote"]}</trace_data>' in overview
+    outline = overview.split(f'<trace_data trace_id="{TRACE_A}">\n')[1].split("</trace_data>")[0]
+    drawn = [re.search(r"[0-9a-f]{14,}", line)[0] for line in outline.splitlines()[1:]]
+    assert drawn == [span_id for span_id, _, _ in overview.data["outlines"][TRACE_A]]
+
+    read = call_tool(ctx, "read_span", {"trace_id": TRACE_A, "span_id": "a1b2c3d4e5f60103"})
+    assert read.data["kind"] == "tool" and read.data["facts"]["tool"] in read
+    assert all(text in read for text in read.data["fields"].values())
+    ctx.max_result_chars = 300  # a result cut short keeps no data: it would describe what was not shown
+    cut = call_tool(ctx, "read_span", {"trace_id": TRACE_A, "span_id": "a1b2c3d4e5f60103"})
+    assert "truncated at 300" in cut and cut.data is None
+
+
+def test_an_elided_result_takes_its_typed_data_with_it() -> None:
+    from investigator.judge.graph import elide
+
+    call = {"id": "c1", "type": "function", "function": {"name": "read_span", "arguments": "{}"}}
+    messages = [{"role": "user", "content": "go"}]
+    for turn in range(4):
+        messages.append({"role": "assistant", "content": None, "tool_calls": [{**call, "id": f"c{turn}"}]})
+        messages.append({"role": "tool", "tool_call_id": f"c{turn}", "content": "x" * 500, "data": {"turn": turn}})
+    kept = elide(messages, keep_turns=1)
+    stubbed = [m for m in kept if m["role"] == "tool" and "elided" in m["content"]]
+    assert stubbed and all("data" not in m for m in stubbed)
+    shown = [m for m in kept if m["role"] == "tool" and m not in stubbed]
+    assert shown and all(m["data"] == {"turn": int(m["tool_call_id"][1:])} for m in shown)

@@ -50,6 +50,19 @@ def fence(
     return f"<trace_data {attrs}>{sep}{escape_fence(text)}{sep}</trace_data>"
 
 
+class ToolResult(str):
+    """A tool's text for the model, carrying the same content as typed data (`data`) for a
+    program that reads results, so none has to parse the text. `data` describes only what the
+    text shows."""
+
+    data: dict[str, Any] | None
+
+    def __new__(cls, text: str, data: dict[str, Any] | None = None) -> ToolResult:
+        made = super().__new__(cls, text)
+        made.data = data
+        return made
+
+
 @dataclass
 class ToolContext:
     """The state one investigation's tools share (see the judge contract)."""

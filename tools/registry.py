@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from investigator.errors import ToolError
 from investigator.tools import spans, submit
-from investigator.tools.context import ToolContext
+from investigator.tools.context import ToolContext, ToolResult
 
-TOOLS: dict[str, Callable[..., str]] = {
+TOOLS: dict[str, Callable[..., str | ToolResult]] = {
     fn.__name__: fn
     for fn in (
         spans.cluster_overview,
@@ -195,17 +195,20 @@ def _run(ctx: ToolContext, name: str, arguments: Any) -> str:
             f"error: {name} failed ({type(exc).__name__}: {exc}); try different arguments or "
             "another tool"
         )
-    return cap(result, ctx.max_result_chars, _MORE.get(name, "ask for less"))
+    capped = cap(result, ctx.max_result_chars, _MORE.get(name, "ask for less"))
+    # Data describes what the text shows: a result cut short keeps none.
+    return ToolResult(capped, getattr(result, "data", None) if capped == result else None)
 
 
-def call_tool(ctx: ToolContext, name: str, arguments: dict[str, Any] | str | None) -> str:
-    """Run tool `name` with the model's `arguments`; always returns text for the model."""
+def call_tool(ctx: ToolContext, name: str, arguments: dict[str, Any] | str | None) -> ToolResult:
+    """Run tool `name` with the model's `arguments`; always returns text for the model (with the
+    tool's typed data, when it has some, in `.data`)."""
     try:
-        result = _run(ctx, name, arguments)
+        result: str = _run(ctx, name, arguments)
     except Exception as exc:  # noqa: BLE001 - never raise into the loop
         result = f"error: {name} could not run ({type(exc).__name__}: {exc})"
     try:
         note = ctx.budget_note() if ctx.budget_note is not None else ""
     except Exception:  # noqa: BLE001 - a broken note must not hide the result
         note = ""
-    return f"{result}\n{note}" if note else result
+    return ToolResult(f"{result}\n{note}" if note else result, getattr(result, "data", None))

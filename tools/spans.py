@@ -26,9 +26,9 @@ from pydantic import Field
 
 from investigator.errors import ToolError
 from investigator.models import Issue, Span, SpanKind
-from investigator.outline import duration_text, outline_lines, preview, span_label
+from investigator.outline import duration_text, outline_lines, preview, span_label, tree_order
 from investigator.summarizer import excerpt
-from investigator.tools.context import ToolContext, component_of, fence
+from investigator.tools.context import ToolContext, ToolResult, component_of, fence
 
 ReadField = Literal["input", "output", "attributes", "events", "all"]
 ExactField = Literal["input", "output", "attributes", "events", "status_message", "tool_args"]
@@ -71,21 +71,22 @@ def _rule_issues(ctx: ToolContext, trace_ids: list[str]) -> list[Issue]:
     return [i for i in ctx.store.issues(trace_ids) if i.source.startswith("rule:")]
 
 
-def _by_component(ctx: ToolContext, found: list[Issue]) -> list[str]:
+def _by_component(ctx: ToolContext, found: list[Issue]) -> tuple[list[str], list[dict[str, Any]]]:
     """Where one code's issues sit, when that is more than one tool or agent: each is its own
-    failure family (one finding each), with the traces that show it there."""
+    failure family (one finding each), with the traces that show it there; as lines and as data."""
     places: dict[str, set[str]] = defaultdict(set)
     for issue in found:
         places[component_of(ctx.span(issue.trace_id, issue.span_id))].add(issue.trace_id)
     if len(places) < 2:
-        return []
-    lines = []
+        return [], []
+    lines, data = [], []
     for place, traces in sorted(places.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         listed = sorted(traces)
         more = f" … and {len(listed) - _LISTED_PER_PLACE} more" if len(listed) > _LISTED_PER_PLACE else ""
         lines.append(f"    at {place or '(no tool or agent)'}: {len(listed)} traces: "
                      f"{', '.join(listed[:_LISTED_PER_PLACE])}{more}")
-    return lines
+        data.append({"place": place, "traces": len(listed), "listed": listed[:_LISTED_PER_PLACE]})
+    return lines, data
 
 
 def _performance_notes(ctx: ToolContext, trace_ids: list[str]) -> list[str]:
@@ -101,6 +102,13 @@ def _performance_notes(ctx: ToolContext, trace_ids: list[str]) -> list[str]:
     return notes
 
 
+def _issue_data(ctx: ToolContext, issue: Issue) -> dict[str, Any]:
+    """An issue as `_issue_lines` shows it, as data."""
+    return {"code": issue.category, "severity": issue.severity, "trace_id": issue.trace_id,
+            "span_id": issue.span_id, "confidence": round(issue.confidence, 2),
+            "quote": ctx.safe(issue.evidence, issue.trace_id)}
+
+
 def _issue_lines(ctx: ToolContext, issue: Issue) -> list[str]:
     quote = ctx.safe(issue.evidence, issue.trace_id)
     return [
@@ -112,20 +120,23 @@ def _issue_lines(ctx: ToolContext, issue: Issue) -> list[str]:
     ]
 
 
-def _outline(ctx: ToolContext, trace_id: str, max_lines: int | None = None) -> str:
+def _outline(ctx: ToolContext, trace_id: str, max_lines: int | None = None) -> tuple[str, list[list[str]]]:
+    """A trace's outline, fenced, and the (span id, kind, status) of each span it shows, in order."""
     spans = ctx.spans(trace_id)
     trace = ctx.store.get_trace(trace_id)
     lines = list(outline_lines(spans, 80))
+    shown = [[s.span_id, s.kind, s.status] for s in tree_order(spans)]
     if max_lines is not None and len(lines) > max_lines:
         more = len(lines) - max_lines
         lines = lines[:max_lines] + [f"… {more} more spans"]
+        shown = shown[:max_lines]
     status = trace.status if trace else "unset"
     name = (trace.name if trace else None) or ""
     head = f"trace {trace_id}  {status}  {len(spans)} spans  {name}".rstrip()
-    return fence(ctx.safe("\n".join([head, *lines]), trace_id), trace_id)
+    return fence(ctx.safe("\n".join([head, *lines]), trace_id), trace_id), shown
 
 
-def cluster_overview(ctx: ToolContext) -> str:
+def cluster_overview(ctx: ToolContext) -> ToolResult:
     """The cluster under investigation: its size, keywords, cohorts, the issues the rules layer
     found (with verbatim evidence and where it sits) and outlines of representative traces.
     The investigation's first message already holds it; call it to see it again."""
@@ -155,22 +166,28 @@ def cluster_overview(ctx: ToolContext) -> str:
     for issue in issues:
         by_code[issue.category].append(issue)
     lines.append(f"rules-layer issues: {len(issues)} in {len({i.trace_id for i in issues})} traces")
+    codes: list[dict[str, Any]] = []
     for code, found in sorted(by_code.items(), key=lambda kv: (-len({i.trace_id for i in kv[1]}), kv[0])):
         traces = len({i.trace_id for i in found})
         worst = Counter(i.severity for i in found).most_common(1)[0][0]
         lines.append(f"  {code}: {len(found)} issues in {traces} traces, mostly {worst}")
-        places = _by_component(ctx, found)
+        listed = sorted({i.trace_id for i in found})
+        place_lines, places = _by_component(ctx, found)
+        codes.append({"code": code, "issues": len(found), "traces": traces, "severity": worst,
+                      "listed": [] if places else listed[:_LISTED_TRACE_IDS], "places": places})
         if places:  # each place is its own failure family: its traces, not the code's, are what to cite
             lines.append("    in traces: … by tool or agent, one failure family each:")
-            lines.extend(places)
+            lines.extend(place_lines)
             continue
-        listed = sorted({i.trace_id for i in found})
         more = f" … and {len(listed) - _LISTED_TRACE_IDS} more" if len(listed) > _LISTED_TRACE_IDS else ""
         lines.append(f"    in traces: {', '.join(listed[:_LISTED_TRACE_IDS])}{more}")
     rep_set = set(reps)
     rep_issues = [i for i in issues if i.trace_id in rep_set]
     notes = _performance_notes(ctx, ids)
-    budget = ctx.max_result_chars - 300
+    # Room is kept for the lines that close the overview: the examples' heading, the outlines'
+    # heading and the list of outlines not shown (at most every representative).
+    closing = 120 + sum(len(t) + 20 for t in reps)
+    budget = ctx.max_result_chars - closing
     used = sum(len(line) + 1 for line in lines)
 
     def fits(block: str, leaving: int = 0) -> bool:
@@ -180,47 +197,55 @@ def cluster_overview(ctx: ToolContext) -> str:
         used += len(block) + 1
         return True
 
+    def add(line: str) -> None:
+        nonlocal used
+        lines.append(line)
+        used += len(line) + 1
+
     # The issues of the representative traces after the first, and the performance notes, leave
-    # room for the first outline (at its shortest) and the list of outlines not shown. What
-    # follows is shown as far as the result size allows, most useful first: that outline,
-    # examples of each code from other traces, the other outlines.
-    reserve = len(_outline(ctx, reps[0], 12)) + sum(len(t) + 20 for t in reps) if reps else 0
-    lines.append("issues in the representative traces:")
-    shown_issues = 0
+    # room for the first outline (at its shortest). What follows is shown as far as the result
+    # size allows, most useful first: that outline, examples of each code from other traces, the
+    # other outlines.
+    reserve = len(_outline(ctx, reps[0], 12)[0]) if reps else 0
+    add("issues in the representative traces:")
+    flags: list[dict[str, Any]] = []  # every issue shown, as data
     for issue in rep_issues[:_MAX_REP_ISSUES]:
         block = "\n".join(_issue_lines(ctx, issue))
-        if not fits(block, reserve if shown_issues else 0):
+        if not fits(block, reserve if flags else 0):
             break
         lines.append(block)
-        shown_issues += 1
-    if len(rep_issues) > shown_issues:
-        lines.append(f"  … {len(rep_issues) - shown_issues} more (trace_outline lists a trace's issues)")
+        flags.append(_issue_data(ctx, issue))
+    if len(rep_issues) > len(flags):
+        add(f"  … {len(rep_issues) - len(flags)} more (trace_outline lists a trace's issues)")
     if notes:
-        lines.append(f"performance notes (slow or token-heavy steps; not failures): {len(notes)}")
+        add(f"performance notes (slow or token-heavy steps; not failures): {len(notes)}")
         lines.extend(note for note in notes[:_MAX_REP_ISSUES] if fits(note, reserve))
 
-    outlines: dict[str, str] = {}
-    examples: list[str] = []
+    outlines: dict[str, tuple[str, list[list[str]]]] = {}
+    examples: list[Issue] = []
     for index, trace_id in enumerate(reps):
         for max_lines in ((_OUTLINE_LINES, 12) if index == 0 else (12,)):
             block = _outline(ctx, trace_id, max_lines)
-            if fits(block):
+            if fits(block[0]):
                 outlines[trace_id] = block
                 break
         if index == 0:
             examples = _examples(ctx, [i for i in issues if i.trace_id not in rep_set], fits)
     if examples:
         lines.append(f"examples from other traces (up to {_EXAMPLES_PER_CODE} per code):")
-        lines.extend(examples)
+        lines.extend(line for issue in examples for line in _issue_lines(ctx, issue))
+        flags.extend(_issue_data(ctx, issue) for issue in examples)
     lines.append("representative traces:")
-    lines.extend(outlines.values())
+    lines.extend(text for text, _ in outlines.values())
     skipped = [t for t in reps if t not in outlines]
     if skipped:
         lines.append("outlines not shown here: " + ", ".join(f"trace_outline({t!r})" for t in skipped))
-    return "\n".join(lines)
+    data = {"size": len(ids), "codes": codes, "flags": flags,
+            "outlines": {trace_id: spans for trace_id, (_, spans) in outlines.items()}}
+    return ToolResult("\n".join(lines), data)
 
 
-def _examples(ctx: ToolContext, others: list[Issue], fits: Callable[[str], bool]) -> list[str]:
+def _examples(ctx: ToolContext, others: list[Issue], fits: Callable[[str], bool]) -> list[Issue]:
     """Up to a few issues per code from outside the representative traces: one of every code
     first, then the second of each, as far as they fit."""
     by_code: dict[str, list[Issue]] = defaultdict(list)
@@ -234,23 +259,25 @@ def _examples(ctx: ToolContext, others: list[Issue], fits: Callable[[str], bool]
                 chosen.append(by_code[code][round_])
     order = {id(i): n for n, i in enumerate(others)}
     chosen.sort(key=lambda i: order[id(i)])
-    return [line for issue in chosen for line in _issue_lines(ctx, issue)]
+    return chosen
 
 
-def trace_outline(ctx: ToolContext, trace_id: str) -> str:
+def trace_outline(ctx: ToolContext, trace_id: str) -> ToolResult:
     """One trace as an indented tree: per span its id, kind, name [model or tool], status,
     duration and a short preview, followed by the rules layer's issues in that trace.
 
     Args:
         trace_id: a trace of this investigation
     """
-    parts = [_outline(ctx, trace_id)]
+    text, spans = _outline(ctx, trace_id)
+    parts = [text]
     issues = _rule_issues(ctx, [trace_id])
     if issues:
         parts.append("rules-layer issues in this trace:")
         for issue in issues:
             parts.extend(_issue_lines(ctx, issue))
-    return "\n".join(parts)
+    data = {"trace_id": trace_id, "spans": spans, "flags": [_issue_data(ctx, i) for i in issues]}
+    return ToolResult("\n".join(parts), data)
 
 
 def _shown(ctx: ToolContext, span: Span, field: str, notes: list[str]) -> str:
@@ -272,7 +299,7 @@ def _shown(ctx: ToolContext, span: Span, field: str, notes: list[str]) -> str:
     return summary or excerpt(text)
 
 
-def read_span(ctx: ToolContext, trace_id: str, span_id: str, field: ReadField = "all") -> str:
+def read_span(ctx: ToolContext, trace_id: str, span_id: str, field: ReadField = "all") -> ToolResult:
     """Read a span: its input, output, attributes or events, or all of them with its name,
     status, model or tool, tokens and cost. A field longer than the read threshold comes back
     summarized; read_span_exact gives its verbatim text.
@@ -290,6 +317,8 @@ def read_span(ctx: ToolContext, trace_id: str, span_id: str, field: ReadField = 
     )
     notes: list[str] = []
     body: list[str] = []
+    data: dict[str, Any] = {"trace_id": trace_id, "span_id": span_id, "kind": span.kind, "status": span.status,
+                            "facts": {}, "fields": {}}
     if field == "all":
         facts: list[tuple[str, Any]] = [
             ("name", span.name), ("agent", span.agent), ("model", span.model),
@@ -299,9 +328,9 @@ def read_span(ctx: ToolContext, trace_id: str, span_id: str, field: ReadField = 
         ]
         if span.tool_args and span.tool_args != span.input:
             facts.append(("tool_args", span.tool_args))
-        body.extend(
-            f"{key}: {ctx.safe(str(value), trace_id)}" for key, value in facts if value not in (None, "")
-        )
+        shown_facts = {key: ctx.safe(str(value), trace_id) for key, value in facts if value not in (None, "")}
+        body.extend(f"{key}: {value}" for key, value in shown_facts.items())
+        data["facts"] = shown_facts
         fields = [f for f in _TEXT_FIELDS if field_text(span, f)]
     else:
         fields = [field]
@@ -310,9 +339,10 @@ def read_span(ctx: ToolContext, trace_id: str, span_id: str, field: ReadField = 
         size = len(field_text(span, name))
         body.append(f"--- {name} ({size} characters) ---")
         body.append(text if text else "(empty)")
+        data["fields"][name] = text
     result = [head, fence("\n".join(body), trace_id, span_id)]
     result.extend(f"note: {n}" for n in notes)
-    return "\n".join(result)
+    return ToolResult("\n".join(result), data)
 
 
 def read_span_exact(

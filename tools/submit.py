@@ -32,7 +32,7 @@ from investigator.models import (
     Severity,
     TraceScores,
 )
-from investigator.tools.context import ToolContext, component_of
+from investigator.tools.context import ToolContext, ToolResult, component_of
 
 MIN_CONFIDENCE = 0.5
 _BACKTICKED = re.compile(r"`([^`\n]+)`")
@@ -232,7 +232,7 @@ def submit_finding(
     replaced = any(f.id == finding.id for f in ctx.findings)
     ctx.findings[:] = [f for f in ctx.findings if f.id != finding.id] + [finding]
     note = f" (replaces your earlier {code} finding at the same place)" if replaced else ""
-    return f"accepted finding {finding.id}{note}"
+    return ToolResult(f"accepted finding {finding.id}{note}", {"accepted": finding.id})
 
 
 def adopt_finding(ctx: ToolContext, finding: Finding) -> None:

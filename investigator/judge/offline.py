@@ -6,15 +6,15 @@ flagged quote is verbatim in the span it read, groups the confirmed issues by ta
 submits one finding per code that recurs (or the cluster's dominant one) with the fix from a fix
 library, then scores the traces it read and submits a summary.
 
-It acts only on the structure of tool results (IDs, codes, counts, fences), never on what trace text
-says, so instructions planted in a trace cannot steer it. Same conversation in, same calls out: its
-results are byte-identical across runs. Everything it produces is labelled `offline`.
+It reads the tools' typed results (`ToolResult.data`: ids, codes, counts, kinds, statuses, the
+quotes the rules layer flagged), never their prose, and acts only on their structure, never on what
+trace text says, so instructions planted in a trace cannot steer it. Same conversation in, same
+calls out: its results are byte-identical across runs. Everything it produces is labelled `offline`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -37,32 +37,10 @@ MAX_READS = 15
 EVIDENCE_PER_FINDING = 5
 SEVERITIES = ("low", "medium", "high", "critical")
 
-_CODE_LINE = re.compile(
-    r"^  ([a-z_]+\.[a-z_]+): (\d+) issues in (\d+) traces, mostly (\w+)\n    in traces: ([^\n…]*)", re.M
-)
-_ISSUE = re.compile(
-    r'^- ([a-z_]+\.[a-z_]+) \[(\w+)\] trace_id=(\S+) span_id=(\S+) confidence=([\d.]+) \(([^)\n]*)\)\n'
-    r'  evidence: <trace_data trace_id="[^"]*" span_id="[^"]*">(.*?)</trace_data>$',
-    re.M | re.S,
-)
-_FENCE_OPEN = re.compile(r'<trace_data trace_id="([^"]+)"(?: span_id="([^"]+)")?[^>]*>')
-_SPAN_BLOCK = re.compile(r'<trace_data trace_id="([^"]+)" span_id="([^"]+)">\n(.*?)\n</trace_data>', re.S)
-_SIZE = re.compile(r"^traces in this investigation: (\d+)", re.M)
-_CODE_HEAD = re.compile(r"^  ([a-z_]+\.[a-z_]+): \d+ issues in")
-_AT_LINE = re.compile(r"^    at (.+?): (\d+) traces: ([^\n…]*)")
-_SPAN_HEAD = re.compile(r"^span \S+ of trace \S+: (\w+), status", re.M)
-_OUTLINE_LINE = re.compile(r"^[\s│├└─]*(\S+)  (\w+)\s+.*?  (ok|error|unset)  ", re.M)
-_STATUS_MESSAGE = re.compile(r"^status_message: (.+)$", re.M)
-_FIELD_HEAD = re.compile(r"^--- \w+ \(\d+ characters\) ---\n", re.M)
 # Where the other end of a failure sits, seen from the model span a code is located at: the span
 # where a model's bad output surfaced later, or the error upstream that the model carried past.
 SURFACES_AFTER = {"reasoning.invalid_tool_arguments", "reasoning.format_violation", "reasoning.wrong_tool"}
 CAUSED_BEFORE = {"recovery.ignored_error", "recovery.failed_recovery", "recovery.no_self_correction"}
-_ACCEPTED = re.compile(r"^accepted finding (f_\w+)")
-
-
-def _unescape(text: str) -> str:
-    return text.replace("&lt;/trace_data", "</trace_data").replace("&lt;trace_data", "<trace_data")
 
 
 @dataclass(frozen=True)
@@ -83,12 +61,14 @@ def _fixes() -> dict[str, dict[str, str]]:
 
 
 class Conversation:
-    """What the loop has shown so far: the overview, and each tool call with its result."""
+    """What the loop has shown so far, as the tools' typed data: the overview, and each tool call
+    with its result."""
 
     def __init__(self, messages: list[Message]) -> None:
-        self.overview = next((m["content"] for m in messages if m["role"] == "user"), "")
-        results = {m.get("tool_call_id"): m["content"] for m in messages if m["role"] == "tool"}
-        self.calls: list[tuple[str, dict[str, Any], str]] = []
+        first = next((m for m in messages if m["role"] == "user"), {})
+        self.overview: dict[str, Any] = first.get("data") or {}
+        results = {m.get("tool_call_id"): m.get("data") or {} for m in messages if m["role"] == "tool"}
+        self.calls: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
         self.turns = 0
         for message in messages:
             if message["role"] != "assistant":
@@ -97,80 +77,73 @@ class Conversation:
             for call in message.get("tool_calls") or []:
                 fn = call["function"]
                 args = orjson.loads(fn.get("arguments") or "{}")
-                self.calls.append((fn["name"], args, results.get(call["id"], "")))
+                self.calls.append((fn["name"], args, results.get(call["id"], {})))
 
-    def called(self, name: str) -> list[tuple[dict[str, Any], str]]:
-        return [(args, result) for n, args, result in self.calls if n == name]
+    def called(self, name: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        return [(args, data) for n, args, data in self.calls if n == name]
 
     @cached_property
     def code_counts(self) -> dict[str, tuple[int, int, str]]:
         """Per code: issues, traces and the usual severity, over the whole investigation."""
-        return {m[1]: (int(m[2]), int(m[3]), m[4]) for m in _CODE_LINE.finditer(self.overview)}
+        return {c["code"]: (c["issues"], c["traces"], c["severity"]) for c in self.overview.get("codes", [])}
 
     @cached_property
     def code_traces(self) -> dict[str, list[str]]:
         """Per code, the traces the overview names as having it (up to its listing limit)."""
-        return {m[1]: [t.strip() for t in m[5].split(",") if t.strip()] for m in _CODE_LINE.finditer(self.overview)}
+        return {c["code"]: c["listed"] for c in self.overview.get("codes", [])}
 
     @cached_property
     def component_traces(self) -> dict[tuple[str, str], tuple[int, list[str]]]:
         """Per (code, tool or agent), how many traces the overview says have it there and the ones
         it names (up to its listing limit); only for codes whose issues sit at several components."""
-        found: dict[tuple[str, str], tuple[int, list[str]]] = {}
-        code = ""
-        for line in self.overview.splitlines():
-            if head := _CODE_HEAD.match(line):
-                code = head[1]
-            elif (at := _AT_LINE.match(line)) and code:
-                place = "" if at[1] == "(no tool or agent)" else at[1]
-                found[(code, place)] = (int(at[2]), [t.strip() for t in at[3].split(",") if t.strip()])
-        return found
+        return {(c["code"], p["place"]): (p["traces"], p["listed"])
+                for c in self.overview.get("codes", []) for p in c["places"]}
+
+    @cached_property
+    def reads(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """What read_span showed of each span."""
+        return {(d["trace_id"], d["span_id"]): d for _, d in self.called("read_span") if d}
+
+    def fact(self, trace_id: str, span_id: str | None, name: str) -> str:
+        """A fact read_span showed about a span (its tool, agent, name, status message); "" if none."""
+        read = self.reads.get((trace_id, span_id or ""), {})
+        return str(read.get("facts", {}).get(name, "")).strip()
+
+    def kind(self, trace_id: str, span_id: str) -> str:
+        return self.reads.get((trace_id, span_id), {}).get("kind", "")
 
     def component(self, flag: Flag) -> str:
         """The tool or agent a flagged span belongs to, as read_span showed it."""
-        text = self.span_texts.get((flag.trace_id, flag.span_id), "")
-        kind = next((m[1] for m in _SPAN_HEAD.finditer(self.span_heads.get((flag.trace_id, flag.span_id), ""))), "")
-        tool = re.search(r"^tool: (.+)$", text, re.M)
-        agent = re.search(r"^agent: (.+)$", text, re.M)
-        if kind == "tool" and tool:
-            return tool[1].strip()
-        return agent[1].strip() if agent else ""
-
-    @cached_property
-    def span_heads(self) -> dict[tuple[str, str], str]:
-        """The first line read_span printed for each span (its kind and status)."""
-        heads: dict[tuple[str, str], str] = {}
-        for args, result in self.called("read_span"):
-            heads[(args.get("trace_id", ""), args.get("span_id", ""))] = result.split("\n", 1)[0]
-        return heads
+        tool = self.fact(flag.trace_id, flag.span_id, "tool")
+        if self.kind(flag.trace_id, flag.span_id) == "tool" and tool:
+            return tool
+        return self.fact(flag.trace_id, flag.span_id, "agent")
 
     def size(self) -> int:
-        found = _SIZE.search(self.overview)
-        return int(found[1]) if found else 0
+        return int(self.overview.get("size", 0))
 
     def representatives(self) -> list[str]:
-        _, _, tail = self.overview.partition("\nrepresentative traces:\n")
-        return list(dict.fromkeys(m[1] for m in _FENCE_OPEN.finditer(tail) if not m[2]))
+        return list(self.overview.get("outlines", {}))
 
     @cached_property
     def flags(self) -> list[Flag]:
         """Every rules-layer issue shown in the overview or an outline, once each."""
-        texts = [self.overview] + [result for _, result in self.called("trace_outline")]
+        outlined = [f for _, data in self.called("trace_outline") for f in data.get("flags", [])]
+        shown = [*self.overview.get("flags", []), *outlined]
         found: dict[tuple[str, str, str], Flag] = {}
-        for text in texts:
-            for m in _ISSUE.finditer(text):
-                flag = Flag(m[1], m[2], m[3], m[4], float(m[5]), _unescape(m[7]))
-                found.setdefault((flag.trace_id, flag.span_id, flag.code), flag)
+        for item in shown:
+            flag = Flag(item["code"], item["severity"], item["trace_id"], item["span_id"], item["confidence"],
+                        item["quote"])
+            found.setdefault((flag.trace_id, flag.span_id, flag.code), flag)
         return list(found.values())
 
     @cached_property
     def outlines(self) -> dict[str, list[tuple[str, str, str]]]:
         """Per opened trace, (span id, kind, status) in tree order, from its outline."""
         found: dict[str, list[tuple[str, str, str]]] = {}
-        for args, result in self.called("trace_outline"):
-            body = result.split("rules-layer issues in this trace:")[0]
-            found.setdefault(args.get("trace_id", ""), [
-                (m[1], m[2], m[3]) for m in _OUTLINE_LINE.finditer(body) if m[1] != "trace"])
+        for _, data in self.called("trace_outline"):
+            if data:
+                found.setdefault(data["trace_id"], [tuple(s) for s in data["spans"]])
         return found
 
     def linked(self, flag: Flag) -> str | None:
@@ -186,22 +159,17 @@ class Conversation:
         return next((span_id for span_id, _, status in order if status == "error"), None)
 
     def showed(self, flag: Flag) -> bool:
-        """True when read_span showed the flag's quote verbatim in one of the span's fields, read as
-        a model reads them: a field that is JSON with its string values decoded."""
-        body = self.span_texts.get((flag.trace_id, flag.span_id), "")
-        if not flag.quote or flag.quote in body:
-            return bool(flag.quote)
-        fields = _FIELD_HEAD.split(body)[1:]
-        return any(flag.quote in value for text in fields for value in decoded_strings(text))
+        """True when read_span showed the flag's quote verbatim in one of the span's fields or facts,
+        read as a model reads them: a field that is JSON with its string values decoded."""
+        read = self.reads.get((flag.trace_id, flag.span_id))
+        if not flag.quote or read is None:
+            return False
+        texts = [*read.get("facts", {}).values(), *read.get("fields", {}).values()]
+        return any(flag.quote in text or any(flag.quote in value for value in decoded_strings(text)) for text in texts)
 
-    @cached_property
-    def span_texts(self) -> dict[tuple[str, str], str]:
-        """What read_span showed of each span (the fenced body)."""
-        shown: dict[tuple[str, str], str] = {}
-        for _, result in self.called("read_span"):
-            for m in _SPAN_BLOCK.finditer(result):
-                shown[(m[1], m[2])] = _unescape(m[3])
-        return shown
+    def accepted(self) -> list[dict[str, Any]]:
+        """The arguments of each submit_finding call that was accepted."""
+        return [args for args, data in self.called("submit_finding") if data.get("accepted")]
 
 
 class OfflineProvider:
@@ -269,16 +237,13 @@ class OfflineProvider:
         # Scores are submitted with the findings; with no finding to submit they are what was sent.
         if seen.called("submit_finding") or seen.called("submit_summary") or seen.called("submit_scores"):
             return []
-        shown = seen.span_texts
         confirmed = [f for f in seen.flags if seen.showed(f) and not _dismissed(seen, f)]
-        calls = [("submit_finding", args) for args in self._findings(seen, confirmed, shown)]
+        calls = [("submit_finding", args) for args in self._findings(seen, confirmed)]
         for trace_id in seen.representatives()[:MAX_OUTLINES]:
             calls.append(("submit_scores", self._scores(trace_id, seen.flags)))
         return calls
 
-    def _findings(
-        self, seen: Conversation, confirmed: list[Flag], shown: dict[tuple[str, str], str]
-    ) -> list[dict[str, Any]]:
+    def _findings(self, seen: Conversation, confirmed: list[Flag]) -> list[dict[str, Any]]:
         counts = seen.code_counts
         # One finding per failure family: a code at one tool or agent.
         by_family: dict[tuple[str, str], list[Flag]] = defaultdict(list)
@@ -325,10 +290,10 @@ class OfflineProvider:
             cited = sorted({f.trace_id for f in flags})
             split = sum(c == code for c, _ in by_family) > 1 or any(c == code for c, _ in placed)
             affected = sorted(set(cited) | set(listed(family)))
-            where = _where(seen, flags, shown, place)
+            where = _where(seen, flags, place)
             fix = fixes[code]
             of_total = f" of {total}" if total else ""
-            tool = _tool_involved(seen, flags, shown)
+            tool = _tool_involved(seen, flags)
             example = _example(flags[0].quote)
             out.append({
                 "title": f"{fix['title']} at {where}" + (f" (tool `{tool}`)" if tool and tool not in where else ""),
@@ -339,9 +304,9 @@ class OfflineProvider:
                     f"The rules layer flags {code} {f'at {where} ' if split else ''}"
                     f"{'' if split else f'{issues} times '}in {traces}{of_total} traces of this cluster,"
                     f" mostly {severity}; the offline investigator read {len(flags)} of the flagged spans and"
-                    f" found each quoted evidence verbatim.{_walk(seen, flags, shown)}"
+                    f" found each quoted evidence verbatim.{_walk(seen, flags)}"
                 ),
-                "root_cause": f"{fix['root_cause']} Located at {where}.{_mechanism(seen, flags, shown)}",
+                "root_cause": f"{fix['root_cause']} Located at {where}.{_mechanism(seen, flags)}",
                 "immediate_fix": Template(fix["immediate_fix"]).safe_substitute(
                     where=where, tool=f"tool `{tool}`" if tool else "the tool", example=f"`{example}`")
                 + f" Seen in traces {', '.join(cited)}.",
@@ -369,7 +334,7 @@ class OfflineProvider:
         if seen.called("submit_summary"):
             return []
         submitted = seen.called("submit_finding")
-        accepted = [args for args, result in submitted if _ACCEPTED.match(result)]
+        accepted = seen.accepted()
         rejected = len(submitted) - len(accepted)
         if accepted:
             codes = ", ".join(a["category"] for a in accepted)
@@ -390,15 +355,14 @@ def _dismissed(seen: Conversation, flag: Flag) -> bool:
     return flag.code in CAUSED_BEFORE and bool(seen.outlines.get(flag.trace_id)) and seen.linked(flag) is None
 
 
-def _tool_involved(seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str], str]) -> str:
+def _tool_involved(seen: Conversation, flags: list[Flag]) -> str:
     """The tool the family's failures are about: the flagged tool span's, else the tool at the
     other end of the failure (where a model step's bad call surfaced, or the error it carried past)."""
     names: Counter[str] = Counter()
     for flag in flags:
         for span_id in (flag.span_id, seen.linked(flag)):
-            text = shown.get((flag.trace_id, span_id), "") if span_id else ""
-            if found := re.search(r"^tool: (.+)$", text, re.M):
-                names[found[1].strip()] += 1
+            if tool := seen.fact(flag.trace_id, span_id, "tool"):
+                names[tool] += 1
                 break
     return min(names, key=lambda n: (-names[n], n)) if names else ""
 
@@ -409,24 +373,21 @@ def _example(quote: str, limit: int = 80) -> str:
     return readable if len(readable) <= limit else readable[: limit - 1] + "…"
 
 
-def _linked_failure(
-    seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str], str]
-) -> tuple[Flag, str, str] | None:
+def _linked_failure(seen: Conversation, flags: list[Flag]) -> tuple[Flag, str, str] | None:
     """The first flag whose other end (see `Conversation.linked`) was read and failed: the flag,
     that span and what it failed with (clipped)."""
     for flag in flags:
         other = seen.linked(flag)
-        message = _STATUS_MESSAGE.search(shown.get((flag.trace_id, other), "")) if other else None
-        if message and other:
-            said = message[1].strip()
+        said = seen.fact(flag.trace_id, other, "status_message") if other else ""
+        if said and other:
             return flag, other, said if len(said) <= 100 else said[:99] + "…"
     return None
 
 
-def _mechanism(seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str], str]) -> str:
+def _mechanism(seen: Conversation, flags: list[Flag]) -> str:
     """What the traces show happening, in one sentence: what the model wrote and what came back,
     or what failed and what the model did next."""
-    linked = _linked_failure(seen, flags, shown)
+    linked = _linked_failure(seen, flags)
     if linked is None:
         return ""
     flag, _, said = linked
@@ -435,9 +396,9 @@ def _mechanism(seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str
     return f" A step failed ({said}) and the next model step answered `{_example(flag.quote)}` as if it had not."
 
 
-def _walk(seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str], str]) -> str:
+def _walk(seen: Conversation, flags: list[Flag]) -> str:
     """One sentence tying a located cause to its symptom (or an ignored error to its source)."""
-    linked = _linked_failure(seen, flags, shown)
+    linked = _linked_failure(seen, flags)
     if linked is None:
         return ""
     flag, other, said = linked
@@ -448,19 +409,16 @@ def _walk(seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str], st
             f" carried on.")
 
 
-def _where(seen: Conversation, flags: list[Flag], shown: dict[tuple[str, str], str], place: str) -> str:
+def _where(seen: Conversation, flags: list[Flag], place: str) -> str:
     """The component the failure family sits at: its tool, or its agent; else the span it sits at,
     by its most common name."""
     if place:
-        tool = any(seen.span_heads.get((f.trace_id, f.span_id), "").find(": tool, status") >= 0 for f in flags)
+        tool = any(seen.kind(f.trace_id, f.span_id) == "tool" for f in flags)
         return f"{'tool' if tool else 'agent'} `{place}`"
     names: Counter[str] = Counter()
     for flag in flags:
-        text = shown.get((flag.trace_id, flag.span_id), "")
-        tool = re.search(r"^tool: (.+)$", text, re.M)
-        name = re.search(r"^name: (.+)$", text, re.M)
-        kind = "tool" if tool else "span"
-        label = (tool or name)[1].strip() if (tool or name) else ""
+        tool = seen.fact(flag.trace_id, flag.span_id, "tool")
+        label = tool or seen.fact(flag.trace_id, flag.span_id, "name")
         if label:
-            names[f"{kind} `{label}`"] += 1
+            names[f"{'tool' if tool else 'span'} `{label}`"] += 1
     return names.most_common(1)[0][0] if names else "the flagged spans"

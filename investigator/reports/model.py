@@ -113,7 +113,7 @@ def build_report(store: Store, run_id: str | None = None, redact: bool = True) -
     investigations = run.counts.get("investigations", [])
     info = RunInfo(
         id=run.id, window_start=run.window_start, window_end=run.window_end,
-        model=str(run.settings.get("model", "offline")), status=run.status,
+        model=str(run.settings.get("judge", {}).get("model", "offline")), status=run.status,
         traces=run.counts.get("traces", 0), suspects=run.counts.get("suspects", 0),
         clusters=run.counts.get("clusters", 0), findings=len(findings),
         cost_usd=run.counts.get("cost_usd", 0.0),
