@@ -3,8 +3,11 @@
 A span's input or output can run to hundreds of kilobytes (retrieved documents, long
 conversations). `read_span` hands anything over its threshold to the summarizer made here. A
 summary is cached in the store per (span, field, model), so re-reading a span, a later run over
-the same traces, or a replayed run never pays twice. Without a model, or when the model fails,
-the summarizer falls back to a head-and-tail excerpt, labelled as one, so the investigation goes on.
+the same traces never pays twice. While provider traffic is recorded or replayed the cache is
+written but not read: a warm store would otherwise leave summary calls out of a recording (or a
+replay would look for calls the recording never made), so what is recorded depends on the store.
+Without a model, or when the model fails, the summarizer falls back to a head-and-tail excerpt,
+labelled as one, so the investigation goes on.
 """
 
 from __future__ import annotations
@@ -110,7 +113,9 @@ def make_summarizer(
         if config is None:
             return excerpt(text)
         model = config.model
-        cached = cached_summary(store, span, field, model)
+        from investigator.providers.recording import recording_mode
+
+        cached = cached_summary(store, span, field, model) if recording_mode() is None else None
         if cached is not None:
             return _label(cached, model, len(text))
         try:

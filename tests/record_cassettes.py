@@ -1,10 +1,12 @@
 """Record the provider cassettes in tests/cassettes/ that CI replays.
 
 The cassettes are recorded against the local fake server in tests/fake_llm_server.py, NOT against
-a real provider: this script starts that server on 127.0.0.1, points OPENAI_BASE_URL and
-ANTHROPIC_BASE_URL at it, and runs the real provider code (litellm for the OpenAI format, the
-Anthropic SDK for the Messages format) through `providers.recording("record", ...)`, so the files
-hold the exact HTTP exchanges those clients make. Re-run it after changing how requests are built:
+a real provider; that server holds every request to the providers' documented rules (and the
+SDKs' request types) and the recording fails if one breaks them. This script starts it on
+127.0.0.1, points OPENAI_BASE_URL and ANTHROPIC_BASE_URL at it, and runs the real provider code
+(litellm for the OpenAI format, the Anthropic SDK for the Messages format) through
+`providers.recording("record", ...)`, so the files hold the exact HTTP exchanges those clients
+make. Re-run it after changing how requests are built:
 
     python tests/record_cassettes.py
 
@@ -13,8 +15,10 @@ and imported by tests/test_record_replay.py, which replays the same calls with n
 
 It also records the judge runs of investigator/evals/judge_runs.py (whole `investigator run`s with
 a model reached over HTTP). The fake server's replies there come from the offline investigator's
-policy, so those findings are not a language model's: the recordings exercise the wire path end
-to end (requests, tool calls, prompt-cache markers and usage, record and replay), nothing more.
+policy, run on the judge's conversation as the loop holds it (the policy reads the tools' typed
+results, which never go over the wire), so those findings are not a language model's: the
+recordings exercise the wire path end to end (requests, tool calls, prompt-cache markers and
+usage, record and replay), nothing more.
 """
 
 from __future__ import annotations
@@ -232,6 +236,48 @@ ANTHROPIC = [
     ),
 ]
 
+THINKING = "The 404s come from one tool; read its span first."
+ANTHROPIC.append(
+    Scenario(
+        "anthropic_thinking_echoed",
+        "anthropic/claude-sonnet-5",
+        TOOL_CALL_TURN[:2]
+        + [
+            {
+                **TOOL_CALL_TURN[2],
+                # the turn as a thinking model sent it: its blocks go back exactly, "\n\n" text aside
+                "echo": {
+                    "anthropic": [
+                        {"type": "thinking", "thinking": THINKING, "signature": fake.sign(THINKING)},
+                        {"type": "text", "text": "\n\n"},
+                        {
+                            "type": "tool_use",
+                            "id": "call_Qm3kP2vX8aYt",
+                            "name": "read_span",
+                            "input": {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7"},
+                        },
+                    ]
+                },
+            },
+            TOOL_CALL_TURN[3],
+        ],
+        [
+            lambda: fake.anthropic_message(
+                content=[
+                    {"type": "thinking", "thinking": "It is a missing order.", "signature": fake.sign(
+                        "It is a missing order.")},
+                    {"type": "text", "text": "The order does not exist; the agent retries it."},
+                ],
+                model="claude-sonnet-5",
+                input_tokens=240,
+                output_tokens=88,
+                message_id="msg_01ThinkEchoK8Zr2aUu7pXoTn",
+            )
+        ],
+        {"text_starts": "The order does not exist", "tokens_in": 240, "tokens_out": 88, "cached_tokens": 0},
+    )
+)
+
 CASSETTE_SCENARIOS = {"openai": OPENAI, "anthropic": ANTHROPIC}
 
 
@@ -250,7 +296,7 @@ def policy_reply(received: fake.Received) -> fake.Reply:
     import json
 
     body = received.body
-    out = _policy(body["messages"])
+    out = _policy(_conversation())
     calls = [fake.openai_tool_call(c.id, c.name, json.dumps(c.arguments)) for c in out.tool_calls]
     digest = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:29]
     return fake.openai_completion(
@@ -275,43 +321,28 @@ def _policy(messages: list[dict[str, Any]]) -> Any:
     return OfflineProvider().generate(messages, [], ModelConfig(model="offline"))
 
 
-def _as_chat(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Anthropic messages in the chat-completions shape the policy reads."""
-    import json
+# The conversation of the model call in flight, as the judge's loop holds it. The offline policy
+# reads the tools' typed results (`data`), which never go over the wire, so the fake server's
+# responder takes the conversation from here rather than from the request body. Recording runs
+# one cluster at a time, so there is one call in flight.
+_IN_FLIGHT: list[list[dict[str, Any]]] = [[]]
 
-    chat: list[dict[str, Any]] = []
-    for message in messages:
-        blocks = (
-            message["content"]
-            if isinstance(message["content"], list)
-            else [{"type": "text", "text": message["content"]}]
-        )
-        texts = [b["text"] for b in blocks if b["type"] == "text"]
-        if message["role"] == "assistant":
-            uses = [b for b in blocks if b["type"] == "tool_use"]
-            chat.append(
-                {
-                    "role": "assistant",
-                    "content": "\n".join(texts),
-                    "tool_calls": [
-                        {
-                            "id": u["id"],
-                            "type": "function",
-                            "function": {"name": u["name"], "arguments": json.dumps(u["input"])},
-                        }
-                        for u in uses
-                    ],
-                }
-            )
-            continue
-        for block in blocks:
-            if block["type"] == "tool_result":
-                content = block["content"]
-                text = content if isinstance(content, str) else "".join(c.get("text", "") for c in content)
-                chat.append({"role": "tool", "tool_call_id": block["tool_use_id"], "content": text})
-        if texts:
-            chat.append({"role": "user", "content": "\n".join(texts)})
-    return chat
+
+class _ShowsConversation:
+    """Wraps the real provider of the recorded model: notes each conversation, then makes the
+    real HTTP call (so the cassette holds what the real client sends)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def generate(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], config: Any) -> Any:
+        _IN_FLIGHT[0] = messages
+        return self.inner.generate(messages, tools, config)
+
+
+def _conversation() -> list[dict[str, Any]]:
+    return _IN_FLIGHT[0]
 
 
 def anthropic_policy_reply() -> Callable[[fake.Received], fake.Reply]:
@@ -339,7 +370,7 @@ def anthropic_policy_reply() -> Callable[[fake.Received], fake.Reply]:
         read = max((tokens for key, tokens in prefixes if key in seen), default=0)
         write = max((tokens for _, tokens in prefixes), default=0) - read
         seen.update(key for key, _ in prefixes)
-        out = _policy(_as_chat(body["messages"]))
+        out = _policy(_conversation())
         uses = [
             {"id": f"toolu_{hashlib.sha1(c.id.encode()).hexdigest()[:24]}", "name": c.name, "input": c.arguments}
             for c in out.tool_calls
@@ -366,9 +397,14 @@ def record_judge_run(provider: str) -> None:
     from click.testing import CliRunner
 
     from investigator.cli import main as cli
-    from investigator.evals.judge_runs import cassette_dir, judge_run_args
+    from investigator.evals.judge_runs import MODELS, cassette_dir, judge_run_args
+    from investigator.providers import register_provider, unregister_provider
+    from investigator.providers.anthropic_provider import AnthropicProvider
+    from investigator.providers.litellm_provider import LiteLLMProvider
 
     responder = policy_reply if provider == "openai" else anthropic_policy_reply()
+    real = LiteLLMProvider() if provider == "openai" else AnthropicProvider()
+    register_provider(MODELS[provider], _ShowsConversation(real))
     with fake.FakeLLMServer(port=RECORDING_PORT, responder=responder) as server:
         os.environ["OPENAI_BASE_URL"] = f"{server.url}/v1"
         os.environ["ANTHROPIC_BASE_URL"] = server.url
@@ -377,6 +413,9 @@ def record_judge_run(provider: str) -> None:
             result = CliRunner().invoke(cli, judge_run_args(f"{tmp}/run.db", "record", provider))
         if result.exit_code != 0:
             raise SystemExit(f"recording the {provider} judge run failed: {result.output}")
+        unregister_provider(MODELS[provider])
+        if server.violations:
+            raise SystemExit(f"the {provider} judge run broke the providers' rules: {server.violations}")
         print(f"judge_run_{provider}: {len(server.received)} requests; wrote {cassette_dir(provider)}")
 
 
@@ -399,6 +438,8 @@ def main() -> None:
                         f"out={output.tokens_out} cached={output.cached_tokens}"
                     )
             print(f"wrote {CASSETTES / (cassette + '.yaml')}")
+        if server.violations:
+            raise SystemExit(f"the recorded requests broke the providers' rules: {server.violations}")
     for provider in ("openai", "anthropic"):
         BREAKER.reset()
         record_judge_run(provider)

@@ -4,6 +4,7 @@ correction, recursion and its depth cap, each budget stop, and resuming after an
 from __future__ import annotations
 
 import itertools
+import re
 
 import orjson
 import pytest
@@ -130,9 +131,30 @@ def test_the_model_is_told_to_wrap_up_when_a_budget_runs_low(demo_store, cluster
     investigate_cluster(demo_store, cluster, JudgeSettings(model="scripted", max_turns=5), "run_warn")
 
     last = script.calls[4]["messages"][-1]
-    assert last["role"] == "user" and last["content"].startswith("Budget left: 1 turns")
-    assert "Submit your findings and scores now" in last["content"]
-    assert not any(m["role"] == "user" and "Budget left" in m["content"] for m in script.calls[3]["messages"])
+    # after tool results the warning joins the last of them: Mistral refuses a user turn after a tool turn
+    assert last["role"] == "tool"
+    warning = last["content"].rsplit("\n\n", 1)[1]
+    assert warning.startswith("Budget left: 1 turns") and "Submit your findings and scores now" in warning
+    assert not any("Submit your findings and scores now" in (m["content"] or "") for m in script.calls[3]["messages"])
+    assert all(m["role"] != "user" for m in script.calls[4]["messages"][2:])
+
+
+def test_the_budget_note_names_no_price_computed_dollars_nor_wall_clock_seconds(demo_store, cluster, monkeypatch):
+    ticks = itertools.count(step=50)
+    monkeypatch.setattr(graph, "clock", lambda: next(ticks))
+    issue = _issue(demo_store, cluster)
+    script = ScriptedProvider([call("trace_outline", {"trace_id": issue.trace_id}, cost_usd=0.02)] * 3)
+    settings = JudgeSettings(model="scripted", max_turns=5, max_usd=0.05, max_seconds=180)
+    investigate_cluster(demo_store, cluster, settings, "run_note")
+
+    notes = [line for call_ in script.calls for m in call_["messages"] if m["role"] == "tool"
+             for line in m["content"].splitlines() if line.startswith("Budget left")]
+    assert notes and notes[0].startswith("Budget left: 4 turns")
+    assert not any("$" in n or re.search(r"\d+ s\b", n) for n in notes)
+    low = graph.initial_state([]) | {"turns": 2, "cost": 0.0461, "elapsed": 171.3}
+    assert graph.budget_text(low, settings) == (
+        "Budget left: 3 turns, 400000 tokens; the dollar budget is nearly spent; the time budget is nearly spent."
+    )
 
 
 def test_a_sub_investigation_adds_its_findings_and_cannot_nest_past_the_depth_cap(demo_store, cluster):
@@ -201,7 +223,9 @@ def test_a_reply_without_tool_calls_is_answered_with_a_nudge(demo_store, cluster
     result = investigate_cluster(demo_store, cluster, SCRIPTED, "run_nudge")
 
     assert result.stopped_by == "summary"
-    assert script.calls[1]["messages"][-1] == {"role": "user", "content": graph.NUDGE}
+    assert script.calls[1]["messages"][-2:] == [
+        {"role": "assistant", "content": "I think it is fine."}, {"role": "user", "content": graph.NUDGE}
+    ]
 
 
 def test_an_interrupted_investigation_resumes_from_its_checkpoint(demo_store, cluster):
@@ -219,30 +243,100 @@ def test_an_interrupted_investigation_resumes_from_its_checkpoint(demo_store, cl
     assert "accepted finding" in resumed.calls[0]["messages"][-1]["content"]
 
 
-def test_tool_results_older_than_the_kept_turns_are_stubbed():
-    def turn(n: int) -> list[dict]:
-        args = orjson.dumps({"trace_id": f"t{n}"}).decode()
-        return [
-            {
-                "role": "assistant",
-                "content": "",
-                "tool_calls": [
-                    {"id": f"c{n}", "type": "function", "function": {"name": "trace_outline", "arguments": args}}
-                ],
-            },
-            {"role": "tool", "tool_call_id": f"c{n}", "content": f"outline {n} " + "x" * 300},
-        ]
+def _turn(n: int) -> list[dict]:
+    args = orjson.dumps({"trace_id": f"t{n}"}).decode()
+    return [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": f"c{n}", "type": "function", "function": {"name": "trace_outline", "arguments": args}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": f"c{n}", "content": f"outline {n} " + "x" * 300},
+    ]
 
+
+def test_tool_results_older_than_the_kept_turns_are_stubbed_a_batch_at_a_time():
     messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
-    for n in range(6):
-        messages += turn(n)
+    for n in range(9):
+        messages += _turn(n)
     kept = graph.elide(messages, keep_turns=4)
 
     tool_texts = [m["content"] for m in kept if m["role"] == "tool"]
     assert tool_texts[0] == '[earlier result of trace_outline({"trace_id":"t0"}) elided; call again if needed]'
-    assert tool_texts[1].startswith("[earlier result of trace_outline")
-    assert all(t.startswith("outline") for t in tool_texts[2:])
+    assert all(t.startswith("[earlier result of trace_outline") for t in tool_texts[:4])
+    assert all(t.startswith("outline") for t in tool_texts[4:])
     assert messages[3]["content"].startswith("outline 0")  # the state itself keeps the full text
+
+
+def test_stubbing_changes_what_was_sent_before_only_once_a_batch_so_the_prompt_cache_holds():
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    previous: list[dict] = []
+    rewrites = 0
+    for n in range(16):
+        messages += _turn(n)
+        sent = graph.elide(messages, keep_turns=4)
+        if sent[: len(previous)] != previous:  # an earlier message changed: the cached prefix is lost
+            rewrites += 1
+        previous = sent
+    assert rewrites == 3  # at turns 8, 12 and 16, not at every turn from the fifth on
+
+
+def test_an_empty_reply_is_not_stored_as_an_assistant_turn(demo_store, cluster):
+    from investigator.providers.base import ModelOutput
+
+    script = ScriptedProvider([ModelOutput(model="scripted", text="  \n"), call("submit_summary", _summary())])
+    investigate_cluster(demo_store, cluster, SCRIPTED, "run_empty")
+
+    sent = script.calls[1]["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "user"]
+    assert sent[-1] == {"role": "user", "content": graph.NUDGE}
+
+
+def test_an_assistant_turn_that_only_calls_tools_has_no_content_and_keeps_its_echo(demo_store, cluster):
+    from investigator.providers.base import ModelOutput, ToolCall
+
+    echo = {"anthropic": [{"type": "thinking", "thinking": "t", "signature": "s"},
+                          {"type": "tool_use", "id": "c1", "name": "cluster_overview", "input": {}}]}
+    script = ScriptedProvider([
+        ModelOutput(model="scripted", tool_calls=[ToolCall(id="c1", name="cluster_overview", arguments={})], echo=echo),
+        call("submit_summary", _summary()),
+    ])
+    investigate_cluster(demo_store, cluster, SCRIPTED, "run_echo")
+
+    assistant = script.calls[1]["messages"][2]
+    assert assistant["role"] == "assistant" and assistant["content"] is None and assistant["echo"] == echo
+
+
+def test_a_reply_cut_off_by_the_output_limit_runs_none_of_its_tool_calls(demo_store, cluster):
+    from investigator.providers.base import ModelOutput, ToolCall
+
+    cut = ModelOutput(model="scripted", truncated=True, stop_reason="max_tokens",
+                      tool_calls=[ToolCall(id="c1", name="submit_summary", arguments={"summary": "Inval"})])
+    script = ScriptedProvider([cut, call("submit_summary", _summary())])
+    result = investigate_cluster(demo_store, cluster, SCRIPTED, "run_cut")
+
+    assert result.summary == _summary()  # the cut-off submission was not run
+    sent = script.calls[1]["messages"]
+    assert not any(m.get("tool_calls") for m in sent) and sent[-1] == {"role": "user", "content": graph.TRUNCATED}
+
+
+@pytest.mark.parametrize(("output", "stopped_by"), [
+    ({"refusal": "I can't help with that."}, "refusal"),
+    ({"context_exceeded": True, "stop_reason": "model_context_window_exceeded"}, "tokens"),
+])
+def test_a_refusal_or_a_full_context_ends_the_investigation_keeping_what_was_found(
+    demo_store, cluster, output, stopped_by
+):
+    from investigator.providers.base import ModelOutput
+
+    issue = _issue(demo_store, cluster)
+    script = ScriptedProvider([call("submit_finding", _finding_args(issue)), ModelOutput(model="scripted", **output)])
+    result = investigate_cluster(demo_store, cluster, SCRIPTED, "run_refusal")
+
+    assert result.stopped_by == stopped_by and result.turns == 2 and len(script.calls) == 2
+    assert [f.category for f in result.findings] == [issue.category]
 
 
 def test_a_provider_error_ends_the_investigation_keeping_what_was_found(demo_store, cluster):

@@ -80,7 +80,8 @@ def test_malformed_tool_call_arguments_are_kept_raw(server):
 
 def test_anthropic_request_marks_the_stable_prefix_and_the_newest_turn_for_caching(server):
     server.script(fake.anthropic_message(text="done"))
-    conversation = ASK + [
+    long_system = "You investigate traces. " * 200  # ~1,200 tokens: over claude-sonnet-4-6's 1,024 minimum
+    conversation = [{"role": "system", "content": long_system}, ASK[1]] + [
         {
             "role": "assistant",
             "content": None,
@@ -98,11 +99,9 @@ def test_anthropic_request_marks_the_stable_prefix_and_the_newest_turn_for_cachi
     body = server.received[0].body
     assert server.received[0].path == "/v1/messages"
     assert body["model"] == "claude-sonnet-4-6"
-    assert body["system"] == [
-        {"type": "text", "text": "You investigate traces.", "cache_control": {"type": "ephemeral"}}
-    ]
+    assert body["system"] == [{"type": "text", "text": long_system, "cache_control": {"type": "ephemeral"}}]
     assert body["tools"][0]["input_schema"] == READ_SPAN["function"]["parameters"]
-    assert body["tools"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert "cache_control" not in body["tools"][-1]  # the tools alone are under the minimum: a wasted mark
     assert body["messages"] == [
         {
             "role": "user",
@@ -131,7 +130,16 @@ def test_anthropic_request_marks_the_stable_prefix_and_the_newest_turn_for_cachi
         },  # the rolling breakpoint
     ]
     marks = sum("cache_control" in b for m in body["messages"] for b in m["content"])
-    assert marks + 2 <= 4  # system and tools: within the API's four breakpoints
+    assert marks + 1 <= 4  # and the system prompt: within the API's four breakpoints
+    assert server.violations == []
+
+
+def test_a_short_prompt_gets_no_cache_marks_it_could_not_use(server):
+    server.script(fake.anthropic_message(text="done"))
+    generate(ASK, [READ_SPAN], CLAUDE)
+    body = server.received[0].body
+    assert "cache_control" not in str(body)
+    assert server.violations == []
 
 
 def test_anthropic_usage_counts_cache_reads_as_cached_tokens(server):
@@ -212,17 +220,31 @@ def test_gives_up_after_five_attempts_and_logs_each(server, store):
     assert all(r["error"] and r["run_id"] == "r1" and r["cluster_id"] == "c2" for r in rows)
 
 
-def test_circuit_breaker_fails_fast_after_five_consecutive_failures_then_recovers(server, store):
+def test_one_call_that_met_five_overloads_counts_once_against_the_circuit_breaker(server):
+    breaker = CircuitBreaker()
+    server.script(*(fake.anthropic_overloaded() for _ in range(5)))
+    with pytest.raises(ProviderError, match="gave up after 5 attempts"):
+        generate(ASK, [], CLAUDE, sleep=lambda s: None, breaker=breaker)
+    assert not breaker.is_open("anthropic")  # other clusters still reach the provider
+    server.script(fake.anthropic_message(text="fine"))
+    assert generate(ASK, [], CLAUDE, breaker=breaker).text == "fine"
+
+
+def test_circuit_breaker_fails_fast_after_consecutive_failed_calls_then_recovers(server, store, monkeypatch):
+    from investigator.providers import base
+
+    monkeypatch.setattr(base, "MAX_ATTEMPTS", 1)  # one attempt per call: each error is a failed call
     now = [1000.0]
     breaker = CircuitBreaker(clock=lambda: now[0])
     server.script(*(fake.anthropic_server_error() for _ in range(5)))
-    with pytest.raises(ProviderError):
-        generate(ASK, [], CLAUDE, sleep=lambda s: None, breaker=breaker)
+    for _ in range(5):
+        with pytest.raises(ProviderError):
+            generate(ASK, [], CLAUDE, sleep=lambda s: None, breaker=breaker)
     assert breaker.is_open("anthropic")
-    with pytest.raises(ProviderError, match="failed 5 times in a row"):
+    with pytest.raises(ProviderError, match="5 calls in a row failed"):
         generate(ASK, [], CLAUDE, store=store, sleep=lambda s: None, breaker=breaker)
     assert len(server.received) == 5  # the fast failure never reached the server
-    assert "failed 5 times in a row" in _calls(store)[0]["error"]
+    assert "5 calls in a row failed" in _calls(store)[0]["error"]
     # other providers are unaffected
     server.script(fake.openai_completion(content="fine"))
     assert generate(ASK, [], GPT, breaker=breaker).text == "fine"
@@ -230,6 +252,55 @@ def test_circuit_breaker_fails_fast_after_five_consecutive_failures_then_recover
     server.script(fake.anthropic_message(text="back"))
     assert generate(ASK, [], CLAUDE, breaker=breaker).text == "back"
     assert not breaker.is_open("anthropic")
+
+
+@pytest.mark.parametrize(
+    ("config", "limited", "ok"),
+    [
+        (GPT, fake.openai_rate_limited, lambda: fake.openai_completion(content="ok")),
+        (CLAUDE, fake.anthropic_rate_limited, lambda: fake.anthropic_message(text="ok")),
+    ],
+    ids=["openai", "anthropic"],
+)
+def test_retry_after_ms_is_preferred_to_retry_after(server, config, limited, ok):
+    reply = limited("7")
+    reply.headers["retry-after-ms"] = "1500"
+    server.script(reply, ok())
+    slept: list[float] = []
+    assert generate(ASK, [], config, sleep=slept.append).text == "ok"
+    assert slept == [1.5]
+
+
+@pytest.mark.parametrize(("config", "error"), [(GPT, fake.openai_server_error), (CLAUDE, fake.anthropic_overloaded)],
+                         ids=["openai", "anthropic"])
+def test_a_server_that_says_do_not_retry_is_not_retried(server, config, error):
+    reply = error()
+    reply.headers["x-should-retry"] = "false"
+    server.script(reply)
+    slept: list[float] = []
+    with pytest.raises(ProviderError) as raised:
+        generate(ASK, [], config, sleep=slept.append)
+    assert "gave up" not in str(raised.value)
+    assert slept == [] and len(server.received) == 1
+
+
+def test_a_server_that_says_retry_is_retried_even_on_a_bad_request_status(server):
+    reply = fake.anthropic_error(400, "invalid_request_error", "try again")
+    reply.headers["x-should-retry"] = "true"
+    server.script(reply, fake.anthropic_message(text="ok"))
+    slept: list[float] = []
+    assert generate(ASK, [], CLAUDE, sleep=slept.append).text == "ok"
+    assert slept == [1.0]
+
+
+def test_an_exhausted_quota_is_not_retried(server):
+    body = {"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+                      "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}}
+    server.script(fake.Reply(429, body))
+    slept: list[float] = []
+    with pytest.raises(ProviderError, match="quota"):
+        generate(ASK, [], GPT, sleep=slept.append)
+    assert slept == [] and len(server.received) == 1
 
 
 def test_every_call_is_logged_with_usage_cost_and_latency(server, store):

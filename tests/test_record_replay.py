@@ -137,3 +137,87 @@ def test_record_then_replay_gives_the_same_output(tmp_path, monkeypatch):
     assert replayed == recorded
     assert replayed.text == "The tool call failed with a 404." and replayed.tokens_in == 900
     assert slept == [4.0]
+
+
+def _chat(max_tokens: int, ids: tuple[str, str], dollars: str, question: str = "Why do refunds fail?") -> dict:
+    return {
+        "model": "qwen3", "max_tokens": max_tokens, "temperature": 0.2,
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": question, "cache_control": {"type": "ephemeral"}}]},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": ids[0], "type": "function", "function": {"name": "search_spans", "arguments": "{}"}},
+                {"id": ids[1], "type": "function", "function": {"name": "trace_outline", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": ids[0], "content": f"3 spans. Spent {dollars} of the budget."},
+            {"role": "tool", "tool_call_id": ids[1], "content": "an outline"},
+        ],
+    }
+
+
+def test_replay_matches_on_what_the_model_saw_not_on_limits_ids_or_prices(tmp_path):
+    from vcr.errors import CannotOverwriteExistingCassetteException
+
+    with fake.FakeLLMServer(enforce=False) as server:
+        server.script(fake.openai_completion(content="recorded"))
+        with recording("record", tmp_path):
+            httpx2.post(f"{server.url}/v1/chat/completions", json=_chat(4096, ("call_a1", "call_b2"), "$0.0123"))
+        url = f"{server.url}/v1/chat/completions"
+    with recording("replay", tmp_path):
+        # another output limit and sampling value, Ollama's fresh random ids, another price table
+        again = _chat(12288, ("call_9f", "call_0c"), "$0.0456")
+        again["temperature"] = 1.0
+        again["messages"][0]["content"][0].pop("cache_control")
+        assert httpx2.post(url, json=again).json()["choices"][0]["message"]["content"] == "recorded"
+        with pytest.raises(CannotOverwriteExistingCassetteException):  # what the model saw differs
+            httpx2.post(url, json=_chat(4096, ("call_a1", "call_b2"), "$0.0123", question="Why do logins fail?"))
+        with pytest.raises(CannotOverwriteExistingCassetteException):  # the ids pair up differently
+            httpx2.post(url, json=_chat(4096, ("call_a1", "call_a1"), "$0.0123"))
+
+
+def test_credential_exchanges_are_never_recorded():
+    from vcr.request import Request
+
+    from investigator.providers.recording import scrub_request
+
+    for uri in ("https://oauth2.googleapis.com/token", "https://sts.us-east-1.amazonaws.com/",
+                "https://sts.amazonaws.com/?Action=AssumeRoleWithWebIdentity", "http://169.254.169.254/latest/api/token",
+                "https://login.microsoftonline.com/tenant/oauth2/v2.0/token"):
+        assert scrub_request(Request("POST", uri, b"grant_type=refresh_token&refresh_token=SECRET", {})) is None
+    kept = scrub_request(Request("POST", "https://bedrock-runtime.us-east-1.amazonaws.com/model/m/converse", b"{}", {}))
+    assert kept is not None
+
+
+def test_credentials_in_bodies_are_scrubbed_from_cassettes(tmp_path):
+    with fake.FakeLLMServer(enforce=False) as server:
+        server.script(
+            fake.Reply(200, {"access_token": "ya29.SECRET-access", "expires_in": 3599, "token_type": "Bearer",
+                             "id_token": "SECRET-id"}),
+            fake.Reply(200, {"ok": True}),
+        )
+        with recording("record", tmp_path):
+            httpx2.post(f"{server.url}/token", data={"grant_type": "refresh_token", "refresh_token": "SECRET-refresh",
+                                                     "client_secret": "SECRET-client", "client_id": "123.apps"})
+            httpx2.post(f"{server.url}/v1/messages", json={"model": "m", "max_tokens": 8, "api_key": "SECRET-inline"})
+    text = (tmp_path / "llm.yaml").read_text()
+    assert "SECRET" not in text
+    assert "123.apps" in text and "max_tokens" in text  # only the credential fields are blanked
+
+
+def test_a_warm_summary_cache_does_not_change_which_calls_a_recording_holds(store, tmp_path):
+    from investigator.ingest.base import span_row
+    from investigator.providers.scripted import ScriptedProvider, reply
+    from investigator.summarizer import make_summarizer, save_summary
+
+    trace, span_id = "1f0e2d3c4b5a69788796a5b4c3d2e1f0", "3a9c0d71e5f2b846"
+    store.write_batch([span_row(trace, span_id, name="kb_search", kind="retriever", status="ok",
+                                source_format="openinference", start_time="2025-05-20T08:14:02.118000Z",
+                                end_time="2025-05-20T08:14:02.540000Z", input="q", output="x" * 5000)])
+    store.refresh_traces([trace])
+    span = store.get_span(trace, span_id)
+    save_summary(store, span, "output", "scripted", "a summary from an earlier run")
+    script = ScriptedProvider([reply("a summary made now")])
+    summarize = make_summarizer(store, ModelConfig(model="scripted"), "run_1")
+
+    assert "an earlier run" in summarize(span, "output", "x" * 5000)  # outside a recording: the cache answers
+    with recording("record", tmp_path):
+        assert "made now" in summarize(span, "output", "x" * 5000)  # recorded whatever the store holds
+    assert len(script.calls) == 1

@@ -108,8 +108,10 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
         embeddings: bool, budget_usd: float, max_turns: int, record: str | None, replay: str | None,
         fail_on: str | None, quiet: bool, no_redact: bool, db_path: str | None) -> None:
     """Run every stage — ingest PATHS (if given), labels, rules, clusters, judge — and report ranked findings."""
+    from investigator.clustering import ClusterSettings
     from investigator.errors import EmbeddingsUnavailable, InputError
     from investigator.findings import at_or_above
+    from investigator.judge.settings import JudgeSettings
     from investigator.reports import build_report, render
     from investigator.runner import RunSettings, execute_run
     if record and replay:
@@ -139,10 +141,10 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
         if warning:
             err.print(f"warning: {warning}")
     settings = RunSettings(
-        paths=list(paths), fmt=input_format, labels=labels, since=start, until=end,
-        model="offline" if offline or not model else model, summarizer_model=summarizer_model,
-        max_clusters=max_clusters, embeddings=embeddings, budget_usd=budget_usd, max_turns=max_turns,
-        record=record, replay=replay,
+        paths=list(paths), fmt=input_format, labels=labels, since=start, until=end, record=record, replay=replay,
+        clusters=ClusterSettings(embeddings=embeddings),
+        judge=JudgeSettings(model="offline" if offline or not model else model, summarizer_model=summarizer_model,
+                            max_clusters=max_clusters, max_usd=budget_usd, max_turns=max_turns),
     )
     store = open_store(db_path)
     status = err.status("starting", spinner="dots") if not quiet and err.is_terminal else None

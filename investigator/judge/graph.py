@@ -4,12 +4,20 @@ the model submits its summary or a budget (turns, tokens, dollars, wall time) en
 Budgets are checked before every model call, against what has been spent plus what the last call
 cost, so a call that would cross a budget is not made. When a fifth of any budget is left the model
 is told so and asked to submit now. Tool results older than the last few turns are replaced by a
-one-line stub, so long investigations do not resend every span they ever read. Each step is
+one-line stub, a batch at a time, so long investigations do not resend every span they ever read
+and the conversation's prefix stays the same (and cached) between batches. Each step is
 checkpointed, so an interrupted investigation resumes where it stopped.
+
+What the loop sends follows the providers' rules: an assistant turn keeps what its provider must
+get back (`echo`: thinking blocks, thought signatures), has `content: None` when it only called
+tools, and is left out when it said nothing; notes to the model after tool results (the budget
+warning, the nudge) join the last tool result, as Mistral refuses a user turn right after tool
+turns; and a reply the output limit cut short has its tool calls dropped, not run.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
@@ -24,6 +32,7 @@ from langgraph.graph import END, StateGraph
 from investigator.judge.settings import JudgeSettings
 from investigator.models import Finding, TraceScores
 from investigator.providers import ModelConfig, ProviderError, generate
+from investigator.providers.pricing import model_options, unpriced_warning
 from investigator.providers.recording import replaying
 from investigator.tools.context import ToolContext
 from investigator.tools.registry import call_tool, tool_specs
@@ -31,6 +40,10 @@ from investigator.tools.registry import call_tool, tool_specs
 clock: Callable[[], float] = time.monotonic  # replaced in tests to spend wall time without waiting
 WARN_AT = 0.2  # fraction of a budget left when the model is told to wrap up
 NUDGE = "Continue with the tools. Submit your findings and scores, then end with submit_summary."
+TRUNCATED = ("Your last reply reached the output limit before it was complete, so none of its tool calls were"
+             " run. Make fewer, smaller calls per turn.")
+log = logging.getLogger(__name__)
+_warned_unpriced: set[str] = set()
 
 
 class JudgeState(TypedDict, total=False):
@@ -44,7 +57,7 @@ class JudgeState(TypedDict, total=False):
     last_tokens: int  # what the last model call used: the projection for the next one
     last_cost: float
     warned: bool
-    stopped_by: str | None  # summary | turns | tokens | dollars | time | error
+    stopped_by: str | None  # summary | turns | tokens | dollars | time | refusal | error
     error: str | None
     findings: list[dict[str, Any]]
     scores: list[dict[str, Any]]
@@ -102,20 +115,34 @@ def remaining(state: JudgeState, settings: JudgeSettings) -> dict[str, float]:
 
 
 def budget_text(state: JudgeState, settings: JudgeSettings) -> str:
-    """What is left, for the model. Wall time is named only once it runs low: it differs from run to
-    run, and what the model is sent must not, or recorded exchanges could not be replayed."""
+    """What is left, for the model, in turns and tokens: the numbers the provider's own replies
+    decide, so a replayed run sends the same text. Dollars (which a price table decides) and wall
+    time (which the machine's speed decides) are named, without a number, only once they run low."""
     tokens = state["tokens_in"] + state["tokens_out"]
-    text = (
-        f"Budget left: {settings.max_turns - state['turns']} turns, {max(0, settings.max_tokens - tokens)} tokens,"
-        f" ${max(0.0, settings.max_usd - state['cost']):.4f}"
-    )
-    if remaining(state, settings)["time"] <= WARN_AT:
-        text += f", {max(0.0, settings.max_seconds - state['elapsed']):.0f} s"
+    text = f"Budget left: {settings.max_turns - state['turns']} turns, {max(0, settings.max_tokens - tokens)} tokens"
+    left = remaining(state, settings)
+    if left["dollars"] <= WARN_AT:
+        text += "; the dollar budget is nearly spent"
+    if left["time"] <= WARN_AT:
+        text += "; the time budget is nearly spent"
     return text + "."
 
 
+def tell(messages: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """`messages` with `text` said to the model: appended to the last tool result when the
+    conversation ends with one (Mistral refuses a user turn right after tool turns), else as a
+    user turn. The messages before it are not changed, so their cached prefix stays valid."""
+    if messages and messages[-1]["role"] == "tool":
+        last = messages[-1]
+        return [*messages[:-1], {**last, "content": f"{last['content']}\n\n{text}"}]
+    return [*messages, {"role": "user", "content": text}]
+
+
 def elide(messages: list[dict[str, Any]], keep_turns: int) -> list[dict[str, Any]]:
-    """Replace tool results older than the last `keep_turns` model turns by a stub naming the call."""
+    """Replace old tool results by a stub naming the call, `keep_turns` turns at a time: once the
+    conversation has 2 × `keep_turns` turns, the results of the first `keep_turns` are stubbed, and so
+    on. Stubbing one more result every turn would change the conversation's prefix every turn and
+    invalidate the prompt cache each time (a cache write, at 1.25× the input price, for nothing)."""
     turn_of: list[int] = []
     turn = 0
     calls: dict[str, str] = {}
@@ -126,11 +153,14 @@ def elide(messages: list[dict[str, Any]], keep_turns: int) -> list[dict[str, Any
                 fn = call["function"]
                 calls[call["id"]] = f"{fn['name']}({_short(fn.get('arguments') or '')})"
         turn_of.append(turn)
+    boundary = max(0, (turn - keep_turns) // keep_turns * keep_turns) if keep_turns > 0 else turn
     out = []
     for message, at in zip(messages, turn_of, strict=True):
-        if message["role"] == "tool" and at <= turn - keep_turns and len(message["content"]) > 200:
+        if message["role"] == "tool" and at <= boundary and len(message["content"]) > 200:
             call = calls.get(message.get("tool_call_id", ""), "a tool")
-            message = {**message, "content": f"[earlier result of {call} elided; call again if needed]"}
+            # What is elided is no longer shown: its typed data goes with it.
+            message = {**{k: v for k, v in message.items() if k != "data"},
+                       "content": f"[earlier result of {call} elided; call again if needed]"}
         out.append(message)
     return out
 
@@ -141,7 +171,7 @@ def _short(arguments: str, limit: int = 120) -> str:
 
 def build_graph(ctx: ToolContext, settings: JudgeSettings, spend: Spend, run_id: str, cluster_id: str):
     """The model ↔ tools graph for one investigation (not yet compiled)."""
-    config = ModelConfig(model=settings.model, cache_prefix=2)
+    config = ModelConfig(model=settings.model, cache_prefix=2, temperature=model_options().temperature)
     specs = tool_specs()
 
     def model(state: JudgeState) -> JudgeState:
@@ -152,8 +182,8 @@ def build_graph(ctx: ToolContext, settings: JudgeSettings, spend: Spend, run_id:
         messages = list(state["messages"])
         update: JudgeState = {}
         if not state["warned"] and min(remaining(state, settings).values()) <= WARN_AT:
-            messages.append({"role": "user", "content": budget_text(state, settings)
-                             + " Submit your findings and scores now, then submit_summary."})
+            messages = tell(messages, budget_text(state, settings)
+                            + " Submit your findings and scores now, then submit_summary.")
             update["warned"] = True
         try:
             out = generate(elide(messages, settings.keep_recent_results), specs, config, store=ctx.store,
@@ -163,19 +193,10 @@ def build_graph(ctx: ToolContext, settings: JudgeSettings, spend: Spend, run_id:
                 raise  # a replay that leaves its cassettes is a broken replay, not a finding
             return {**update, "messages": messages, "stopped_by": "error", "error": str(exc),
                     "elapsed": state["elapsed"] + clock() - started}
-        assistant: dict[str, Any] = {"role": "assistant", "content": out.text or ""}
-        if out.tool_calls:
-            assistant["tool_calls"] = [
-                {"id": c.id, "type": "function",
-                 "function": {"name": c.name, "arguments": orjson.dumps(c.arguments).decode()}}
-                for c in out.tool_calls
-            ]
-        messages.append(assistant)
-        if not out.tool_calls:
-            messages.append({"role": "user", "content": NUDGE})
-        return {
-            **update,
-            "messages": messages,
+        if not out.priced and settings.model not in _warned_unpriced:
+            _warned_unpriced.add(settings.model)
+            log.warning("%s", unpriced_warning(settings.model) or f"no price is known for {settings.model}")
+        spent = {
             "turns": state["turns"] + 1,
             "tokens_in": state["tokens_in"] + out.tokens_in,
             "tokens_out": state["tokens_out"] + out.tokens_out,
@@ -185,6 +206,29 @@ def build_graph(ctx: ToolContext, settings: JudgeSettings, spend: Spend, run_id:
             "last_cost": out.cost_usd,
             "elapsed": state["elapsed"] + clock() - started,
         }
+        if out.refusal is not None or out.context_exceeded:
+            log.warning("investigation of %s ended: %s", cluster_id,
+                        f"the model refused: {out.refusal}" if out.refusal is not None else "context window full")
+            return {**update, **spent, "messages": messages,
+                    "stopped_by": "refusal" if out.refusal is not None else "tokens"}
+        calls = [] if out.truncated else out.tool_calls
+        text = out.text if out.text and out.text.strip() else None  # providers refuse blank text
+        assistant: dict[str, Any] = {"role": "assistant", "content": text}
+        if calls:
+            assistant["tool_calls"] = [
+                {"id": c.id, "type": "function",
+                 "function": {"name": c.name, "arguments": orjson.dumps(c.arguments).decode()}}
+                for c in calls
+            ]
+        if out.echo and not out.truncated:  # a cut-off turn's blocks end in an incomplete tool_use
+            assistant["echo"] = out.echo
+        if text or calls:
+            messages.append(assistant)
+        if out.truncated and out.tool_calls:
+            messages = tell(messages, TRUNCATED)
+        elif not calls:
+            messages = tell(messages, NUDGE)
+        return {**update, **spent, "messages": messages}
 
     def tools(state: JudgeState) -> JudgeState:
         started = clock()
@@ -193,7 +237,8 @@ def build_graph(ctx: ToolContext, settings: JudgeSettings, spend: Spend, run_id:
         live.update(state)
         for call in messages[-1].get("tool_calls") or []:
             result = call_tool(ctx, call["function"]["name"], call["function"].get("arguments"))
-            messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
+            messages.append({"role": "tool", "tool_call_id": call["id"], "content": str(result),
+                             **({"data": result.data} if result.data else {})})
             if ctx.summary is not None:
                 break
         children = spend.drain()

@@ -10,16 +10,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from investigator.clustering import Cluster
-from investigator.findings import merge, save_finding
+from investigator.findings import merge
 from investigator.judge.graph import Spend, run_graph
 from investigator.judge.settings import JudgeSettings
 from investigator.models import SCORE_DIMENSIONS, DimensionScore, Finding, Issue, TraceScores
 from investigator.prompts import load_prompt
 from investigator.providers import ModelConfig
+from investigator.providers.pricing import model_options
 from investigator.store import Store
 from investigator.summarizer import make_summarizer
 from investigator.taxonomy import default_taxonomy
-from investigator.tools.context import ToolContext
+from investigator.tools.context import ToolContext, ToolResult
 from investigator.tools.registry import call_tool
 
 
@@ -46,10 +47,13 @@ def system_prompt(settings: JudgeSettings) -> str:
     return load_prompt("judge_system").substitute(taxonomy=codes, max_turns=settings.max_turns)
 
 
-def first_message(ctx: ToolContext, size: int, question: str | None) -> str:
+def first_message(ctx: ToolContext, size: int, question: str | None) -> ToolResult:
+    """The investigation's opening message: the task and the cluster overview (whose typed data it
+    carries)."""
     overview = call_tool(ctx, "cluster_overview", {})
     asked = f"\nThe question for this investigation: {question}" if question else ""
-    return load_prompt("judge_overview").substitute(size=size, question=asked, overview=overview)
+    return ToolResult(load_prompt("judge_overview").substitute(size=size, question=asked, overview=overview),
+                      overview.data)
 
 
 def investigate_cluster(
@@ -65,7 +69,10 @@ def investigate_cluster(
     """Investigate one cluster (or, below depth 0, a subset of it) within the settings' budgets.
     Only the top-level investigation stores its results; a child's findings flow up to its parent."""
     subset = sorted(trace_ids) if trace_ids else list(cluster.trace_ids)
-    summarizer_config = ModelConfig(model=settings.summarizer_model) if settings.summarizer_model else None
+    summarizer_config = (
+        ModelConfig(model=settings.summarizer_model, temperature=model_options().temperature)
+        if settings.summarizer_model else None
+    )
     ctx = ToolContext(
         store=store, run_id=run_id, cluster=cluster, trace_ids=set(subset), depth=depth,
         summarizer=make_summarizer(store, summarizer_config, run_id), model_name=settings.model,
@@ -80,9 +87,10 @@ def investigate_cluster(
 
     if depth < settings.max_depth:
         ctx.recurse = recurse
+    opening = first_message(ctx, len(subset), question)
     messages = [
         {"role": "system", "content": system_prompt(settings)},
-        {"role": "user", "content": first_message(ctx, len(subset), question)},
+        {"role": "user", "content": str(opening), "data": opening.data},
     ]
     thread = f"{run_id}:{cluster.id}:{depth}"
     if trace_ids:
@@ -132,7 +140,7 @@ def store_results(store: Store, run_id: str, result: Investigation) -> None:
             earlier = row.fetchone()
             if earlier:  # the same family, found in another cluster of this run
                 finding = merge(Finding.model_validate_json(earlier[0]), finding, store)
-            save_finding(store, run_id, finding)
+            store.save_finding(run_id, finding)
             for evidence in finding.evidence:
                 issue = Issue(trace_id=evidence.trace_id, span_id=evidence.span_id, category=finding.category,
                               severity=finding.severity, confidence=finding.confidence, evidence=evidence.quote,

@@ -5,7 +5,10 @@
 - "offline"         → the deterministic offline investigator (investigator.judge.offline)
 - "scripted"        → a queue of canned outputs for tests (providers.scripted)
 - "anthropic/<m>"   → the native Anthropic SDK, with prompt caching (providers.anthropic_provider)
-- anything else     → litellm, which speaks to every other provider (providers.litellm_provider)
+- anything else     → litellm, which speaks to every other provider (providers.litellm_provider);
+                      `ollama/<m>` is served as `ollama_chat/<m>` (the chat endpoint, with tools)
+
+Prices and the user's sampling options live in providers.pricing.
 
 Backends are imported only when first asked for, so the offline mode never loads an SDK.
 """
@@ -97,8 +100,12 @@ def missing_keys(model: str) -> list[str]:
         return []
     if model.startswith("anthropic/"):
         return [] if os.environ.get("ANTHROPIC_API_KEY") else ["ANTHROPIC_API_KEY"]
+    from investigator.providers.litellm_provider import needs_no_key, route_model
+
+    if needs_no_key(model):  # Ollama, vLLM, llama.cpp … on this machine or network: no key to ask for
+        return []
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
-    missing = litellm.validate_environment(model).get("missing_keys") or []
+    missing = litellm.validate_environment(route_model(model)).get("missing_keys") or []
     return [name for name in missing if name.endswith("_KEY")]  # a base URL usually has a default

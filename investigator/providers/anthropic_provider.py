@@ -1,19 +1,29 @@
-"""Anthropic through its native SDK, with prompt caching.
+"""Anthropic through its native SDK, with prompt caching and thinking.
 
 The investigator speaks OpenAI chat format; this module converts a conversation to the Messages
 API shape (system prompt apart, tool calls as `tool_use` blocks, tool results as `tool_result`
-blocks in a user turn) and marks the stable prefix for caching: the system prompt, the tool
-definitions and the last message of the first `config.cache_prefix` messages each get
-`cache_control: {"type": "ephemeral"}`, so a long investigation pays full price for that prefix once;
-a rolling breakpoint on the newest message lets each turn read the previous turns from the cache.
+blocks in a user turn). What the API requires of that shape, and what this module does for it:
+
+- An assistant turn is echoed exactly as it was received: its content blocks travel with the
+  message (`echo["anthropic"]`), so thinking blocks and their signatures come back unchanged and
+  first, as models that think (the Claude 5 family, by default) require. Whitespace-only text
+  blocks ("\\n\\n" before a tool_use) are dropped: the API refuses them.
+- Models that think get `config.thinking_tokens` more `max_tokens`: thinking counts against it.
+- Cache marks (`cache_control: {"type": "ephemeral"}`, at most four) go on the tool definitions,
+  the system prompt, the last block of the first `config.cache_prefix` messages (the stable
+  prefix) and the newest block (a rolling breakpoint, so each turn reads the previous ones from
+  the cache); never on a thinking block, and only where the prefix up to the mark reaches the
+  model's minimum cacheable length (a shorter one is not cached, and would spend a breakpoint).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import re
 import threading
-from typing import Any
+from typing import Any, get_type_hints
 
 from investigator.providers.base import (
     Message,
@@ -23,11 +33,16 @@ from investigator.providers.base import (
     ToolCall,
     ToolSpec,
     TransientProviderError,
-    parse_retry_after,
+    classify_http_error,
 )
+from investigator.providers.pricing import model_info, price_of
 
 _EPHEMERAL = {"type": "ephemeral"}
-_RETRYABLE_STATUS = frozenset({408, 409, 429})
+_THINKING_TYPES = frozenset({"thinking", "redacted_thinking"})
+_MAX_BREAKPOINTS = 4
+# Claude 5-family names, for models litellm's table does not list yet: they think by default.
+_THINKS_BY_DEFAULT = re.compile(r"claude-(opus|sonnet|haiku|fable|mythos)-5")
+_DEFAULT_MIN_CACHEABLE = 1024
 
 
 def _text_of(content: Any) -> str:
@@ -51,9 +66,32 @@ def _arguments(raw: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"_raw": raw}
 
 
+def thinks_by_default(model: str) -> bool:
+    """Whether `model` (with or without "anthropic/") thinks unless told not to."""
+    name = model.split("/", 1)[-1]
+    info = model_info(f"anthropic/{name}")
+    if "thinking_on_by_default" in info:
+        return bool(info["thinking_on_by_default"])
+    return bool(_THINKS_BY_DEFAULT.search(name))
+
+
+def min_cacheable_tokens(model: str) -> int:
+    """The shortest prefix the model caches, from litellm's table (1024 when it does not say)."""
+    name = model.split("/", 1)[-1]
+    return int(model_info(f"anthropic/{name}").get("prompt_cache_min_tokens") or _DEFAULT_MIN_CACHEABLE)
+
+
+def estimate_tokens(value: Any) -> int:
+    """A rough token count of a JSON value (four characters a token), to place cache marks."""
+    return len(json.dumps(value, ensure_ascii=False)) // 4
+
+
+def _blank(text: Any) -> bool:
+    return not isinstance(text, str) or not text.strip()
+
+
 def convert_tools(tools: list[ToolSpec]) -> list[dict[str, Any]]:
-    """OpenAI function specs → Anthropic tool definitions; the last one carries the cache mark,
-    which caches every tool definition before it too."""
+    """OpenAI function specs → Anthropic tool definitions (unmarked; `mark_cache` marks them)."""
     converted = []
     for spec in tools:
         fn = spec.get("function", spec)
@@ -62,22 +100,46 @@ def convert_tools(tools: list[ToolSpec]) -> list[dict[str, Any]]:
             "description": fn.get("description", ""),
             "input_schema": fn.get("parameters") or {"type": "object", "properties": {}},
         })
-    if converted:
-        converted[-1]["cache_control"] = dict(_EPHEMERAL)
     return converted
+
+
+def echoed_blocks(message: Message) -> list[dict[str, Any]] | None:
+    """The content blocks of an assistant turn as the API sent them, minus whitespace-only text."""
+    blocks = (message.get("echo") or {}).get("anthropic")
+    if not isinstance(blocks, list):
+        return None
+    return [copy.deepcopy(b) for b in blocks if not (b.get("type") == "text" and _blank(b.get("text")))]
+
+
+def _assistant_blocks(message: Message) -> list[dict[str, Any]]:
+    blocks = echoed_blocks(message)
+    if blocks is not None:
+        return blocks
+    blocks = []
+    text = _text_of(message.get("content"))
+    if not _blank(text):
+        blocks.append({"type": "text", "text": text})
+    for call in message.get("tool_calls") or []:
+        fn = call.get("function", {})
+        blocks.append({"type": "tool_use", "id": call.get("id", ""), "name": fn.get("name", ""),
+                       "input": _arguments(fn.get("arguments"))})
+    return blocks
 
 
 def convert_messages(
     messages: list[Message], cache_prefix: int = 0
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """OpenAI chat messages → (system blocks, Anthropic messages).
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """OpenAI chat messages → (system blocks, Anthropic messages, index of the first message after
+    the cacheable prefix in the converted list).
 
     Consecutive tool results and user turns merge into one user message, as the Messages API
-    wants alternating roles with all results of a turn's tool calls in the next user message.
+    wants alternating roles with all results of a turn's tool calls in the next user message
+    (tool results first). An assistant turn with nothing to say is left out: the API refuses
+    empty content.
     """
     system: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
-    prefix_mark: dict[str, Any] | None = None  # the block that closes the cacheable prefix
+    prefix_end = 0
 
     def push(role: str, blocks: list[dict[str, Any]]) -> None:
         if out and out[-1]["role"] == role:
@@ -87,61 +149,108 @@ def convert_messages(
 
     for index, message in enumerate(messages):
         role = message.get("role")
-        blocks: list[dict[str, Any]] = []
         if role == "system":
-            system.append({"type": "text", "text": _text_of(message.get("content"))})
-            continue
-        if role == "tool":
-            blocks.append({"type": "tool_result", "tool_use_id": message.get("tool_call_id", ""),
-                           "content": _text_of(message.get("content"))})
-            push("user", blocks)
-        elif role == "assistant":
             text = _text_of(message.get("content"))
-            if text:
-                blocks.append({"type": "text", "text": text})
-            for call in message.get("tool_calls") or []:
-                fn = call.get("function", {})
-                blocks.append({"type": "tool_use", "id": call.get("id", ""), "name": fn.get("name", ""),
-                               "input": _arguments(fn.get("arguments"))})
-            if not blocks:
-                blocks.append({"type": "text", "text": "(no content)"})
-            push("assistant", blocks)
+            if not _blank(text):
+                system.append({"type": "text", "text": text})
+        elif role == "tool":
+            text = _text_of(message.get("content"))
+            push("user", [{"type": "tool_result", "tool_use_id": message.get("tool_call_id", ""),
+                           "content": text if not _blank(text) else "(no output)"}])
+        elif role == "assistant":
+            blocks = _assistant_blocks(message)
+            if blocks:
+                push("assistant", blocks)
         else:
-            # the API rejects empty text blocks
-            blocks.append({"type": "text", "text": _text_of(message.get("content")) or "(empty)"})
-            push("user", blocks)
+            text = _text_of(message.get("content"))
+            push("user", [{"type": "text", "text": text if not _blank(text) else "(empty)"}])
         if index < cache_prefix:
-            prefix_mark = blocks[-1]
+            prefix_end = len(out)
+    return system, out, prefix_end
+
+
+def _markable(blocks: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The last block of `blocks` that may carry a cache mark (thinking blocks may not)."""
+    return next((b for b in reversed(blocks) if b.get("type") not in _THINKING_TYPES), None)
+
+
+def mark_cache(
+    tools: list[dict[str, Any]], system: list[dict[str, Any]], messages: list[dict[str, Any]],
+    prefix_end: int, min_tokens: int,
+) -> int:
+    """Put the cache marks (see the module docstring) and return how many were placed. The
+    prefix a mark closes is everything before it in the API's order: tools, system, messages."""
+    marks: list[tuple[dict[str, Any], int]] = []  # (block, tokens of the prefix up to it)
+    running = 0
+    if tools:
+        running += estimate_tokens(tools)
+        marks.append((tools[-1], running))
     if system:
-        system[-1]["cache_control"] = dict(_EPHEMERAL)
-    if prefix_mark is not None:
-        prefix_mark["cache_control"] = dict(_EPHEMERAL)
-        last = out[-1]["content"][-1] if out and out[-1]["content"] else None
-        if last is not None and last is not prefix_mark:
-            # A rolling breakpoint at the end of the conversation: the next turn reads all of this
-            # turn from the cache and pays only for what it adds (4 breakpoints: the API's limit).
-            last["cache_control"] = dict(_EPHEMERAL)
-    return system, out
+        running += estimate_tokens(system)
+        marks.append((system[-1], running))
+    if prefix_end:
+        running += estimate_tokens(messages[:prefix_end])
+        block = _markable(messages[prefix_end - 1]["content"])
+        if block is not None:
+            marks.append((block, running))
+    if messages and len(messages) > prefix_end:
+        running += estimate_tokens(messages[prefix_end:])
+        block = _markable(messages[-1]["content"])
+        if block is not None:
+            marks.append((block, running))
+    placed = 0
+    for block, tokens in marks[-_MAX_BREAKPOINTS:]:
+        if tokens >= min_tokens and "cache_control" not in block:
+            block["cache_control"] = dict(_EPHEMERAL)
+            placed += 1
+    return placed
 
 
-def _cost(model: str, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> float:
-    """Dollar cost from litellm's bundled price table (never fetched); 0 when the model is unknown."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    try:
-        import litellm
-    except ImportError:  # pragma: no cover - litellm is a dependency
-        return 0.0
-    prices = litellm.model_cost.get(model) or litellm.model_cost.get(f"anthropic/{model}")
-    if not prices:
-        return 0.0
-    base_in = prices.get("input_cost_per_token") or 0.0
-    return round(
-        input_tokens * base_in
-        + output_tokens * (prices.get("output_cost_per_token") or 0.0)
-        + cache_read * (prices.get("cache_read_input_token_cost") or base_in)
-        + cache_write * (prices.get("cache_creation_input_token_cost") or base_in),
-        8,
-    )
+def build_request(messages: list[Message], tools: list[ToolSpec], config: ModelConfig) -> dict[str, Any]:
+    """The Messages API request body for one call (`messages.create` keyword arguments)."""
+    model = config.model.split("/", 1)[1]
+    system, converted, prefix_end = convert_messages(messages, config.cache_prefix)
+    tool_defs = convert_tools(tools)
+    mark_cache(tool_defs, system, converted, prefix_end if config.cache_prefix else 0, min_cacheable_tokens(model))
+    max_tokens = config.max_tokens + (config.thinking_tokens if thinks_by_default(model) else 0)
+    params: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": converted}
+    if system:
+        params["system"] = system
+    if tool_defs:
+        params["tools"] = tool_defs
+    return params
+
+
+_BLOCK_PARAMS: dict[str, frozenset[str]] = {}
+
+
+def _param_keys(block_type: str) -> frozenset[str] | None:
+    """The keys the request type of a content block takes, so a response block echoes as a valid
+    request block (response-only fields such as `citations: null` or `caller` left out)."""
+    if not _BLOCK_PARAMS:
+        from anthropic.types import (
+            RedactedThinkingBlockParam,
+            TextBlockParam,
+            ThinkingBlockParam,
+            ToolUseBlockParam,
+        )
+
+        for name, param in (("text", TextBlockParam), ("tool_use", ToolUseBlockParam),
+                            ("thinking", ThinkingBlockParam), ("redacted_thinking", RedactedThinkingBlockParam)):
+            _BLOCK_PARAMS[name] = frozenset(get_type_hints(param))
+    return _BLOCK_PARAMS.get(block_type)
+
+
+def _as_param(block: Any) -> dict[str, Any]:
+    data = block.model_dump(mode="json", exclude_none=True) if hasattr(block, "model_dump") else dict(block)
+    keys = _param_keys(data.get("type", ""))
+    return {k: v for k, v in data.items() if keys is None or k in keys}
+
+
+def _cost(model: str, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> float | None:
+    """Dollar cost from the configured price or litellm's bundled table; None when neither knows the model."""
+    price = price_of(f"anthropic/{model}")
+    return None if price is None else price.cost(input_tokens, output_tokens, cache_read, cache_write)
 
 
 def parse_message(message: Any, requested_model: str) -> ModelOutput:
@@ -159,15 +268,23 @@ def parse_message(message: Any, requested_model: str) -> ModelOutput:
     cache_write = getattr(usage, "cache_creation_input_tokens", None) or 0
     plain_in = usage.input_tokens or 0
     out_tokens = usage.output_tokens or 0
+    cost = _cost(requested_model, plain_in, out_tokens, cache_read, cache_write)
+    text = "".join(texts)
+    stop = message.stop_reason
     return ModelOutput(
-        text="".join(texts) or None,
+        text=text if text.strip() else None,
         tool_calls=calls,
         tokens_in=plain_in + cache_read + cache_write,
         tokens_out=out_tokens,
         cached_tokens=cache_read,
-        cost_usd=_cost(requested_model, plain_in, out_tokens, cache_read, cache_write),
+        cost_usd=cost or 0.0,
+        priced=cost is not None,
         model=f"anthropic/{message.model}",
-        stop_reason=message.stop_reason,
+        stop_reason=stop,
+        refusal=(text.strip() or "the model declined to continue") if stop == "refusal" else None,
+        truncated=stop == "max_tokens",
+        context_exceeded=stop == "model_context_window_exceeded",
+        echo={"anthropic": [_as_param(b) for b in message.content]},
     )
 
 
@@ -200,28 +317,19 @@ class AnthropicProvider:
     def generate(self, messages: list[Message], tools: list[ToolSpec], config: ModelConfig) -> ModelOutput:
         import anthropic
 
-        model = config.model.split("/", 1)[1]
-        system, converted = convert_messages(messages, config.cache_prefix)
-        # No temperature: the Messages API of current Claude models fixes sampling itself and the
-        # SDK no longer takes the parameter.
-        params: dict[str, Any] = {"model": model, "max_tokens": config.max_tokens, "messages": converted}
-        if system:
-            params["system"] = system
-        if tools:
-            params["tools"] = convert_tools(tools)
+        if config.temperature is not None:
+            # The SDK's MessageCreateParams has no sampling parameters, and Claude ≥ 4.7 refuses them.
+            raise ProviderError(f"{config.model}: the Messages API takes no temperature here; run without it")
+        params = build_request(messages, tools, config)
         client = self._client(config.timeout_s)
         try:
             message = client.messages.create(**params)
         except anthropic.APIStatusError as exc:
-            status = exc.status_code
-            detail = f"anthropic {status}: {_error_message(exc)}"
-            if status in _RETRYABLE_STATUS or status >= 500:
-                retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
-                raise TransientProviderError(detail, retry_after=retry_after, status=status) from exc
-            raise ProviderError(detail) from exc
+            detail = f"anthropic {exc.status_code}: {_error_message(exc)}"
+            raise classify_http_error(detail, exc.status_code, exc.response.headers) from exc
         except (anthropic.APITimeoutError, anthropic.APIConnectionError) as exc:
             raise TransientProviderError(f"anthropic: {type(exc).__name__}: {exc}") from exc
-        return parse_message(message, model)
+        return parse_message(message, params["model"])
 
 
 def _error_message(exc: Any) -> str:

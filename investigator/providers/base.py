@@ -53,18 +53,29 @@ class ModelOutput(BaseModel):
     cost_usd: float = 0.0
     model: str
     stop_reason: str | None = None
+    priced: bool = True  # False: no price is known for the model, so cost_usd is 0 for want of one
+    refusal: str | None = None  # the model declined to answer (Anthropic `refusal`, OpenAI `message.refusal`)
+    truncated: bool = False  # the output limit cut the reply: its tool calls may be incomplete
+    context_exceeded: bool = False  # the conversation no longer fits the model's context window
+    # The assistant turn as its provider must get it back, keyed by wire format ("anthropic": the
+    # content blocks as received, thinking and signatures included; "litellm": the fields litellm
+    # echoes, such as thinking_blocks and Gemini thought signatures). Providers that need none leave it.
+    echo: dict[str, Any] | None = None
 
 
 class ModelConfig(BaseModel):
     """Which model to call and how. `model` is "provider/model" ("anthropic/claude-sonnet-4-5",
     "openai/gpt-4o"), or "offline" / "scripted". `cache_prefix` is the number of leading messages
-    that stay the same from call to call and may be marked for prompt caching."""
+    that stay the same from call to call and may be marked for prompt caching. `temperature` is
+    sent only when set: reasoning models reject any value. `thinking_tokens` is added to
+    `max_tokens` for models that think, as their thinking counts against the output limit."""
 
     model: str
     max_tokens: int = 4096
-    temperature: float = 0.0
+    temperature: float | None = None
     cache_prefix: int = 0
     timeout_s: float = 120.0
+    thinking_tokens: int = 8192
 
 
 @runtime_checkable
@@ -95,8 +106,55 @@ class TransientProviderError(ProviderError):
         self.status = status
 
 
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+def classify_http_error(
+    detail: str, status: int | None, headers: Any = None, code: str | None = None
+) -> ProviderError:
+    """The error to raise for an HTTP failure: transient (retried) or final.
+
+    As the providers' own SDKs do: `x-should-retry: true|false` decides when the server sends it;
+    else 408, 409, 429 and 5xx are transient. A 429 that says the account is out of quota
+    (`insufficient_quota`) is final: waiting does not refill it. The wait is `retry-after-ms`,
+    else `retry-after`."""
+    should = _header(headers, "x-should-retry")
+    if code == "insufficient_quota" or "insufficient_quota" in detail:
+        transient = False
+    elif should in ("true", "false"):
+        transient = should == "true"
+    else:
+        transient = status is not None and (status in RETRYABLE_STATUS or status >= 500)
+    if not transient:
+        return ProviderError(detail)
+    return TransientProviderError(detail, retry_after=retry_after_from(headers), status=status)
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if headers is None:
+        return None
+    try:
+        value = headers.get(name)
+        if value is None:
+            value = headers.get(name.title())
+    except AttributeError:
+        return None
+    return None if value is None else str(value).strip().lower()
+
+
+def retry_after_from(headers: Any) -> float | None:
+    """Seconds to wait from `retry-after-ms` (milliseconds) or `retry-after` (seconds or a date)."""
+    millis = _header(headers, "retry-after-ms")
+    if millis is not None:
+        try:
+            return max(0.0, float(millis) / 1000.0)
+        except ValueError:
+            pass
+    return parse_retry_after(_header(headers, "retry-after"))
+
+
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After (or retry-after-ms style) header value; None when unusable."""
+    """Seconds from a Retry-After header value (seconds or an HTTP date); None when unusable."""
     if value is None:
         return None
     try:
@@ -126,10 +184,12 @@ class _BreakerState:
 
 
 class CircuitBreaker:
-    """Fails fast once a provider has failed `threshold` times in a row, for `cooldown_s` seconds.
+    """Fails fast once `threshold` calls in a row to a provider have failed, for `cooldown_s` seconds.
 
-    After the cooldown one trial call goes through; its success closes the breaker, its failure
-    opens it again. Only transient failures count: a bad request says nothing about the backend.
+    A call counts once, however many attempts its retries made: one call that met five 529s is
+    one failure, so one unlucky cluster does not cut every other cluster off the provider. After
+    the cooldown one trial call goes through; its success closes the breaker, its failure opens it
+    again. Only calls that failed transiently count: a bad request says nothing about the backend.
     """
 
     def __init__(
@@ -153,7 +213,7 @@ class CircuitBreaker:
             remaining = state.opened_at + self.cooldown_s - self.clock()
             if remaining > 0:
                 raise ProviderError(
-                    f"provider {key!r} failed {state.failures} times in a row; "
+                    f"provider {key!r}: {state.failures} calls in a row failed; "
                     f"not calling it again for {remaining:.0f} s"
                 )
             state.opened_at = None  # half-open: let one trial call through
@@ -243,7 +303,8 @@ def generate(
 
     Transient failures are retried up to MAX_ATTEMPTS times with capped exponential backoff,
     honouring Retry-After; every attempt, failed or not, is logged when `store` is given. Raises
-    ProviderError when the call fails for good or the provider's circuit breaker is open. `sleep`
+    ProviderError when the call fails for good or the provider's circuit breaker is open; a call
+    whose attempts all failed transiently counts once against the breaker. `sleep`
     and `breaker` exist for tests (defaults: module-level SLEEP, i.e. time.sleep, and the
     process-wide BREAKER).
     """
@@ -260,22 +321,20 @@ def generate(
     except ImportError as exc:
         raise ProviderError(f"{config.model}: provider unavailable: {exc}") from exc
 
+    try:
+        breaker.check(key)
+    except ProviderError as exc:
+        if log:
+            log.record(model=config.model, purpose=purpose, run_id=run_id, cluster_id=cluster_id, error=str(exc))
+        raise
+
     def attempt() -> ModelOutput:
-        try:
-            breaker.check(key)
-        except ProviderError as exc:
-            if log:
-                log.record(model=config.model, purpose=purpose, run_id=run_id,
-                           cluster_id=cluster_id, error=str(exc))
-            raise
         started = time.perf_counter()
         try:
             output = provider.generate(messages, tools, config)
         except Exception as exc:
             latency = (time.perf_counter() - started) * 1000.0
             final = unrecorded_request(exc)
-            if final is None and isinstance(exc, TransientProviderError):
-                breaker.failure(key)
             if log:
                 log.record(model=config.model, purpose=purpose, run_id=run_id,
                            cluster_id=cluster_id, latency_ms=latency,
@@ -299,6 +358,7 @@ def generate(
     try:
         return retrying(attempt)
     except TransientProviderError as exc:
+        breaker.failure(key)
         raise ProviderError(
             f"{config.model}: gave up after {MAX_ATTEMPTS} attempts: {exc}"
         ) from exc
