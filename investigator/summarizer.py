@@ -74,24 +74,6 @@ def summary_messages(span: Span, field: str, text: str, length: int | None = Non
     ]
 
 
-def cached_summary(store: Store, span: Span, field: str, model: str) -> str | None:
-    row = store.conn.execute(
-        "SELECT summary FROM span_summaries WHERE trace_id = ? AND span_id = ? AND field = ?"
-        " AND model = ?",
-        [span.trace_id, span.span_id, field, model],
-    ).fetchone()
-    return row[0] if row else None
-
-
-def save_summary(store: Store, span: Span, field: str, model: str, summary: str) -> None:
-    with store.conn:
-        store.conn.execute(
-            "INSERT OR REPLACE INTO span_summaries (trace_id, span_id, field, model, summary)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [span.trace_id, span.span_id, field, model, summary],
-        )
-
-
 def _label(summary: str, model: str, length: int) -> str:
     return f"[summary by {model} of {length} characters; not verbatim]\n{summary}"
 
@@ -115,7 +97,7 @@ def make_summarizer(
         model = config.model
         from investigator.providers.recording import recording_mode
 
-        cached = cached_summary(store, span, field, model) if recording_mode() is None else None
+        cached = store.cached_summary(span.trace_id, span.span_id, field, model) if recording_mode() is None else None
         if cached is not None:
             return _label(cached, model, len(text))
         try:
@@ -137,7 +119,7 @@ def make_summarizer(
             return excerpt(text)
         if not summary:
             return excerpt(text)
-        save_summary(store, span, field, model, summary)
+        store.save_summary(span.trace_id, span.span_id, field, model, summary)
         return _label(summary, model, len(text))
 
     return summarize

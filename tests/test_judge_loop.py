@@ -350,11 +350,12 @@ def test_a_provider_error_ends_the_investigation_keeping_what_was_found(demo_sto
     assert [f.category for f in result.findings] == [issue.category]
 
 
-def test_a_finished_investigation_leaves_no_checkpoint_behind(demo_store, cluster):
-    import sqlite3
+def test_a_finished_investigation_leaves_no_checkpoint_behind_and_no_file_beside_the_store(demo_store, cluster):
+    from pathlib import Path
 
     ScriptedProvider([call("submit_summary", _summary())])
     investigate_cluster(demo_store, cluster, SCRIPTED, "run_clean")
 
-    with sqlite3.connect(f"{demo_store.path}.checkpoints") as conn:
-        assert conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0] == 0
+    assert demo_store.conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0] == 0  # kept in the store
+    beside = {p.name for p in Path(demo_store.path).parent.iterdir()}
+    assert beside <= {Path(demo_store.path).name + suffix for suffix in ("", "-wal", "-shm")}, beside

@@ -205,7 +205,7 @@ def test_credentials_in_bodies_are_scrubbed_from_cassettes(tmp_path):
 def test_a_warm_summary_cache_does_not_change_which_calls_a_recording_holds(store, tmp_path):
     from investigator.ingest.base import span_row
     from investigator.providers.scripted import ScriptedProvider, reply
-    from investigator.summarizer import make_summarizer, save_summary
+    from investigator.summarizer import make_summarizer
 
     trace, span_id = "1f0e2d3c4b5a69788796a5b4c3d2e1f0", "3a9c0d71e5f2b846"
     store.write_batch([span_row(trace, span_id, name="kb_search", kind="retriever", status="ok",
@@ -213,7 +213,7 @@ def test_a_warm_summary_cache_does_not_change_which_calls_a_recording_holds(stor
                                 end_time="2025-05-20T08:14:02.540000Z", input="q", output="x" * 5000)])
     store.refresh_traces([trace])
     span = store.get_span(trace, span_id)
-    save_summary(store, span, "output", "scripted", "a summary from an earlier run")
+    store.save_summary(span.trace_id, span.span_id, "output", "scripted", "a summary from an earlier run")
     script = ScriptedProvider([reply("a summary made now")])
     summarize = make_summarizer(store, ModelConfig(model="scripted"), "run_1")
 

@@ -18,7 +18,6 @@ turns; and a reply the output limit cut short has its tool calls dropped, not ru
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from investigator.models import Finding, TraceScores
 from investigator.providers import ModelConfig, ProviderError, generate
 from investigator.providers.pricing import model_options, unpriced_warning
 from investigator.providers.recording import replaying
+from investigator.store import Store
 from investigator.tools.context import ToolContext
 from investigator.tools.registry import call_tool, tool_specs
 
@@ -285,13 +285,11 @@ def _restore(ctx: ToolContext, state: JudgeState) -> None:
         ctx.summary = state["summary"]
 
 
-def checkpointer(db_path: str):
-    """Checkpoints live in a file next to the store, so the store itself stays small and plain."""
-    if db_path == ":memory:":
+def checkpointer(store: Store):
+    """Checkpoints live in the store's own file; a finished investigation deletes its own."""
+    if store.path == ":memory:":
         return InMemorySaver()
-    conn = sqlite3.connect(f"{db_path}.checkpoints", check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    return SqliteSaver(conn)
+    return SqliteSaver(store.checkpoint_connection())
 
 
 def run_graph(
@@ -299,7 +297,7 @@ def run_graph(
     thread_id: str, spend: Spend,
 ) -> JudgeState:
     """Run (or resume) one investigation to its end and return the final state."""
-    saver = checkpointer(ctx.store.path)
+    saver = checkpointer(ctx.store)
     app = build_graph(ctx, settings, spend, run_id, cluster_id).compile(checkpointer=saver)
     config = {"configurable": {"thread_id": thread_id}, "recursion_limit": settings.max_turns * 3 + 10}
     try:

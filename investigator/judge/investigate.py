@@ -133,22 +133,16 @@ def finding_scores(finding: Finding, scores: list[TraceScores]) -> dict[str, Dim
 def store_results(store: Store, run_id: str, result: Investigation) -> None:
     """Findings into `findings`, their evidence as per-trace issues, and the trace scores, in one
     transaction. Running the same analysis again replaces what it stored before."""
-    with store.conn:
-        store.conn.execute("BEGIN IMMEDIATE")
+    with store.immediate():
         for finding in result.findings:
-            row = store.conn.execute("SELECT data FROM findings WHERE run_id = ? AND id = ?", [run_id, finding.id])
-            earlier = row.fetchone()
+            earlier = store.finding_of(run_id, finding.id)
             if earlier:  # the same family, found in another cluster of this run
-                finding = merge(Finding.model_validate_json(earlier[0]), finding, store)
+                finding = merge(earlier, finding, store)
             store.save_finding(run_id, finding)
             for evidence in finding.evidence:
                 issue = Issue(trace_id=evidence.trace_id, span_id=evidence.span_id, category=finding.category,
                               severity=finding.severity, confidence=finding.confidence, evidence=evidence.quote,
                               description=finding.title, source=result.source)
-                store.conn.execute(
-                    "DELETE FROM issues WHERE trace_id = ? AND span_id = ? AND category = ? AND source = ?",
-                    [issue.trace_id, issue.span_id, issue.category, issue.source],
-                )
                 store.add_issue(issue)
         for scores in result.scores:
             store.save_scores(scores)

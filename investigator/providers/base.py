@@ -262,18 +262,11 @@ class CallLog:
         latency_ms: float = 0.0,
         error: str | None = None,
     ) -> None:
-        self.store.conn.execute(
-            "INSERT INTO llm_calls (run_id, cluster_id, purpose, model, tokens_in, tokens_out,"
-            " cached_tokens, cost_usd, latency_ms, error, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                run_id, cluster_id, purpose, model,
-                output.tokens_in if output else 0,
-                output.tokens_out if output else 0,
-                output.cached_tokens if output else 0,
-                output.cost_usd if output else 0.0,
-                round(latency_ms, 3), error, now_iso(),
-            ),
+        self.store.log_call(
+            run_id=run_id, cluster_id=cluster_id, purpose=purpose, model=model,
+            tokens_in=output.tokens_in if output else 0, tokens_out=output.tokens_out if output else 0,
+            cached_tokens=output.cached_tokens if output else 0, cost_usd=output.cost_usd if output else 0.0,
+            latency_ms=round(latency_ms, 3), error=error, created_at=now_iso(),
         )
 
 

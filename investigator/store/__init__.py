@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlite_utils import Database
 
 from investigator.store.analysis import AnalysisTables
+from investigator.store.calls import CallTables
 from investigator.store.findings import FindingTables
 from investigator.store.migrations import migrations
 from investigator.store.runs import RunTables
@@ -24,7 +27,7 @@ def default_db_path() -> str:
     return os.environ.get("INVESTIGATOR_DB") or "investigator.db"
 
 
-class Store(SpanWrites, SpanReads, AnalysisTables, RunTables, FindingTables):
+class Store(SpanWrites, SpanReads, AnalysisTables, RunTables, FindingTables, CallTables):
     """The SQLite store. Opening it applies any pending migrations."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
@@ -40,6 +43,14 @@ class Store(SpanWrites, SpanReads, AnalysisTables, RunTables, FindingTables):
         self.db = Database(conn)
         self.conn = conn
         migrations.apply(self.db)
+
+    @contextmanager
+    def immediate(self) -> Iterator[None]:
+        """One transaction that takes the write lock up front (so concurrent writers wait for it
+        rather than fail halfway)."""
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            yield
 
     def close(self) -> None:
         self.conn.close()

@@ -95,7 +95,12 @@ class AnalysisTables:
         return refused
 
     def add_issue(self, issue: Issue) -> None:
-        """Store one per-trace issue (call inside a transaction; the caller vouches for its quote)."""
+        """Store one per-trace issue, replacing one of the same span, code and source (call inside a
+        transaction; the caller vouches for its quote)."""
+        self.conn.execute(
+            "DELETE FROM issues WHERE trace_id = ? AND span_id = ? AND category = ? AND source = ?",
+            [issue.trace_id, issue.span_id, issue.category, issue.source],
+        )
         self.conn.execute(_ISSUE_SQL, _issue_values(issue))
 
     def save_scores(self, scores: TraceScores) -> None:

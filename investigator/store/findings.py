@@ -38,6 +38,13 @@ class FindingTables:
             "SELECT data FROM findings WHERE run_id = ? ORDER BY id", [run_id]
         )]
 
+    def finding_of(self, run_id: str, finding_id: str) -> Finding | None:
+        """One finding of a run, if the run has it."""
+        row = self.conn.execute(
+            "SELECT data FROM findings WHERE run_id = ? AND id = ?", [run_id, finding_id]
+        ).fetchone()
+        return Finding.model_validate(orjson.loads(row[0])) if row else None
+
     def finding_ids_of(self, run_id: str) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT id FROM findings WHERE run_id = ? ORDER BY id", [run_id])]
 
