@@ -143,3 +143,20 @@ def demo_store(demo_db: Path, tmp_path: Path):
     s = Store(copy)
     yield s
     s.close()
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch):
+    """The fake provider server on loopback, with the OpenAI and Anthropic clients pointed at it."""
+    import fake_llm_server as fake
+
+    from investigator.providers.base import BREAKER
+
+    BREAKER.reset()
+    with fake.FakeLLMServer() as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", f"{srv.url}/v1")
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-test-key")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-test-key")
+        yield srv
+    BREAKER.reset()

@@ -10,22 +10,9 @@ from click.testing import CliRunner
 
 from investigator.cli import main as cli
 from investigator.providers import ModelConfig, generate
-from investigator.providers.base import BREAKER
 from investigator.providers.pricing import Price, configured, parse_price, price_of, unpriced_warning
 
 ASK = [{"role": "user", "content": "q"}]
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch):
-    BREAKER.reset()
-    with fake.FakeLLMServer() as srv:
-        monkeypatch.setenv("OPENAI_BASE_URL", f"{srv.url}/v1")
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-test")
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-        yield srv
-    BREAKER.reset()
 
 
 def test_a_price_is_read_in_dollars_per_million_tokens():

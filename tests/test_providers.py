@@ -10,7 +10,7 @@ import fake_llm_server as fake
 import pytest
 
 from investigator.providers import ModelConfig, ProviderError, generate, get_provider
-from investigator.providers.base import BREAKER, CircuitBreaker
+from investigator.providers.base import CircuitBreaker
 from investigator.providers.scripted import ScriptedProvider, ScriptExhausted, reply
 
 READ_SPAN = {
@@ -27,18 +27,6 @@ ASK = [
 ]
 GPT = ModelConfig(model="openai/gpt-4o-mini")
 CLAUDE = ModelConfig(model="anthropic/claude-sonnet-4-6", cache_prefix=2)
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch):
-    BREAKER.reset()
-    with fake.FakeLLMServer() as srv:
-        monkeypatch.setenv("OPENAI_BASE_URL", f"{srv.url}/v1")
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-test-key")
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-test-key")
-        yield srv
-    BREAKER.reset()
 
 
 def _calls(store) -> list[dict]:

@@ -161,19 +161,9 @@ class SpanReads:
         service: str | None = None,
         limit: int | None = None,
     ) -> Iterator[Trace]:
-        where, params = [], []
-        if since:
-            where.append("start_time >= ?")
-            params.append(since)
-        if until:
-            where.append("start_time < ?")
-            params.append(until)
-        if status:
-            where.append("status = ?")
-            params.append(status)
-        if service:
-            where.append("service = ?")
-            params.append(service)
+        wanted = [("start_time >= ?", since), ("start_time < ?", until), ("status = ?", status), ("service = ?", service)]
+        where = [condition for condition, value in wanted if value]
+        params = [value for _, value in wanted if value]
         sql = f"SELECT {', '.join(_TRACE_COLUMNS)} FROM traces"
         if where:
             sql += " WHERE " + " AND ".join(where)
