@@ -161,7 +161,8 @@ class SpanReads:
         service: str | None = None,
         limit: int | None = None,
     ) -> Iterator[Trace]:
-        wanted = [("start_time >= ?", since), ("start_time < ?", until), ("status = ?", status), ("service = ?", service)]
+        wanted = [("start_time >= ?", since), ("start_time < ?", until), ("status = ?", status),
+                  ("service = ?", service)]
         where = [condition for condition, value in wanted if value]
         params = [value for _, value in wanted if value]
         sql = f"SELECT {', '.join(_TRACE_COLUMNS)} FROM traces"
