@@ -50,3 +50,20 @@ class RequestError(Exception):
 
 class ToolError(Exception):
     """A tool cannot do what was asked; the message tells the model what to do instead."""
+
+
+class ProviderError(Exception):
+    """A model call failed for good; the message is meant for the user."""
+
+
+class TransientProviderError(ProviderError):
+    """A failure worth retrying: rate limit, server error, timeout, dropped connection.
+
+    Providers raise it; `generate` retries it and, once attempts run out, re-raises a plain
+    `ProviderError`. `retry_after` is the server's Retry-After in seconds, when it sent one.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.status = status

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from pydantic import BaseModel, Field
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from investigator.errors import ProviderError, TransientProviderError
 from investigator.timefmt import now_iso
 
 if TYPE_CHECKING:
@@ -87,23 +88,6 @@ class Provider(Protocol):
     def generate(
         self, messages: list[Message], tools: list[ToolSpec], config: ModelConfig
     ) -> ModelOutput: ...
-
-
-class ProviderError(Exception):
-    """A model call failed for good; the message is meant for the user."""
-
-
-class TransientProviderError(ProviderError):
-    """A failure worth retrying: rate limit, server error, timeout, dropped connection.
-
-    Providers raise it; `generate` retries it and, once attempts run out, re-raises a plain
-    `ProviderError`. `retry_after` is the server's Retry-After in seconds, when it sent one.
-    """
-
-    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.status = status
 
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
