@@ -27,3 +27,18 @@ def test_no_module_outside_the_store_package_executes_sql() -> None:
     offenders = [call for path in outside for call in _sql_calls(path)]
     assert offenders == []
     assert _sql_calls(ROOT / "investigator" / "store" / "runs.py")  # the check sees SQL where it is
+
+
+def test_every_package_of_the_checkout_is_in_the_installed_distribution() -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {name: ROOT / folder for name, folder in config["package-dir"].items()}
+    found = set()
+    for name, folder in folders.items():
+        for init in folder.rglob("__init__.py"):
+            parts = init.parent.relative_to(folder).parts
+            if "node_modules" not in parts and not any(p.startswith(".") for p in parts):
+                found.add(".".join((name, *parts)))
+    assert "investigator.store" in found
+    assert sorted(found - set(config["packages"])) == []  # a package left out would be missing once installed
