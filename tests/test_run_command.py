@@ -111,3 +111,17 @@ def test_a_run_over_files_that_yield_nothing_exits_2_naming_them_and_analyses_no
     with Store(db) as store:
         assert store.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
         assert len(store.quarantined()) == 2
+
+
+def test_the_main_job_prints_nothing_but_its_report(tmp_path):
+    """In a process of its own, to its exit: no warning, log line or library message on stderr."""
+    import subprocess
+
+    from checkout import python_here
+
+    args = ["run", "--db", str(tmp_path / "m.db"), str(DEMO / "traces"), "--labels", str(DEMO / "labels.jsonl")]
+    code = f"from investigator.cli import main; main({args!r})"
+    done = subprocess.run(python_here(code), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.split(":")[0].strip().startswith("run_") and "19 findings" in done.stdout
