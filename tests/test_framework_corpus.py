@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from quotes import assert_quoted_as_a_reader_finds_it
 
 from investigator.evals.frameworks.generate import generate
 from investigator.evaluation import TruthTrace, load_truth, score_issues
@@ -183,3 +184,16 @@ def test_the_generator_runs_a_real_framework_offline_and_locates_its_faults(tmp_
     assert [i for i in live.issues if i.trace_id in clean] == []
     pairs = score_issues(live.truth, live.issues, []).pairs
     assert pairs["precision"] >= 0.9 and pairs["recall"] >= 0.8, pairs
+
+
+def test_every_quote_reads_as_the_framework_recorded_it_decoded_from_its_json(corpus: Corpus) -> None:
+    """On real frameworks' spans (LangGraph's ToolMessage envelopes, OpenInference's JSON values)."""
+    assert corpus.issues
+    for issue in corpus.issues:
+        assert_quoted_as_a_reader_finds_it(corpus.store.get_span(issue.trace_id, issue.span_id), issue)
+
+
+def test_a_credential_in_a_tool_result_is_high_and_one_an_answer_shows_is_critical(corpus: Corpus) -> None:
+    found = {(corpus.store.get_span(i.trace_id, i.span_id).kind, i.severity)
+             for i in corpus.issues if i.category == "safety.secret_exposure"}
+    assert found == {("tool", "high"), ("llm", "critical")}

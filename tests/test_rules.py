@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from quotes import assert_quoted_as_a_reader_finds_it
 
 from investigator.cli import main
 from investigator.ingest.pipeline import ingest_paths
@@ -31,39 +31,7 @@ def test_every_stored_issue_cites_a_real_span_and_a_verbatim_quote(demo_store: S
     for issue in issues:
         span = demo_store.get_span(issue.trace_id, issue.span_id)
         assert span is not None
-        fields = [span.input, span.output, span.status_message, span.tool_args, span.name]
-        fields += [str(v) for e in span.events for v in (e.get("attributes") or {}).values()]
-        texts = [text for f in fields if f for text in (f, *_decoded(f))]
-        assert any(issue.evidence in text for text in texts), issue
-        # Quoted as a reader finds it: not with the escapes of JSON the text is stored in.
-        assert not any(issue.evidence in f and _unescaped(issue.evidence) in text for f in fields if f
-                       for text in _decoded(f) if _unescaped(issue.evidence) != issue.evidence), issue
-
-
-def _decoded(text: str) -> list[str]:
-    """The string values inside `text` if it is JSON, and inside those that are JSON in turn."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return []
-    found: list[str] = []
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str) and item != text:
-            found += [item, *_decoded(item)]
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return found
-
-
-def _unescaped(quote: str) -> str:
-    try:
-        return json.loads(f'"{quote}"')
-    except ValueError:
-        return quote
+        assert_quoted_as_a_reader_finds_it(span, issue)
 
 
 def test_detect_is_incremental_and_reanalyses_changed_traces(demo_store: Store, tmp_path: Path) -> None:

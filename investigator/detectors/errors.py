@@ -147,7 +147,9 @@ def detect_tool_result(view: TraceView) -> Iterable[Issue]:
         if view.is_terminal(span):
             continue  # an answer tool: no later step reads its result, so an empty one is no failure
         if _returned_nothing(view, span) and _treated_as_truth(view, span):
-            evidence = find_quote(span, (span.output or "").strip()) or find_quote(span, span.tool_args or "")
+            returned = tool_result(span.output).text or ""  # as the tool returned it, out of its envelope
+            evidence = (find_quote(span, returned) or find_quote(span, (span.output or "").strip())
+                        or find_quote(span, span.tool_args or ""))
             if evidence:
                 yield make_issue(
                     "tool_result", span, "execution.silent_failure", evidence,

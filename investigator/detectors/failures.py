@@ -13,7 +13,7 @@ import orjson
 from investigator.detectors.classify import classify_error, error_payload
 from investigator.detectors.results import tool_result
 from investigator.detectors.schemas import validate
-from investigator.detectors.view import TraceView, args_parse, exception_events, excerpt
+from investigator.detectors.view import TraceView, args_parse, exception_events, excerpt, find_quote
 from investigator.models import Span
 
 RESULT_KINDS = ("tool", "retriever")  # spans whose output is a result something reads
@@ -65,7 +65,10 @@ def payload_failure(span: Span) -> Failure | None:
         payload = (result.text or "").strip()[:300]
     if not payload:
         return None
-    quote = excerpt(span.output or "", 0, min(len(span.output or ""), 160), 160)
+    # Quoted as the tool returned it (the content inside an envelope such as a ToolMessage), else
+    # the start of the output as stored.
+    stored = span.output or ""
+    quote = find_quote(span, (result.text or "")[:160]) or excerpt(stored, 0, min(len(stored), 160), 160)
     typed = re.match(r"\s*(?:\w+(?:Error|Exception)\b|(?:Error|ERROR|Exception|Traceback)\b)", payload)
     code, confidence, status = classify_error(payload, typed.group(0) if typed else None)
     if code == "reasoning.format_violation":
