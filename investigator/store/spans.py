@@ -23,7 +23,7 @@ from investigator.models import QuarantinedRecord, TraceInfo
 from investigator.rollup import rollup, tree_updates
 from investigator.span_merge import Conflict, differences, informative, merge_span
 from investigator.store.common import chunks, dumps
-from investigator.store.traces import _TRACE_COLUMNS, JSON_COLUMNS, SPAN_COLUMNS, row_to_dict
+from investigator.store.traces import JSON_COLUMNS, SPAN_COLUMNS, TRACE_COLUMNS, row_to_dict
 from investigator.timefmt import now_iso
 
 _INSERT_SQL = (
@@ -273,7 +273,7 @@ class SpanWrites:
                 span_updates,
             )
         if trace_rows:
-            columns = _TRACE_COLUMNS
+            columns = TRACE_COLUMNS
             updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
             self.conn.executemany(
                 f"INSERT INTO traces ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"

@@ -25,7 +25,7 @@ JSON_COLUMNS: dict[str, type] = {"attributes": dict, "events": list, "hints": di
 # What a Span is read from: the stored columns and the two flags the store sets.
 _SPAN_ROW = (*SPAN_COLUMNS, "orphan", "cycle_broken")
 _SPAN_ROW_SQL = ", ".join(_SPAN_ROW)
-_TRACE_COLUMNS: tuple[str, ...] = (
+TRACE_COLUMNS: tuple[str, ...] = (
     "trace_id", "name", "root_span_id", "start_time", "end_time", "duration_ms", "status",
     "span_count", "error_count", "service", "session_id", "user_id", "model", "agent_version",
     "prompt_version", "tags", "attributes", "labels", "outcome", "source_format",
@@ -76,7 +76,7 @@ def _start_order(record: Sequence[Any]) -> tuple[bool, str, int]:
 
 
 def _trace_from_row(row: Sequence[Any]) -> Trace:
-    data = dict(zip(_TRACE_COLUMNS, row, strict=True))
+    data = dict(zip(TRACE_COLUMNS, row, strict=True))
     for column in ("tags", "attributes", "labels", "outcome"):
         data[column] = orjson.loads(data[column]) if data[column] else ({} if column != "tags" else [])
     return Trace.model_validate(data)
@@ -139,7 +139,7 @@ class SpanReads:
         for chunk in chunks(list(trace_ids)):
             marks = ", ".join("?" * len(chunk))
             for row in self.conn.execute(
-                f"SELECT {', '.join(_TRACE_COLUMNS)} FROM traces WHERE trace_id IN ({marks})", list(chunk)
+                f"SELECT {', '.join(TRACE_COLUMNS)} FROM traces WHERE trace_id IN ({marks})", list(chunk)
             ):
                 trace = _trace_from_row(row)
                 found[trace.trace_id] = trace
@@ -165,7 +165,7 @@ class SpanReads:
                   ("service = ?", service)]
         where = [condition for condition, value in wanted if value]
         params = [value for _, value in wanted if value]
-        sql = f"SELECT {', '.join(_TRACE_COLUMNS)} FROM traces"
+        sql = f"SELECT {', '.join(TRACE_COLUMNS)} FROM traces"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY start_time, trace_id"
