@@ -80,6 +80,28 @@ def tree_updates(rows: list[tuple]) -> list[tuple]:
     return updates
 
 
+def derive(trace_id: str, rows: list[tuple], info: dict[str, Any], labels: dict[str, Any]) -> tuple[list[tuple], tuple]:
+    """A trace's span flag updates (see `tree_updates`) and its rollup row, the rollup read from the
+    spans as the updates leave them (a span that closes a cycle is a root). The spans are taken by
+    parent, then in storage order (`_ROWID`), so ties (the most common model, say) are broken the same
+    whether the rows come from a batch in hand or from the store."""
+    rows = sorted(rows, key=_tie_order)
+    updates = tree_updates(rows)
+    if updates:
+        flags = {update[-1]: update[:-1] for update in updates}
+        rows = [_flagged(r, flags[r[_ROWID]]) if r[_ROWID] in flags else r for r in rows]
+    return updates, rollup(trace_id, rows, info, labels)
+
+
+def _tie_order(row: tuple) -> tuple[bool, str, int]:
+    return (row[_PARENT] is not None, row[_PARENT] or "", row[_ROWID])
+
+
+def _flagged(row: tuple, flags: tuple) -> tuple:
+    agent, inherited, orphan, cycle = flags
+    return (*row[:_AGENT], agent, inherited, *row[_INHERITED + 1:_ORPHAN], orphan, cycle)
+
+
 def _most_common(values: Iterable[Any]) -> Any:
     counted = Counter(v for v in values if v not in (None, ""))
     return counted.most_common(1)[0][0] if counted else None
@@ -113,8 +135,6 @@ def rollup(trace_id: str, rows: list[tuple], info: dict[str, Any], labels: dict[
         for key, value in metadata.items():
             if isinstance(value, (str, int, float, bool)) and len(str(value)) <= 200:
                 attributes.setdefault(str(key), value)
-    outcome = labels.get("outcome") or {}
-    other_labels = {k: v for k, v in labels.items() if k != "outcome"}
     return (
         trace_id,
         info.get("name") or root[_NAME],
@@ -133,10 +153,15 @@ def rollup(trace_id: str, rows: list[tuple], info: dict[str, Any], labels: dict[
         _str_or_none(hints.get("prompt_version")),
         _dumps(sorted({str(t) for t in tags})),
         _dumps(attributes),
-        _dumps(other_labels),
-        _dumps(outcome),
+        *label_columns(labels),
         _most_common(r[_FORMAT] for r in rows),
     )
+
+
+def label_columns(labels: dict[str, Any]) -> tuple[str, str]:
+    """A trace's `labels` and `outcome` columns from its labels (the one named "outcome" apart)."""
+    other_labels = {k: v for k, v in labels.items() if k != "outcome"}
+    return _dumps(other_labels), _dumps(labels.get("outcome") or {})
 
 
 def _str_or_none(value: Any) -> str | None:

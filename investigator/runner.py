@@ -55,7 +55,6 @@ def execute_run(store: Store, settings: RunSettings, stage: Callable[[str], None
     """Run every stage; `stage` is told the name of each stage as it starts (for progress)."""
     from investigator.errors import InputError
     from investigator.ingest.pipeline import ingest_paths
-    from investigator.judge.investigate import investigate_clusters
     from investigator.labels import load_labels
     from investigator.providers.recording import recording
     from investigator.rules import run_rules
@@ -81,6 +80,9 @@ def execute_run(store: Store, settings: RunSettings, stage: Callable[[str], None
         save_clusters(store, run.id, clusters)
         counts.update(traces=population, suspects=suspects, clusters=sum(not c.noise for c in clusters))
         say("judge")
+        # The judge's libraries (langgraph, langchain-core, httpx) load only when the judge stage starts.
+        from investigator.judge.investigate import investigate_clusters
+
         mode = "record" if settings.record else "replay" if settings.replay else None
         # Recording and replaying go one cluster at a time: the cassette is one shared file.
         judge = replace(settings.judge, concurrency=1) if mode else settings.judge

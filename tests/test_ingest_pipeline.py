@@ -75,8 +75,10 @@ def test_large_files_parsed_by_workers_give_the_same_store(
     rows.append(_span("t7", "s1", "s0", kind="CHAIN", name="renamed"))  # line 302: conflicts with line 23
     path = tmp_path / "big.jsonl"
     path.write_text(_lines(rows))
+    serial = Store(":memory:")
+    ingest_paths(serial, [str(path)])
     monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(pipeline, "CHUNK_LINES", 37)
+    monkeypatch.setattr(pipeline, "CHUNK_BYTES", 4000)  # many byte ranges, a trace split across two of them
     report = ingest_paths(store, [str(path)])
     assert report.summary() == {
         "ingested": 300,
@@ -93,6 +95,8 @@ def test_large_files_parsed_by_workers_give_the_same_store(
         "conflicts with the stored span s1 of trace t7: name 'step' ≠ 'renamed' (the stored version is kept)",
     )
     assert store.get_span("t99", "s2").parent_id == "s0" and store.get_span("t7", "s1").name == "step"
+    for rows_of in ("SELECT * FROM spans ORDER BY rowid", "SELECT * FROM traces ORDER BY trace_id"):
+        assert store.conn.execute(rows_of).fetchall() == serial.conn.execute(rows_of).fetchall()
     assert ingest_paths(store, [str(path)]).summary()["duplicates"] == 300
 
 

@@ -127,7 +127,7 @@ def test_a_span_seen_again_saying_something_else_is_a_conflict_and_the_stored_ve
 
     assert (counts.ingested, counts.duplicates, counts.updated, counts.changed) == (0, 0, 0, set())
     [conflict] = counts.conflicts
-    assert conflict.index == 0 and conflict.row is sighting
+    assert conflict.index == 0 and conflict.row == sighting
     assert conflict.differences == [f"{field} {_STORED[field]!r} ≠ {seen!r}"]
     assert store.get_span("t1", "llm1") == before
 

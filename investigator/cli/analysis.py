@@ -112,7 +112,6 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
     from investigator.errors import EmbeddingsUnavailable, InputError
     from investigator.findings import at_or_above
     from investigator.judge.settings import JudgeSettings
-    from investigator.reports import build_report, render
     from investigator.runner import RunSettings, execute_run
     if record and replay:
         fail("--record and --replay cannot be combined")
@@ -169,6 +168,8 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
     failed = [i for i in result.counts.get("investigations", []) if i.get("error")]
     for investigation in failed:
         err.print(f"investigation of {investigation['cluster_id']} failed: {investigation['error']}")
+    from investigator.reports import build_report, render  # numpy and scikit-learn: not before the first stage
+
     text = render(build_report(store, result.run.id, redact=not no_redact), fmt)
     if output:
         with open(output, "w", encoding="utf-8") as handle:

@@ -11,6 +11,9 @@ is first searched (`Store.search_spans`), so ingest does not pay for it.
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import io
 import itertools
 import multiprocessing
 import os
@@ -29,6 +32,7 @@ from investigator.ingest.reader import (
     Record,
     expand_paths,
     file_size,
+    is_gzip,
     is_json_lines,
     iter_records,
     open_binary,
@@ -38,12 +42,13 @@ from investigator.ingest.registry import FORMATS, adapter_for
 from investigator.models import QuarantinedRecord, TraceInfo
 from investigator.span_merge import Conflict
 from investigator.store import BatchCounts, Store
+from investigator.store.span_rows import EncodedSpans, encode_spans
 
 BATCH_SPANS = 5000
 BATCH_BYTES = 48 * 1024 * 1024
 SNIFF_RECORDS = 50
 PARALLEL_MIN_BYTES = 64 * 1024 * 1024  # JSON Lines files this large are parsed by workers
-CHUNK_LINES = 2000
+BULK_MIN_BYTES = 64 * 1024 * 1024  # inputs this large go into an empty store in bulk-load mode
 CHUNK_BYTES = 8 * 1024 * 1024
 MAX_WORKERS = 4
 
@@ -127,7 +132,6 @@ class _Batcher:
         self.rejected: list[QuarantinedRecord] = []
         self.size = 0
         self.touched: set[str] = set()
-        self.changed: set[str] = set()
         self.current = FileOutcome()
 
     def start(self, source: str, fmt: str | None = None) -> FileOutcome:
@@ -154,21 +158,37 @@ class _Batcher:
             if len(self.spans) >= BATCH_SPANS or self.size >= BATCH_BYTES:
                 self.flush()
 
+    def add_chunk(self, chunk: ParsedChunk, source: str, first_line: int) -> None:
+        """Write what a worker parsed from the lines of `source` from `first_line` on."""
+        self.flush()
+        offset = first_line - 1
+        for record in chunk.rejected:
+            record.line = record.line + offset if record.line is not None else None
+        self.report.quarantined += len(chunk.rejected)
+        self.current.quarantined += len(chunk.rejected)
+        self.current.kept += len(chunk.spans) + len(chunk.infos)
+        self.touched.update(values[0] for values in chunk.spans.values)
+        self.touched.update(info.trace_id for info in chunk.infos)
+        origins = [(source, line + offset, location) for line, location in chunk.origins]
+        self._write(chunk.spans, origins, chunk.infos, chunk.rejected)
+
     def flush(self) -> None:
-        if not (self.spans or self.infos or self.rejected):
-            return
-        counts: BatchCounts = self.store.write_batch(self.spans, self.infos, self.rejected)
+        if self.spans or self.infos or self.rejected:
+            self._write(encode_spans(self.spans), self.origins, self.infos, self.rejected)
+        self.spans, self.origins, self.infos, self.rejected, self.size = [], [], [], [], 0
+
+    def _write(self, spans: EncodedSpans, origins: list[Origin], infos: list[TraceInfo],
+               rejected: list[QuarantinedRecord]) -> None:
+        counts: BatchCounts = self.store.write_encoded(spans, infos, rejected)
         self.report.ingested += counts.ingested
         self.report.duplicates += counts.duplicates
         self.report.updated += counts.updated
-        self.changed |= counts.changed
         if counts.conflicts:
-            self.store.write_batch([], rejected=[self._conflict(c) for c in counts.conflicts])
-        self.spans, self.origins, self.infos, self.rejected, self.size = [], [], [], [], 0
+            self.store.write_batch([], rejected=[self._conflict(c, origins[c.index]) for c in counts.conflicts])
 
-    def _conflict(self, conflict: Conflict) -> QuarantinedRecord:
+    def _conflict(self, conflict: Conflict, origin: Origin) -> QuarantinedRecord:
         """The quarantine row of a sighting that contradicts the stored span, counted against its file."""
-        file, line, location = self.origins[conflict.index]
+        file, line, location = origin
         outcome = self.report.outcomes[file]
         outcome.kept -= 1
         outcome.conflicts += 1
@@ -183,8 +203,6 @@ class _Batcher:
 
     def finish(self) -> None:
         self.flush()
-        self.store.refresh_traces(self.changed)
-        self.store.forget_analysis(self.changed)
         self.report.traces = len(self.touched)
 
 
@@ -261,33 +279,70 @@ def parse_record(record: Record | BadRecord, adapter: Adapter | None, forced: bo
     return items
 
 
-def _parse_lines(job: tuple[str | None, bool, str, list[tuple[int, bytes]]]) -> list[Item]:
-    """Worker: JSON-decode and normalise a chunk of JSON Lines lines."""
-    fmt, forced, source, lines = job
+@dataclass(slots=True)
+class ParsedChunk:
+    """What a worker made of a run of JSON Lines lines: the spans encoded for the store, with the
+    line (counted from 1 at the run's first line) and location each was read from; the trace
+    records; the rejections, their lines counted the same way."""
+
+    lines: int
+    spans: EncodedSpans
+    origins: list[tuple[int | None, str | None]]
+    infos: list[TraceInfo]
+    rejected: list[QuarantinedRecord]
+
+
+def _parse_range(job: tuple[str, int, int, str | None, bool, str]) -> ParsedChunk:
+    """Worker: read bytes [start, end) of a JSON Lines file (whole lines), decode, normalise and
+    encode them, so the writing process only inserts."""
+    path, start, end, fmt, forced, source = job
     adapter = FORMATS[fmt] if fmt else None
-    return [
-        item
-        for line_no, line in lines
-        for record in parse_line(line_no, line)
-        for item in parse_record(record, adapter, forced, source)
-    ]
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        data = handle.read(end - start)
+    rows: list[dict[str, Any]] = []
+    origins: list[tuple[int | None, str | None]] = []
+    infos: list[TraceInfo] = []
+    rejected: list[QuarantinedRecord] = []
+    line_no = 0
+    for line_no, line in enumerate(io.BytesIO(data), 1):  # split as iterating the file would: at b"\n" only
+        for record in parse_line(line_no, line):
+            for item in parse_record(record, adapter, forced, source):
+                if isinstance(item, QuarantinedRecord):
+                    rejected.append(item)
+                elif isinstance(item, TraceInfo):
+                    infos.append(item)
+                else:
+                    rows.append(item[0])
+                    origins.append(item[2][1:])
+    return ParsedChunk(line_no, encode_spans(rows), origins, infos, rejected)
 
 
-def _line_chunks(stream: Iterable[bytes], start: int) -> Iterator[list[tuple[int, bytes]]]:
-    chunk: list[tuple[int, bytes]] = []
-    size = 0
-    for line_no, line in enumerate(stream, start):
-        chunk.append((line_no, line))
-        size += len(line)
-        if len(chunk) >= CHUNK_LINES or size >= CHUNK_BYTES:
-            yield chunk
-            chunk, size = [], 0
-    if chunk:
-        yield chunk
+def _line_ranges(path: Path, start: int, size: int) -> Iterator[tuple[int, int]]:
+    """Byte ranges of about CHUNK_BYTES, each of whole lines, from `start` (a line's start) to the end."""
+    with open(path, "rb") as handle:
+        while start < size:
+            handle.seek(min(start + CHUNK_BYTES, size))
+            handle.readline()
+            end = max(handle.tell(), start + 1)
+            yield start, end
+            start = end
+
+
+def _ordered(pool: Any, function: Callable[[Any], Any], jobs: Iterable[Any], ahead: int) -> Iterator[Any]:
+    """`pool.imap`, but with at most `ahead` jobs submitted and not yet consumed, so results wait
+    in the workers, not in this process's memory, when writing is slower than parsing."""
+    pending: collections.deque[Any] = collections.deque()
+    for job in jobs:
+        pending.append(pool.apply_async(function, (job,)))
+        if len(pending) >= ahead:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
 
 
 def _workers() -> int:
-    return max(1, min(MAX_WORKERS, (os.cpu_count() or 2) - 1))
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
 
 
 def _file_adapter(outcome: FileOutcome, head: list[Record | BadRecord], forced: Adapter | None) -> Adapter | None:
@@ -309,7 +364,7 @@ def _ingest_file(batcher: _Batcher, path: Path, source: str, forced: Adapter | N
                  on_bytes: Callable[[int], None] | None) -> None:
     """Ingest one file, noting in its outcome its format and what is wrong with it as a whole."""
     outcome = batcher.start(source)
-    parallel = file_size(path) >= PARALLEL_MIN_BYTES and is_json_lines(path)
+    parallel = file_size(path) >= PARALLEL_MIN_BYTES and not is_gzip(path) and is_json_lines(path)
     if not parallel:
         stream: Iterator[Record | BadRecord] = iter_records(path, on_bytes)
         head: list[Record | BadRecord] = []
@@ -322,23 +377,28 @@ def _ingest_file(batcher: _Batcher, path: Path, source: str, forced: Adapter | N
             for item in parse_record(record, adapter, forced is not None, source):
                 batcher.add(item)
         return
-    # Large JSON Lines: worker processes decode and normalise chunks of lines while this
-    # process writes to the store, so parsing overlaps with SQLite's work.
-    with open_binary(path, on_bytes) as handle:
-        lines = iter(handle)
-        head_lines = list(itertools.islice(lines, SNIFF_RECORDS))
-        head_records = [r for n, line in enumerate(head_lines, 1) for r in parse_line(n, line)]
-        adapter = _file_adapter(outcome, head_records, forced)
-        for record in head_records:
-            for item in parse_record(record, adapter, forced is not None, source):
-                batcher.add(item)
-        job_format = adapter.NAME if adapter else None
-        jobs = ((job_format, forced is not None, source, chunk) for chunk in _line_chunks(lines, len(head_lines) + 1))
-        context = multiprocessing.get_context("spawn")
-        with context.Pool(_workers()) as pool:
-            for items in pool.imap(_parse_lines, jobs):
-                for item in items:
-                    batcher.add(item)
+    # Large JSON Lines: worker processes read, decode, normalise and encode byte ranges of the file
+    # while this process writes to the store, so parsing overlaps with SQLite's work.
+    with open_binary(path) as handle:
+        head_lines = list(itertools.islice(handle, SNIFF_RECORDS))
+    head_records = [r for n, line in enumerate(head_lines, 1) for r in parse_line(n, line)]
+    adapter = _file_adapter(outcome, head_records, forced)
+    for record in head_records:
+        for item in parse_record(record, adapter, forced is not None, source):
+            batcher.add(item)
+    head_bytes = sum(map(len, head_lines))
+    if on_bytes:
+        on_bytes(head_bytes)
+    ranges = list(_line_ranges(path, head_bytes, file_size(path)))
+    job_format = adapter.NAME if adapter else None
+    jobs = [(str(path), start, end, job_format, forced is not None, source) for start, end in ranges]
+    line = len(head_lines) + 1
+    with multiprocessing.get_context("spawn").Pool(_workers()) as pool:
+        for (start, end), chunk in zip(ranges, _ordered(pool, _parse_range, jobs, 2 * _workers()), strict=True):
+            batcher.add_chunk(chunk, source, line)
+            line += chunk.lines
+            if on_bytes:
+                on_bytes(end - start)
 
 
 def ingest_paths(
@@ -352,15 +412,18 @@ def ingest_paths(
     forced = adapter_for(fmt) if fmt != "auto" else None
     report = IngestReport()
     batcher = _Batcher(store, report)
-    for path in expand_paths(paths):
-        source = str(path.resolve())
-        try:
-            _ingest_file(batcher, path, source, forced, on_bytes)
-        except (OSError, EOFError, zlib.error) as exc:
-            batcher.current.problem = f"cannot read: {exc}"
-            batcher.add(QuarantinedRecord(file=source, format=batcher.current.format,
-                                          reason=f"cannot read the file: {exc}", raw=""))
-    batcher.finish()
+    files = expand_paths(paths)
+    bulk = sum(map(file_size, files)) >= BULK_MIN_BYTES
+    with store.bulk_load() if bulk else contextlib.nullcontext():
+        for path in files:
+            source = str(path.resolve())
+            try:
+                _ingest_file(batcher, path, source, forced, on_bytes)
+            except (OSError, EOFError, zlib.error) as exc:
+                batcher.current.problem = f"cannot read: {exc}"
+                batcher.add(QuarantinedRecord(file=source, format=batcher.current.format,
+                                              reason=f"cannot read the file: {exc}", raw=""))
+        batcher.finish()
     return report
 
 

@@ -42,6 +42,7 @@ _RAW_LIMIT = 1_000_000  # characters of an unreadable document kept in its quara
 # second field (0x12), or a frame's length prefix (0x00).
 _BINARY = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f]")
 _HEAD_BYTES = 512
+_GZIP_MAGIC = b"\x1f\x8b"
 _NON_SPACE = re.compile(r"\S")
 _VALUE_LINE = re.compile(r"^[{\[]", re.MULTILINE)  # a line that opens an object or array
 
@@ -113,10 +114,15 @@ class _Counting(io.RawIOBase):
         super().close()
 
 
+def is_gzip(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == _GZIP_MAGIC
+
+
 def open_binary(path: Path, on_bytes: Callable[[int], None] | None = None) -> BinaryIO:
     raw = _Counting(open(path, "rb"), on_bytes)
     buffered = io.BufferedReader(raw, buffer_size=1 << 20)
-    if buffered.peek(2)[:2] == b"\x1f\x8b":
+    if buffered.peek(2)[:2] == _GZIP_MAGIC:
         return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
     return buffered  # type: ignore[return-value]
 

@@ -44,6 +44,13 @@ _MESSAGE_KEY = re.compile(
 _TOOL_CALL_KEY = re.compile(r"^tool_calls\.(\d+)\.(?:tool_call\.)?(.+)$")
 _CONTENT_PART_KEY = re.compile(r"^contents\.(\d+)\.message_content\.text$")
 _DOCUMENT_KEY = re.compile(r"^retrieval\.documents\.(\d+)\.document\.(id|content|score|metadata)$")
+# Flattened message fields by key prefix, then by message index.
+_Groups = dict[str, dict[int, dict[str, Any]]]
+# What each of those patterns starts with: a key without it cannot match, so it skips the regex.
+_MESSAGE_PREFIXES = ("llm.input_messages.", "llm.output_messages.", "gen_ai.prompt.", "gen_ai.completion.")
+_TOOL_CALL_PREFIX = "tool_calls."
+_CONTENT_PART_PREFIX = "contents."
+_DOCUMENT_PREFIX = "retrieval.documents."
 
 _KIND_KEYS = ("openinference.span.kind", "gen_ai.operation.name", "traceloop.span.kind", "llm.request.type")
 _MODEL_KEYS = ("llm.model_name", "gen_ai.response.model", "gen_ai.request.model", "ai.response.model", "ai.model.id",
@@ -55,11 +62,19 @@ _TOKENS_IN_KEYS = ("llm.token_count.prompt", "gen_ai.usage.input_tokens", "gen_a
                    "llm.usage.prompt_tokens", "ai.usage.inputTokens", "ai.usage.promptTokens")
 _TOKENS_OUT_KEYS = ("llm.token_count.completion", "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
                     "llm.usage.completion_tokens", "ai.usage.outputTokens", "ai.usage.completionTokens")
+_PLAIN_IN_KEYS = ("input.value", "traceloop.entity.input")
+_PLAIN_OUT_KEYS = ("output.value", "traceloop.entity.output")
+_AGENT_KEYS = ("agent.name", "gen_ai.agent.name", "agent_name")
+_AGENT_RUN_KEYS = ("traceloop.entity.name", "ai.telemetry.functionId")
+_SESSION_KEYS = ("session.id", "gen_ai.conversation.id", "traceloop.association.properties.session_id")
+_USER_KEYS = ("user.id", "enduser.id", "traceloop.association.properties.user_id")
+_COST_KEYS = ("llm.cost.total", "gen_ai.usage.cost")
 # pydantic-ai's version-1 format keeps its message events as JSON in one of these attributes.
 _LOGFIRE_EVENT_KEYS = ("events", "all_messages_events")
 
 
-def _first(attrs: dict[str, Any], *keys: str) -> Any:
+def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    """The first of the keys with a value, empty text counting as none."""
     for key in keys:
         value = attrs.get(key)
         if value not in (None, ""):
@@ -67,20 +82,59 @@ def _first(attrs: dict[str, Any], *keys: str) -> Any:
     return None
 
 
-def _given(attrs: dict[str, Any], *keys: str) -> Any:
+def _given(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
     """The first of the keys that is present, empty text included (a tool that returned nothing)."""
     return next((attrs[key] for key in keys if attrs.get(key) is not None), None)
 
 
-def _indexed_messages(
-    groups: dict[str, dict[int, dict[str, Any]]], prefix: str, role: str
-) -> list[dict[str, Any]]:
+def _message_key(key: str) -> re.Match[str] | None:
+    """`_MESSAGE_KEY.match`, after a prefix test: most keys are no message key and skip the regex."""
+    return _MESSAGE_KEY.match(key) if key.startswith(_MESSAGE_PREFIXES) else None
+
+
+def _split_attributes(attrs: dict[str, Any]) -> tuple[_Groups, dict[str, Any]]:
+    """The flattened message keys, grouped by prefix and index (each field named without its
+    `message.` prefix), and the attributes left once those, folded keys and empty values are out."""
+    groups: _Groups = {}
+    rest: dict[str, Any] = {}
+    for key, value in attrs.items():
+        match = _message_key(key)
+        if match:
+            # Named as grouped, so a message's fields are not copied into a second dict to rename them.
+            fields = groups.setdefault(match.group(1), {}).setdefault(int(match.group(2)), {})
+            name = match.group(3).removeprefix("message.")
+            if name in fields:  # two keys name one field ("0"/"00", "message.role"/"role"): rare
+                return _split_attributes_renaming_after(attrs)
+            fields[name] = value
+        elif key not in _FOLDED_KEYS and value is not None:
+            rest[key] = value
+    return groups, rest
+
+
+def _split_attributes_renaming_after(attrs: dict[str, Any]) -> tuple[_Groups, dict[str, Any]]:
+    """`_split_attributes` renaming the fields once grouped under the names written, which decides
+    which of two keys naming one field wins (the one whose written name came later)."""
+    groups: _Groups = {}
+    rest: dict[str, Any] = {}
+    for key, value in attrs.items():
+        match = _message_key(key)
+        if match:
+            groups.setdefault(match.group(1), {}).setdefault(int(match.group(2)), {})[match.group(3)] = value
+        elif key not in _FOLDED_KEYS and value is not None:
+            rest[key] = value
+    renamed = {
+        prefix: {
+            index: {k.removeprefix("message."): v for k, v in fields.items()} for index, fields in by_index.items()
+        }
+        for prefix, by_index in groups.items()
+    }
+    return renamed, rest
+
+
+def _indexed_messages(groups: _Groups, prefix: str, role: str) -> list[dict[str, Any]]:
     """Rebuild a message list from flattened `prefix.N.…` keys (OpenInference or OpenLLMetry)."""
     by_index = groups.get(prefix) or {}
-    return [
-        _message_from_fields({k.removeprefix("message."): v for k, v in by_index[i].items()}, role)
-        for i in sorted(by_index)
-    ]
+    return [_message_from_fields(by_index[i], role) for i in sorted(by_index)]
 
 
 def _message_from_fields(fields: dict[str, Any], default_role: str) -> dict[str, Any]:
@@ -90,14 +144,14 @@ def _message_from_fields(fields: dict[str, Any], default_role: str) -> dict[str,
         parts = sorted(
             (int(m.group(1)), v)
             for k, v in fields.items()
-            if (m := _CONTENT_PART_KEY.match(k)) and v is not None
+            if (m := _content_part_key(k)) and v is not None
         )
         content = "\n".join(str(v) for _, v in parts) if parts else None
     if content is not None:
         message["content"] = content if isinstance(content, str) else dumps(content)
     calls: dict[int, dict[str, Any]] = {}
     for key, value in fields.items():
-        match = _TOOL_CALL_KEY.match(key)
+        match = _tool_call_key(key)
         if not match:
             continue
         call = calls.setdefault(int(match.group(1)), {})
@@ -118,10 +172,25 @@ def _message_from_fields(fields: dict[str, Any], default_role: str) -> dict[str,
     return message
 
 
+def _tool_call_key(key: str) -> re.Match[str] | None:
+    """`_TOOL_CALL_KEY.match`, after a prefix test: a message's role and content skip the regex."""
+    return _TOOL_CALL_KEY.match(key) if key.startswith(_TOOL_CALL_PREFIX) else None
+
+
+def _content_part_key(key: str) -> re.Match[str] | None:
+    """`_CONTENT_PART_KEY.match`, after a prefix test: a message's other fields skip the regex."""
+    return _CONTENT_PART_KEY.match(key) if key.startswith(_CONTENT_PART_PREFIX) else None
+
+
+def _document_key(key: str) -> re.Match[str] | None:
+    """`_DOCUMENT_KEY.match`, after a prefix test: a retriever's other attributes skip the regex."""
+    return _DOCUMENT_KEY.match(key) if key.startswith(_DOCUMENT_PREFIX) else None
+
+
 def _documents(attrs: dict[str, Any]) -> list[dict[str, Any]]:
     docs: dict[int, dict[str, Any]] = {}
     for key, value in attrs.items():
-        match = _DOCUMENT_KEY.match(key)
+        match = _document_key(key)
         if match and value is not None:
             docs.setdefault(int(match.group(1)), {})[match.group(2)] = maybe_json(value)
     return [docs[i] for i in sorted(docs)]
@@ -147,14 +216,7 @@ def map_attributes(attrs: dict[str, Any], name: str = "", kind_hint: Any = None)
     cost, agent, session_id, user_id, hints` and `attributes` (what was not folded into input or
     output). `name` (the span name) and `kind_hint` (a format's own kind word, used when no
     convention key says) only fill gaps."""
-    groups: dict[str, dict[int, dict[str, Any]]] = {}
-    rest: dict[str, Any] = {}
-    for key, value in attrs.items():
-        match = _MESSAGE_KEY.match(key)
-        if match:
-            groups.setdefault(match.group(1), {}).setdefault(int(match.group(2)), {})[match.group(3)] = value
-        elif key not in _FOLDED_KEYS and value is not None:
-            rest[key] = value
+    groups, rest = _split_attributes(attrs)
     events: list[dict[str, Any]] = []
     for key in _LOGFIRE_EVENT_KEYS:
         found = logfire_events(attrs.get(key))
@@ -163,7 +225,7 @@ def map_attributes(attrs: dict[str, Any], name: str = "", kind_hint: Any = None)
             rest.pop(key, None)
     events_in, events_out, _, _ = event_messages(events)
 
-    model = _first(attrs, *_MODEL_KEYS)
+    model = _first(attrs, _MODEL_KEYS)
     input_messages = with_system(
         system_message(attrs.get("gen_ai.system_instructions")),
         _indexed_messages(groups, "llm.input_messages", "user")
@@ -184,7 +246,7 @@ def map_attributes(attrs: dict[str, Any], name: str = "", kind_hint: Any = None)
     )
 
     traceloop_kind = kind_from(attrs.get("traceloop.span.kind"))
-    tool_name = _first(attrs, *_TOOL_NAME_KEYS)
+    tool_name = _first(attrs, _TOOL_NAME_KEYS)
     if tool_name is None and traceloop_kind == "tool":
         tool_name = attrs.get("traceloop.entity.name")
     kind = convention_kind(attrs)
@@ -198,11 +260,11 @@ def map_attributes(attrs: dict[str, Any], name: str = "", kind_hint: Any = None)
     if kind == "tool" and tool_name is None and name.startswith("execute_tool "):
         tool_name = name.removeprefix("execute_tool ").strip() or None
 
-    plain_in = _first(attrs, "input.value", "traceloop.entity.input")
-    plain_out = _first(attrs, "output.value", "traceloop.entity.output")
+    plain_in = _first(attrs, _PLAIN_IN_KEYS)
+    plain_out = _first(attrs, _PLAIN_OUT_KEYS)
     if kind == "tool":
-        plain_in = plain_in if plain_in is not None else _given(attrs, *_TOOL_ARGS_KEYS)
-        plain_out = plain_out if plain_out is not None else _given(attrs, *_TOOL_RESULT_KEYS)
+        plain_in = plain_in if plain_in is not None else _given(attrs, _TOOL_ARGS_KEYS)
+        plain_out = plain_out if plain_out is not None else _given(attrs, _TOOL_RESULT_KEYS)
     if plain_in is None and isinstance(attrs.get("gen_ai.prompt"), str):
         plain_in = attrs["gen_ai.prompt"]
     if plain_out is None and isinstance(attrs.get("gen_ai.completion"), str):
@@ -223,29 +285,25 @@ def map_attributes(attrs: dict[str, Any], name: str = "", kind_hint: Any = None)
     }
     if kind == "tool":
         fields["tool_name"] = as_text(tool_name)
-        args = _first(attrs, *_TOOL_ARGS_KEYS)
+        args = _first(attrs, _TOOL_ARGS_KEYS)
         fields["tool_args"] = as_text(args if args is not None else plain_in)
-    fields["tokens_in"] = as_int(_first(attrs, *_TOKENS_IN_KEYS))
-    fields["tokens_out"] = as_int(_first(attrs, *_TOKENS_OUT_KEYS))
+    fields["tokens_in"] = as_int(_first(attrs, _TOKENS_IN_KEYS))
+    fields["tokens_out"] = as_int(_first(attrs, _TOKENS_OUT_KEYS))
     fields["cost"] = _cost(attrs)
-    agent = _first(attrs, "agent.name", "gen_ai.agent.name", "agent_name")
+    agent = _first(attrs, _AGENT_KEYS)
     if agent is None and kind == "agent":
-        agent = _first(attrs, "traceloop.entity.name", "ai.telemetry.functionId")
+        agent = _first(attrs, _AGENT_RUN_KEYS)
         agent = agent or name.removeprefix("invoke_agent ").strip() or None
     fields["agent"] = as_text(agent)
-    fields["session_id"] = as_text(_first(
-        attrs, "session.id", "gen_ai.conversation.id", "traceloop.association.properties.session_id"
-    ))
-    fields["user_id"] = as_text(_first(
-        attrs, "user.id", "enduser.id", "traceloop.association.properties.user_id"
-    ))
+    fields["session_id"] = as_text(_first(attrs, _SESSION_KEYS))
+    fields["user_id"] = as_text(_first(attrs, _USER_KEYS))
     fields["hints"] = hints_from(attrs)
     fields["attributes"] = rest
     return fields
 
 
 def _cost(attrs: dict[str, Any]) -> float | None:
-    total = as_float(_first(attrs, "llm.cost.total", "gen_ai.usage.cost"))
+    total = as_float(_first(attrs, _COST_KEYS))
     if total is not None:
         return total
     parts = [as_float(attrs.get(k)) for k in ("llm.cost.prompt", "llm.cost.completion")]
@@ -254,27 +312,51 @@ def _cost(attrs: dict[str, Any]) -> float | None:
     return None
 
 
+_AGENT_VERSION_KEYS = ("agent.version", "gen_ai.agent.version", "app.version", "deployment.version")
+_PROMPT_VERSION_KEYS = ("prompt.version", "llm.prompt_template.version", "gen_ai.prompt.version",
+                        "traceloop.prompt.version")
+_ENVIRONMENT_KEYS = ("deployment.environment.name", "deployment.environment")
+_HINT_KEYS = frozenset({*_AGENT_VERSION_KEYS, *_PROMPT_VERSION_KEYS, *_ENVIRONMENT_KEYS,
+                        "service.version", "tag.tags", "metadata"})
+_METADATA_PREFIX = "metadata."
+
+
+def _hint_attributes(attrs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """In one pass over the keys: the attributes hints are read from, and the flattened
+    `metadata.*` ones named without their prefix (how nested exports arrive)."""
+    found: dict[str, Any] = {}
+    flat_metadata: dict[str, Any] = {}
+    for key, value in attrs.items():
+        if key in _HINT_KEYS:
+            found[key] = value
+        elif key.startswith(_METADATA_PREFIX):
+            flat_metadata[key.removeprefix(_METADATA_PREFIX)] = value
+    return found, flat_metadata
+
+
 def hints_from(attrs: dict[str, Any]) -> dict[str, Any]:
     """Trace-level slicing facts (versions, environment, tags, metadata) from span or resource attributes."""
+    found, flat_metadata = _hint_attributes(attrs)
+    if not found and not flat_metadata:  # most spans carry none: nothing more to look up
+        return {}
     hints: dict[str, Any] = {}
-    agent_version = _first(attrs, "agent.version", "gen_ai.agent.version", "app.version", "deployment.version")
+    agent_version = _first(found, _AGENT_VERSION_KEYS)
     if agent_version is not None:
         hints["agent_version"] = str(agent_version)
-    prompt_version = _first(attrs, "prompt.version", "llm.prompt_template.version", "gen_ai.prompt.version",
-                            "traceloop.prompt.version")
+    prompt_version = _first(found, _PROMPT_VERSION_KEYS)
     if prompt_version is not None:
         hints["prompt_version"] = str(prompt_version)
-    environment = _first(attrs, "deployment.environment.name", "deployment.environment")
+    environment = _first(found, _ENVIRONMENT_KEYS)
     if environment is not None:
         hints["environment"] = str(environment)
-    if attrs.get("service.version") not in (None, ""):
-        hints["service_version"] = str(attrs["service.version"])
-    tags = maybe_json(attrs.get("tag.tags"))
+    if found.get("service.version") not in (None, ""):
+        hints["service_version"] = str(found["service.version"])
+    tags = maybe_json(found.get("tag.tags"))
     if tags:
         hints["tags"] = [str(t) for t in tags] if isinstance(tags, list) else [str(tags)]
-    metadata = maybe_json(attrs.get("metadata"))
-    if not isinstance(metadata, dict):  # nested exports arrive flattened as metadata.*
-        metadata = {k.removeprefix("metadata."): v for k, v in attrs.items() if k.startswith("metadata.")}
+    metadata = maybe_json(found.get("metadata"))
+    if not isinstance(metadata, dict):
+        metadata = flat_metadata
     if metadata:
         hints["metadata"] = metadata
         for key in ("agent_version", "prompt_version"):

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from investigator.errors import ProviderError, TransientProviderError
 from investigator.timefmt import now_iso
 
 if TYPE_CHECKING:
+    from tenacity import RetryCallState
+
     from investigator.store import Store
 
 Message = dict[str, Any]
@@ -285,6 +286,8 @@ def generate(
     and `breaker` exist for tests (defaults: module-level SLEEP, i.e. time.sleep, and the
     process-wide BREAKER).
     """
+    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt  # loads only when a model is called
+
     from investigator.providers import get_provider
     from investigator.providers.recording import unrecorded_request
 

@@ -17,6 +17,7 @@ from sqlite_utils import Database
 from investigator.store.analysis import AnalysisTables
 from investigator.store.calls import CallTables
 from investigator.store.findings import FindingTables
+from investigator.store.loading import Loading
 from investigator.store.migrations import migrations
 from investigator.store.runs import RunTables
 from investigator.store.spans import BatchCounts, SpanWrites
@@ -27,7 +28,7 @@ def default_db_path() -> str:
     return os.environ.get("INVESTIGATOR_DB") or "investigator.db"
 
 
-class Store(SpanWrites, SpanReads, AnalysisTables, RunTables, FindingTables, CallTables):
+class Store(Loading, SpanWrites, SpanReads, AnalysisTables, RunTables, FindingTables, CallTables):
     """The SQLite store. Opening it applies any pending migrations."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
@@ -43,6 +44,7 @@ class Store(SpanWrites, SpanReads, AnalysisTables, RunTables, FindingTables, Cal
         self.db = Database(conn)
         self.conn = conn
         migrations.apply(self.db)
+        self.restore_deferred_indexes()  # a bulk load killed halfway dropped them
 
     @contextmanager
     def immediate(self) -> Iterator[None]:

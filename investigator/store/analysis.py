@@ -43,13 +43,11 @@ class AnalysisTables:
     db: Database
 
     def forget_analysis(self, trace_ids: Iterable[str]) -> None:
-        """Traces whose spans changed must be analysed again by the next `detect`."""
-        ids = list(trace_ids)
-        with self.db.conn:
-            self.conn.execute("BEGIN")
-            for chunk in chunks(ids):
-                marks = ", ".join("?" * len(chunk))
-                self.conn.execute(f"DELETE FROM analysis WHERE trace_id IN ({marks})", list(chunk))
+        """Traces whose spans changed must be analysed again by the next `detect` (in the caller's
+        transaction: the one that changed them)."""
+        for chunk in chunks(sorted(trace_ids)):
+            marks = ", ".join("?" * len(chunk))
+            self.conn.execute(f"DELETE FROM analysis WHERE trace_id IN ({marks})", list(chunk))
 
     def analysed(self, rules_version: str) -> set[str]:
         """Traces already analysed by exactly this set of detector versions."""

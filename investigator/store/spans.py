@@ -20,17 +20,31 @@ from sqlite_utils import Database
 
 from investigator.ingest.base import SpanRow
 from investigator.models import QuarantinedRecord, TraceInfo
-from investigator.rollup import rollup, tree_updates
+from investigator.rollup import derive, label_columns
 from investigator.span_merge import Conflict, differences, informative, merge_span
 from investigator.store.common import chunks, dumps
-from investigator.store.traces import JSON_COLUMNS, SPAN_COLUMNS, TRACE_COLUMNS, row_to_dict
+from investigator.store.span_rows import EncodedSpans, decode, encode, encode_spans
+from investigator.store.span_rows import digest as span_digest
+from investigator.store.traces import SPAN_COLUMNS, TRACE_COLUMNS, row_to_dict
 from investigator.timefmt import now_iso
 
+_AGENT = SPAN_COLUMNS.index("agent")
+# A fresh span's columns: its own but `agent`, then the digest and the flags the batch derived.
+_FLAGGED_COLUMNS = (*SPAN_COLUMNS[:_AGENT], *SPAN_COLUMNS[_AGENT + 1:], "digest", "agent", "agent_inherited",
+                    "orphan", "cycle_broken")
 _INSERT_SQL = (
-    f"INSERT INTO spans ({', '.join(SPAN_COLUMNS)}, digest)"
-    f" VALUES ({', '.join('?' * (len(SPAN_COLUMNS) + 1))})"
+    f"INSERT INTO spans ({', '.join(_FLAGGED_COLUMNS)}) VALUES ({', '.join('?' * len(_FLAGGED_COLUMNS))})"
+)
+_UPSERT_TRACE_SQL = (
+    f"INSERT INTO traces ({', '.join(TRACE_COLUMNS)}) VALUES ({', '.join('?' * len(TRACE_COLUMNS))})"
+    f" ON CONFLICT(trace_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in TRACE_COLUMNS[1:])}"
 )
 _FTS_COLUMNS = ("name", "input", "output", "status_message", "events")
+
+
+def _insert_row(values: tuple[Any, ...], digest: bytes, flags: tuple[Any, int, int, int]) -> tuple[Any, ...]:
+    """A span's values in `_FLAGGED_COLUMNS` order, with its (agent, agent_inherited, orphan, cycle_broken)."""
+    return (*values[:_AGENT], *values[_AGENT + 1:], digest, *flags)
 
 
 @dataclass
@@ -40,18 +54,6 @@ class BatchCounts:
     updated: int = 0
     conflicts: list[Conflict] = field(default_factory=list)  # sightings not stored: they contradict the span
     changed: set[str] = field(default_factory=set)  # traces with a new or updated span
-
-
-def _digest(values: tuple[Any, ...]) -> bytes:
-    return hashlib.blake2b(orjson.dumps(values), digest_size=16).digest()
-
-
-def _first_positions(spans: Sequence[SpanRow]) -> dict[tuple[str, str], int]:
-    """Where each span of a batch is first seen in it."""
-    positions: dict[tuple[str, str], int] = {}
-    for index, row in enumerate(spans):
-        positions.setdefault((row["trace_id"], row["span_id"]), index)
-    return positions
 
 
 class SpanWrites:
@@ -66,67 +68,133 @@ class SpanWrites:
         infos: Sequence[TraceInfo] = (),
         rejected: Sequence[QuarantinedRecord] = (),
     ) -> BatchCounts:
-        """Store one batch in one transaction; returns how many spans were new, unchanged, updated, and
-        the sightings that conflict with the span as first seen (those are not stored)."""
+        """Store one batch of span rows (see `write_encoded`)."""
+        return self.write_encoded(encode_spans(spans), infos, rejected)
+
+    def write_encoded(
+        self,
+        batch: EncodedSpans,
+        infos: Sequence[TraceInfo] = (),
+        rejected: Sequence[QuarantinedRecord] = (),
+    ) -> BatchCounts:
+        """Store one encoded batch in one transaction, with the derived state of the traces it
+        touched; returns how many spans were new, unchanged, updated, and the sightings that conflict
+        with the span as first seen (those are not stored). Spans of traces the store has not seen are
+        inserted with the state the batch implies; the rest are compared with what is stored, and
+        their traces' state recomputed from the store."""
         counts = BatchCounts()
-        latest: dict[tuple[str, str], SpanRow] = {}
-        for index, row in enumerate(spans):
-            key = (row["trace_id"], row["span_id"])
-            seen = latest.get(key)
-            if seen is None:
-                latest[key] = row
-                continue
-            found = differences(seen, row)
-            if found:
-                counts.conflicts.append(Conflict(index, row, found))
-            else:
-                counts.duplicates += 1
-                latest[key] = merge_span(seen, row)
-        positions: dict[tuple[str, str], int] | None = None
-        with self.db.conn:
-            self.conn.execute("BEGIN")
-            existing = self._existing_digests(list(latest))
-            inserts: list[tuple[Any, ...]] = []
-            for key, row in latest.items():
-                values = self._to_tuple(row)
-                digest = _digest(values)
-                old = existing.get(key)
-                if old is None:
-                    inserts.append((*values, digest))
-                    counts.ingested += 1
-                    counts.changed.add(key[0])
-                    continue
-                rowid, old_digest = old
-                if digest == old_digest:
-                    counts.duplicates += 1
-                    continue
-                old_row = self._load(rowid)
-                found = differences(old_row, row)
-                if found:
-                    positions = positions or _first_positions(spans)
-                    counts.conflicts.append(Conflict(positions[key], row, found))
-                    continue
-                merged = merge_span(old_row, row)
-                if merged == old_row:
-                    counts.duplicates += 1
-                else:
-                    self._update(rowid, old_row, merged)
-                    counts.updated += 1
-                    counts.changed.add(key[0])
-            if inserts:
-                self.conn.executemany(_INSERT_SQL, inserts)
-            for info in infos:
-                if self._merge_info(info):
-                    counts.changed.add(info.trace_id)
+        with self.write_transaction():
+            trace_ids = list(dict.fromkeys(values[0] for values in batch.values))
+            stored = self.existing_trace_ids(trace_ids)
+            if not self._write_spans(batch, stored | batch.repeated, counts):  # a span stored without its trace row
+                stored = set(trace_ids)
+                self._write_spans(batch, stored, counts)
+            recheck = stored | batch.repeated
+            fresh_traces = set(trace_ids) - recheck
+            informed = {info.trace_id for info in infos if self._merge_info(info)}
+            counts.changed |= informed
             for record in rejected:
                 self._quarantine(record)
+            refresh = (counts.changed & recheck) | informed | self._with_trace_records(fresh_traces)
+            self._insert_traces(batch.traces[t] for t in fresh_traces - refresh)
+            for chunk in chunks(sorted(refresh)):
+                self._refresh_chunk(chunk)
+            self.forget_analysis(counts.changed & stored)
         return counts
 
-    @staticmethod
-    def _to_tuple(row: SpanRow) -> tuple[Any, ...]:
-        return tuple(
-            dumps(row[c]) if c in JSON_COLUMNS else row[c] for c in SPAN_COLUMNS
-        )
+    def _write_spans(self, batch: EncodedSpans, recheck: set[str], counts: BatchCounts) -> bool:
+        """Write the batch's spans, in batch order. Those of traces in `recheck` are compared with
+        what is stored (`_checked_inserts`); the others are inserted with the flags the batch derived.
+        False, with nothing written or counted, when one of those others is stored after all."""
+        found = BatchCounts()
+        inserts = {
+            i: _insert_row(values, batch.digests[i], batch.flags[i])
+            for i, values in enumerate(batch.values) if values[0] not in recheck
+        }
+        found.ingested, found.changed = len(inserts), {batch.values[i][0] for i in inserts}
+        self.conn.execute("SAVEPOINT spans")
+        try:
+            checked = [i for i, values in enumerate(batch.values) if values[0] in recheck]
+            for index, values, digest in self._checked_inserts(batch, checked, found):
+                inserts[index] = _insert_row(values, digest, (values[_AGENT], 0, 0, 0))  # refreshed below
+            self.conn.executemany(_INSERT_SQL, [inserts[i] for i in sorted(inserts)])
+        except sqlite3.IntegrityError:
+            self.conn.execute("ROLLBACK TO spans")
+            return False
+        finally:
+            self.conn.execute("RELEASE spans")
+        counts.ingested += found.ingested
+        counts.duplicates += found.duplicates
+        counts.updated += found.updated
+        counts.conflicts += found.conflicts
+        counts.changed |= found.changed
+        return True
+
+    def _checked_inserts(
+        self, batch: EncodedSpans, indexes: list[int], counts: BatchCounts
+    ) -> list[tuple[int, tuple[Any, ...], bytes]]:
+        """Spans of traces already stored (or seen twice in the batch), compared with what is stored:
+        an unchanged one counted as a duplicate, one with more to say merged into the stored span, one
+        that contradicts it returned as a conflict; the new ones returned, to insert, with where each
+        is first seen in the batch."""
+        latest: dict[tuple[str, str], tuple[int, tuple[Any, ...], bytes]] = {}
+        for index in indexes:
+            values, digest = batch.values[index], batch.digests[index]
+            key = (values[0], values[1])
+            seen = latest.get(key)
+            if seen is None:
+                latest[key] = (index, values, digest)
+            elif digest == seen[2]:
+                counts.duplicates += 1
+            else:
+                seen_row, row = decode(seen[1]), decode(values)
+                found = differences(seen_row, row)
+                if found:
+                    counts.conflicts.append(Conflict(index, row, found))
+                else:
+                    counts.duplicates += 1
+                    merged = encode(merge_span(seen_row, row))
+                    latest[key] = (seen[0], merged, span_digest(merged))
+        existing = self._existing_digests(list(latest))
+        inserts: list[tuple[int, tuple[Any, ...], bytes]] = []
+        for key, (index, values, digest) in latest.items():
+            old = existing.get(key)
+            if old is None:
+                inserts.append((index, values, digest))
+                counts.ingested += 1
+                counts.changed.add(key[0])
+                continue
+            rowid, old_digest = old
+            if digest == old_digest:
+                counts.duplicates += 1
+                continue
+            old_row, row = self._load(rowid), decode(values)
+            found = differences(old_row, row)
+            if found:
+                counts.conflicts.append(Conflict(index, row, found))
+                continue
+            merged = merge_span(old_row, row)
+            if merged == old_row:
+                counts.duplicates += 1
+            else:
+                self._update(rowid, old_row, merged)
+                counts.updated += 1
+                counts.changed.add(key[0])
+        return inserts
+
+    def _with_trace_records(self, trace_ids: set[str]) -> set[str]:
+        """Those of these traces that have a trace-level record or labels stored (their rollup reads them)."""
+        found: set[str] = set()
+        for chunk in chunks(sorted(trace_ids)):
+            marks = ", ".join("?" * len(chunk))
+            found.update(r[0] for r in self.conn.execute(
+                f"SELECT trace_id FROM trace_info WHERE trace_id IN ({marks})"
+                f" UNION SELECT trace_id FROM labels WHERE trace_id IN ({marks})", [*chunk, *chunk],
+            ))
+        return found
+
+    def _insert_traces(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        self.conn.executemany(_UPSERT_TRACE_SQL, rows)
 
     def _existing_digests(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, bytes]]:
         """(rowid, digest) of the batch's spans already stored. Comparing digests lets a
@@ -167,9 +235,9 @@ class SpanWrites:
                 [rowid, *new_values],
             )
         assignments = ", ".join(f"{c} = ?" for c in SPAN_COLUMNS)
-        values = self._to_tuple(merged)
+        values = encode(merged)
         self.conn.execute(
-            f"UPDATE spans SET {assignments}, digest = ? WHERE rowid = ?", [*values, _digest(values), rowid]
+            f"UPDATE spans SET {assignments}, digest = ? WHERE rowid = ?", [*values, span_digest(values), rowid]
         )
 
     def _merge_info(self, info: TraceInfo) -> bool:
@@ -231,11 +299,10 @@ class SpanWrites:
         return end - start
 
     def refresh_traces(self, trace_ids: Iterable[str]) -> None:
-        """Recompute tree flags, inherited agents and the trace rollup for these traces."""
+        """Recompute tree flags, inherited agents and the trace rollup of these traces from what is stored."""
         ids = sorted(set(trace_ids))
         for chunk in chunks(ids):
-            with self.db.conn:
-                self.conn.execute("BEGIN")
+            with self.write_transaction():
                 self._refresh_chunk(chunk)
 
     def _refresh_chunk(self, trace_ids: Sequence[str]) -> None:
@@ -264,28 +331,23 @@ class SpanWrites:
         for trace_id, rows in by_trace.items():
             if not rows:
                 continue
-            span_updates.extend(tree_updates(rows))
-            trace_rows.append(rollup(trace_id, rows, infos.get(trace_id, {}), labels.get(trace_id, {})))
+            updates, trace_row = derive(trace_id, rows, infos.get(trace_id, {}), labels.get(trace_id, {}))
+            span_updates.extend(updates)
+            trace_rows.append(trace_row)
         if span_updates:
             self.conn.executemany(
                 "UPDATE spans SET agent = ?, agent_inherited = ?, orphan = ?, cycle_broken = ?"
                 " WHERE rowid = ?",
                 span_updates,
             )
-        if trace_rows:
-            columns = TRACE_COLUMNS
-            updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
-            self.conn.executemany(
-                f"INSERT INTO traces ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-                f" ON CONFLICT(trace_id) DO UPDATE SET {updates}",
-                trace_rows,
-            )
+        self._insert_traces(trace_rows)
 
     def set_labels(self, rows: Iterable[tuple[str, str, Any]]) -> set[str]:
-        """Attach (trace_id, name, value) labels; the name "outcome" holds the business outcome."""
+        """Attach (trace_id, name, value) labels; the name "outcome" holds the business outcome.
+        Returns the stored traces among them, whose label columns are updated (nothing else of a
+        trace's rollup depends on its labels)."""
         touched: set[str] = set()
-        with self.db.conn:
-            self.conn.execute("BEGIN")
+        with self.write_transaction():
             for trace_id, name, value in rows:
                 self.conn.execute(
                     "INSERT INTO labels (trace_id, name, value) VALUES (?, ?, ?) "
@@ -293,8 +355,18 @@ class SpanWrites:
                     [trace_id, name, dumps(value)],
                 )
                 touched.add(trace_id)
-        known = self.existing_trace_ids(touched)
-        self.refresh_traces(known)
+            known = self.existing_trace_ids(touched)
+            for chunk in chunks(sorted(known)):
+                labels: dict[str, dict[str, Any]] = {t: {} for t in chunk}
+                for trace_id, name, value in self.conn.execute(
+                    f"SELECT trace_id, name, value FROM labels WHERE trace_id IN ({', '.join('?' * len(chunk))})",
+                    list(chunk),
+                ):
+                    labels[trace_id][name] = orjson.loads(value)
+                self.conn.executemany(
+                    "UPDATE traces SET labels = ?, outcome = ? WHERE trace_id = ?",
+                    [(*label_columns(found), trace_id) for trace_id, found in labels.items()],
+                )
         return known
 
     def quarantined(self, limit: int | None = None) -> list[QuarantinedRecord]:

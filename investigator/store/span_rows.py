@@ -1,0 +1,98 @@
+"""Span rows as the store writes them, prepared wherever they were parsed (an ingest worker, or the
+writing process itself), so that writing a batch is inserting tuples.
+
+A batch is encoded once: each span's column values with its JSON columns serialised and its digest
+(which lets a re-ingest skip an unchanged span without reading it back), plus what the batch alone
+implies for its traces — orphan and cycle flags, inherited agents, the trace rollup — as if the
+batch held the whole trace. The store uses that derived state only for traces it had not stored
+before; the others it recomputes from what is stored (`SpanWrites.refresh_traces`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from investigator.ingest.base import SpanRow
+from investigator.rollup import derive
+from investigator.store.common import dumps
+from investigator.store.traces import JSON_COLUMNS, SPAN_COLUMNS
+
+_AGENT = SPAN_COLUMNS.index("agent")
+_JSON_POSITIONS = frozenset(SPAN_COLUMNS.index(c) for c in JSON_COLUMNS)
+# Where the columns `rollup` reads sit in a span's values, in the order it reads them (see _tree_row).
+_TREE_POSITIONS = tuple(SPAN_COLUMNS.index(c) for c in (
+    "trace_id", "span_id", "parent_id", "name", "kind", "start_time", "end_time", "status", "agent",
+))
+_ROLLUP_POSITIONS = tuple(SPAN_COLUMNS.index(c) for c in (
+    "model", "service", "session_id", "user_id", "hints", "source_format",
+))
+
+
+def digest(values: tuple[Any, ...]) -> bytes:
+    return hashlib.blake2b(orjson.dumps(values), digest_size=16).digest()
+
+
+def encode(row: SpanRow) -> tuple[Any, ...]:
+    """A span row's column values, in `SPAN_COLUMNS` order, its JSON columns serialised."""
+    return tuple(dumps(row[c]) if c in JSON_COLUMNS else row[c] for c in SPAN_COLUMNS)
+
+
+def decode(values: Sequence[Any]) -> SpanRow:
+    """The span row `encode` was given (its JSON columns decoded)."""
+    row = dict(zip(SPAN_COLUMNS, values, strict=False))
+    for column, empty in JSON_COLUMNS.items():
+        row[column] = orjson.loads(row[column]) if row[column] else empty()
+    return row
+
+
+@dataclass(slots=True)
+class EncodedSpans:
+    """A batch of spans ready to insert. `values[i]` is span i's encoded columns and `digests[i]`
+    their digest; `flags[i]` the (agent, agent_inherited, orphan, cycle_broken) the batch implies
+    for it; `traces` each trace's rollup row (`TRACE_COLUMNS`) from the batch alone; `repeated` the
+    traces with a span seen twice in the batch, whose derived state the batch cannot give."""
+
+    values: list[tuple[Any, ...]] = field(default_factory=list)
+    digests: list[bytes] = field(default_factory=list)
+    flags: list[tuple[Any, int, int, int]] = field(default_factory=list)
+    traces: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    repeated: set[str] = field(default_factory=set)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def _tree_row(index: int, values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The shape `rollup.tree_updates` and `rollup.rollup` read (the store's refresh query), with
+    the span's position in the batch where the store would give its rowid."""
+    tree = tuple(values[p] for p in _TREE_POSITIONS)
+    return (index, *tree, 0, *(values[p] for p in _ROLLUP_POSITIONS), 0, 0)
+
+
+def encode_spans(rows: Sequence[SpanRow]) -> EncodedSpans:
+    """Encode a batch of span rows and derive, trace by trace, what the batch alone implies."""
+    batch = EncodedSpans()
+    by_trace: dict[str, list[tuple[Any, ...]]] = {}
+    seen: set[tuple[str, str]] = set()
+    for index, row in enumerate(rows):
+        values = encode(row)
+        batch.values.append(values)
+        batch.digests.append(digest(values))
+        batch.flags.append((values[_AGENT], 0, 0, 0))
+        key = (values[0], values[1])
+        if key in seen:
+            batch.repeated.add(key[0])
+        seen.add(key)
+        by_trace.setdefault(key[0], []).append(_tree_row(index, values))
+    for trace_id, tree_rows in by_trace.items():
+        if trace_id in batch.repeated:
+            continue
+        updates, batch.traces[trace_id] = derive(trace_id, tree_rows, {}, {})
+        for *flags, index in updates:
+            batch.flags[index] = tuple(flags)
+    return batch
