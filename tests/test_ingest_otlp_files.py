@@ -136,3 +136,26 @@ def test_otlp_json_lines_from_the_sdk_file_exporter_read_as_the_sdk_recorded(
     assert (report.ingested, report.quarantined) == (len(run.spans), 0)
     assert report.files == {str(path): "otlp-json"}
     assert_stored_as_recorded(store, expected_from_sdk(run.spans), SERVICE)
+
+
+def test_a_large_sdk_file_read_by_workers_in_bulk_load_mode_is_stored_as_the_sdk_recorded(
+    run: Run, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from investigator.ingest import pipeline
+
+    path = tmp_path / "traces.jsonl"
+    path.write_text(run.json_lines)
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)  # the worker path, byte range by byte range
+    monkeypatch.setattr(pipeline, "BULK_MIN_BYTES", 0)  # into the empty store in bulk-load mode
+    monkeypatch.setattr(pipeline, "SNIFF_RECORDS", 1)
+    monkeypatch.setattr(pipeline, "CHUNK_BYTES", 1)  # a range per line: the run's trace split across all
+    indexes_of = "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+    indexes = store.conn.execute(indexes_of).fetchall()
+    report = ingest_paths(store, [str(path)])
+    assert (report.ingested, report.quarantined) == (len(run.spans), 0)
+    assert_stored_as_recorded(store, expected_from_sdk(run.spans), SERVICE)
+    assert store.conn.execute(indexes_of).fetchall() == indexes
+    serial = Store(":memory:")
+    ingest_paths(serial, [str(path)])
+    for rows_of in ("SELECT * FROM spans ORDER BY rowid", "SELECT * FROM traces ORDER BY trace_id"):
+        assert store.conn.execute(rows_of).fetchall() == serial.conn.execute(rows_of).fetchall()

@@ -42,14 +42,6 @@ def encode(row: SpanRow) -> tuple[Any, ...]:
     return tuple(dumps(row[c]) if c in JSON_COLUMNS else row[c] for c in SPAN_COLUMNS)
 
 
-def decode(values: Sequence[Any]) -> SpanRow:
-    """The span row `encode` was given (its JSON columns decoded)."""
-    row = dict(zip(SPAN_COLUMNS, values, strict=False))
-    for column, empty in JSON_COLUMNS.items():
-        row[column] = orjson.loads(row[column]) if row[column] else empty()
-    return row
-
-
 @dataclass(slots=True)
 class EncodedSpans:
     """A batch of spans ready to insert. `values[i]` is span i's encoded columns and `digests[i]`

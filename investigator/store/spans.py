@@ -23,7 +23,7 @@ from investigator.models import QuarantinedRecord, TraceInfo
 from investigator.rollup import derive, label_columns
 from investigator.span_merge import Conflict, differences, informative, merge_span
 from investigator.store.common import chunks, dumps
-from investigator.store.span_rows import EncodedSpans, decode, encode, encode_spans
+from investigator.store.span_rows import EncodedSpans, encode, encode_spans
 from investigator.store.span_rows import digest as span_digest
 from investigator.store.traces import SPAN_COLUMNS, TRACE_COLUMNS, row_to_dict
 from investigator.timefmt import now_iso
@@ -147,7 +147,7 @@ class SpanWrites:
             elif digest == seen[2]:
                 counts.duplicates += 1
             else:
-                seen_row, row = decode(seen[1]), decode(values)
+                seen_row, row = row_to_dict(seen[1]), row_to_dict(values)
                 found = differences(seen_row, row)
                 if found:
                     counts.conflicts.append(Conflict(index, row, found))
@@ -168,7 +168,7 @@ class SpanWrites:
             if digest == old_digest:
                 counts.duplicates += 1
                 continue
-            old_row, row = self._load(rowid), decode(values)
+            old_row, row = self._load(rowid), row_to_dict(values)
             found = differences(old_row, row)
             if found:
                 counts.conflicts.append(Conflict(index, row, found))
