@@ -23,6 +23,16 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def reset_peak() -> None:
+    """Start this process's peak afresh (Linux: writing 5 to clear_refs resets `VmHWM`), so the
+    next `peak_mb` is that of what follows; elsewhere it stays the process's peak."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
+            refs.write("5")
+    except OSError:
+        pass
+
+
 def children_peak_mb() -> float:
     """The largest peak among this process's finished children (a forked child counts the pages
     it inherited)."""

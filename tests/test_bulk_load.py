@@ -13,6 +13,7 @@ import pytest
 
 from investigator.ingest.base import span_row
 from investigator.store import Store, loading
+from investigator.store.common import CACHE_KB
 
 INDEXES = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'spans' ORDER BY name"
 
@@ -37,6 +38,38 @@ def test_a_bulk_load_drops_the_secondary_indexes_and_rebuilds_them_after(tmp_pat
     assert store.conn.execute(INDEXES).fetchall() == before
     assert _journal(store) == "wal"
     assert store.get_trace("t1").span_count == 3
+    # The rebuild sorts on disk with a small cache; the connection gets the store's own settings back.
+    assert store.conn.execute("PRAGMA temp_store").fetchone()[0] == 2  # memory
+    assert store.conn.execute("PRAGMA cache_size").fetchone()[0] == -CACHE_KB
+
+
+def test_the_index_rebuild_sorts_on_disk_with_a_small_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(tmp_path / "bulk.db")
+    seen: list[tuple[int, int]] = []
+    real = store.conn
+
+    class Watching:
+        """The connection, noting the temp store and cache size each CREATE INDEX runs with."""
+
+        def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+            if sql.startswith("CREATE INDEX"):
+                seen.append((real.execute("PRAGMA temp_store").fetchone()[0],
+                             real.execute("PRAGMA cache_size").fetchone()[0]))
+            return real.execute(sql, *args)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def __enter__(self) -> sqlite3.Connection:
+            return real.__enter__()
+
+        def __exit__(self, *exc: object) -> bool | None:
+            return real.__exit__(*exc)
+
+    with store.bulk_load():
+        store.write_batch(_spans("t1"))
+        monkeypatch.setattr(store, "conn", Watching())
+    assert seen and all(mode == 1 and 0 > cache >= -loading._INDEX_SORT_KB for mode, cache in seen)
 
 
 def test_a_store_holding_spans_is_loaded_as_usual(tmp_path: Path) -> None:

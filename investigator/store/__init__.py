@@ -16,6 +16,7 @@ from sqlite_utils import Database
 
 from investigator.store.analysis import AnalysisTables
 from investigator.store.calls import CallTables
+from investigator.store.common import CACHE_KB
 from investigator.store.findings import FindingTables
 from investigator.store.loading import Loading
 from investigator.store.migrations import migrations
@@ -40,7 +41,7 @@ class Store(Loading, SpanWrites, SpanReads, AnalysisTables, RunTables, FindingTa
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA temp_store=MEMORY")
-        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute(f"PRAGMA cache_size=-{CACHE_KB}")
         self.db = Database(conn)
         self.conn = conn
         migrations.apply(self.db)

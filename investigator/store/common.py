@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+CACHE_KB = 64 * 1024  # the page cache of each connection to the store
+
 CHUNK = 500  # SQLite host-parameter chunk for IN (...) lists
 
 

@@ -18,8 +18,11 @@ from contextlib import contextmanager
 
 import orjson
 
+from investigator.store.common import CACHE_KB
+
 BULK_COMMIT_WRITES = 16  # writes (batches) per commit during a bulk load
 _DEFERRED_KEY = "deferred_indexes"
+_INDEX_SORT_KB = 16 * 1024
 
 
 class Loading:
@@ -87,13 +90,23 @@ class Loading:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", [_DEFERRED_KEY]).fetchone()
         if row is None:
             return
-        with self.conn:
-            self.conn.execute("BEGIN")
-            present = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-            for name, sql in orjson.loads(row[0]).items():
-                if name not in present:
-                    self.conn.execute(sql)
-            self.conn.execute("DELETE FROM meta WHERE key = ?", [_DEFERRED_KEY])
+        # The sort that builds an index holds a page cache's worth of rows and spills the rest to
+        # temporary files. Spilled to memory, as the store keeps its temporary tables, it grows with
+        # the table (365 MB at a million spans); to disk with a 16 MB buffer, it stays at that
+        # (and built these indexes in 3.4 s against 4.3 s with the store's 64 MB cache).
+        self.conn.execute("PRAGMA temp_store=FILE")
+        self.conn.execute(f"PRAGMA cache_size=-{_INDEX_SORT_KB}")
+        try:
+            with self.conn:
+                self.conn.execute("BEGIN")
+                present = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+                for name, sql in orjson.loads(row[0]).items():
+                    if name not in present:
+                        self.conn.execute(sql)
+                self.conn.execute("DELETE FROM meta WHERE key = ?", [_DEFERRED_KEY])
+        finally:
+            self.conn.execute("PRAGMA temp_store=MEMORY")
+            self.conn.execute(f"PRAGMA cache_size=-{CACHE_KB}")
 
     def _set_journal(self, mode: str) -> str:
         """Switch the journal mode; the mode now in force (unchanged while another connection has
