@@ -120,12 +120,18 @@ def failure_text(document: str) -> str:
     return "\n".join(parts) if parts else document
 
 
+VECTOR_DECIMALS = 6
+
+
 def vectorise(documents: Sequence[str], settings: ClusterSettings) -> np.ndarray:
-    """TF-IDF word and character n-grams, reduced and L2-normalised."""
+    """TF-IDF word and character n-grams, reduced and L2-normalised. Computed in double precision
+    and rounded to VECTOR_DECIMALS, so that the clusters do not hang on the last bits of a CPU's
+    floating-point kernels (single precision moved a trace between clusters from one machine to
+    another)."""
     words = TfidfVectorizer(ngram_range=(1, 2), min_df=1, max_features=50_000, sublinear_tf=True,
-                            token_pattern=r"(?u)\b[\w.:-]{2,}\b", dtype=np.float32)
+                            token_pattern=r"(?u)\b[\w.:-]{2,}\b", dtype=np.float64)
     chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=2 if len(documents) > 50 else 1,
-                            max_features=50_000, sublinear_tf=True, dtype=np.float32)
+                            max_features=50_000, sublinear_tf=True, dtype=np.float64)
     matrix = sparse.hstack([words.fit_transform(documents), chars.fit_transform(documents)]).tocsr()
     components = min(settings.svd_components, matrix.shape[0] - 1, matrix.shape[1] - 1)
     if components < 2:
@@ -134,7 +140,7 @@ def vectorise(documents: Sequence[str], settings: ClusterSettings) -> np.ndarray
     if settings.embeddings:
         # Equal weight to the lexical and the semantic view: each half is unit length before joining.
         reduced = normalize(np.hstack([reduced, embed(documents)]))
-    return reduced.astype(np.float32)
+    return np.round(reduced, VECTOR_DECIMALS).astype(np.float32)
 
 
 _MODEL: object | None = None
@@ -197,9 +203,12 @@ def cluster_traces(
     issues: dict[str, list[Issue]],
     population: Sequence[Trace],
     settings: ClusterSettings | None = None,
+    window_traces: int | None = None,
 ) -> list[Cluster]:
     """Cluster the suspect `traces` (with their documents and issues) against the whole
-    `population` of the window, which prevalence and lift are measured on."""
+    `population` of the window, which prevalence and lift are measured on. When the population
+    holds the suspects and only a sample of the other traces, `window_traces` is the window's real
+    size: the sampled traces then stand for all the others in the slice baselines."""
     settings = settings or ClusterSettings()
     traces = sorted(traces, key=lambda t: t.trace_id)
     if not traces:
@@ -215,10 +224,10 @@ def cluster_traces(
     for index, label in enumerate(labels):
         groups.setdefault(int(label), []).append(index)
     keywords = _class_keywords(texts, labels, settings.keywords)
-    baseline = slice_counts(population, settings.slice_dimensions)
+    size = max(window_traces or 0, len(population))
+    baseline = _baseline(traces, population, size, settings.slice_dimensions)
     clusters = [
-        _describe(label, members, traces, vectors, issues, (len(population), baseline), keywords.get(label, []),
-                  settings)
+        _describe(label, members, traces, vectors, issues, (size, baseline), keywords.get(label, []), settings)
         for label, members in groups.items()
     ]
     clusters.sort(key=lambda c: (c.noise, -c.impact_score, -c.size, c.id))
@@ -313,6 +322,21 @@ def _slice_value(trace: Trace, dimension: str) -> str | None:
     if value in (None, ""):
         value = trace.attributes.get(dimension)
     return None if value in (None, "") else str(value)
+
+
+def _baseline(suspects: Sequence[Trace], population: Sequence[Trace], size: int,
+              dimensions: Sequence[str]) -> dict[str, Counter[str]]:
+    """The slice counts of a window of `size` traces, of which `population` is stored: all of
+    them, or the suspects and a sample of the rest, each sampled trace standing for its share."""
+    counts = slice_counts(population, dimensions)
+    suspect_ids = {t.trace_id for t in suspects}
+    others = [t for t in population if t.trace_id not in suspect_ids]
+    if size <= len(population) or not others:
+        return counts
+    weight = (size - len(population) + len(others)) / len(others)
+    sampled = slice_counts(others, dimensions)
+    return {d: Counter({v: n + (weight - 1) * sampled[d].get(v, 0) for v, n in counts[d].items()})
+            for d in dimensions}
 
 
 def slice_counts(traces: Sequence[Trace], dimensions: Sequence[str]) -> dict[str, Counter[str]]:

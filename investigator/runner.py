@@ -54,20 +54,22 @@ class RunResult:
 def execute_run(store: Store, settings: RunSettings, stage: Callable[[str], None] | None = None) -> RunResult:
     """Run every stage; `stage` is told the name of each stage as it starts (for progress)."""
     from investigator.errors import InputError
-    from investigator.ingest.pipeline import ingest_paths
     from investigator.labels import load_labels
     from investigator.providers.recording import recording
     from investigator.rules import run_rules
+    from investigator.sources import ingest_sources
 
     say = stage or (lambda _name: None)
     counts: dict = {}
     if settings.paths:
         say("ingest")
-        report = ingest_paths(store, settings.paths, settings.fmt)
+        report = ingest_sources(store, settings.paths, settings.fmt, settings.since, settings.until)
         problem = report.failure()
         if problem:
             raise InputError(problem)
         counts["ingest"] = report.summary()
+        if report.pushdown:
+            counts["source"] = report.pushdown
     if settings.labels:
         say("labels")
         counts["labels"] = load_labels(store, settings.labels).rows

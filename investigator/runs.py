@@ -77,7 +77,9 @@ def cluster_window(
     until: str | None = None,
     settings: ClusterSettings | None = None,
 ) -> tuple[list[Cluster], int, int]:
-    """Cluster the suspect traces of a window; returns (clusters, traces in window, suspects)."""
+    """Cluster the suspect traces of a window; returns (clusters, traces in window, suspects). A
+    window a query source sent only part of (its suspects and a sample) counts as large as the
+    source counted it."""
     population = list(store.list_traces(since=since, until=until))
     ids = [t.trace_id for t in population]
     issues: dict[str, list] = {}
@@ -85,5 +87,6 @@ def cluster_window(
         issues.setdefault(issue.trace_id, []).append(issue)
     suspects = [t for t in population if is_suspect(t, issues.get(t.trace_id, []))]
     documents = store.documents([t.trace_id for t in suspects])
-    clusters = cluster_traces(suspects, documents, issues, population, settings)
-    return clusters, len(population), len(suspects)
+    size = max(store.source_window_traces(since, until) or 0, len(population))
+    clusters = cluster_traces(suspects, documents, issues, population, settings, window_traces=size)
+    return clusters, size, len(suspects)

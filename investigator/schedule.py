@@ -1,10 +1,11 @@
 """Scheduled windows: run the investigator over consecutive time windows of a trace source.
 
 A schedule has a cadence (hourly, daily, weekly, or a cron expression) and a source (a path or glob
-of trace files). Its watermark is the end of the last window it finished. `run_due` runs every window
-that has closed since: consecutive (no gaps, no overlaps), each recorded only after its run completed
-— so running it twice does nothing twice, and a crash leaves the window to be retried. A backlog is
-cheap where it is empty: the source is read once, and a window with no traces is not analysed.
+of trace files, or a ClickHouse table, which is asked only for the due windows). Its watermark is
+the end of the last window it finished. `run_due` runs every window that has closed since:
+consecutive (no gaps, no overlaps), each recorded only after its run completed — so running it twice
+does nothing twice, and a crash leaves the window to be retried. A backlog is cheap where it is
+empty: the source is read once, and a window with no traces is not analysed.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def run_due(store: Store, now: datetime | None = None, run_window: RunWindow | N
         if not due:
             continue
         if run_window is None:
-            _ingest(store, schedule)
+            _ingest(store, schedule, due)
         quiet: WindowDone | None = None  # the run of empty windows so far, reported as one
         for done, (start, end) in enumerate(due, 1):
             traces = store.count_traces(start, end)
@@ -149,11 +150,13 @@ def _report(window: WindowDone, on_window: Callable[[WindowDone], None] | None) 
     return window
 
 
-def _ingest(store: Store, schedule: Schedule) -> None:
+def _ingest(store: Store, schedule: Schedule, due: list[tuple[str, str]]) -> None:
+    """Ingest the schedule's source: files whole, a query source for the due windows only."""
     from investigator.errors import InputError
-    from investigator.ingest.pipeline import ingest_paths
+    from investigator.sources import ingest_sources
 
-    report = ingest_paths(store, [schedule.source], schedule.options.get("fmt", "auto"))
+    fmt = schedule.options.get("fmt", "auto")
+    report = ingest_sources(store, [schedule.source], fmt, due[0][0], due[-1][1], windows=due)
     if problem := report.failure():
         raise InputError(problem)
 

@@ -12,7 +12,7 @@ recorded (for the JS SDK too, whose run `otel_js_app/record.cjs` is the same).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,10 +43,11 @@ class PaymentGatewayError(Exception):
 REFUND_ERROR = "402 Payment Required: refund window closed for charge ch_3PxK2M4bR7"
 
 
-def record_run(*exporters: SpanExporter) -> tuple[ReadableSpan, ...]:
-    """Run the agent once; every finished span goes to `exporters`. Returns the spans in end order."""
+def record_run(*exporters: SpanExporter, resource: Mapping[str, str] | None = None) -> tuple[ReadableSpan, ...]:
+    """Run the agent once; every finished span goes to `exporters`. Returns the spans in end order.
+    `resource` adds to the service's resource attributes."""
     memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create(RESOURCE))
+    provider = TracerProvider(resource=Resource.create({**RESOURCE, **(resource or {})}))
     for exporter in (memory, *exporters):
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer(SCOPE, "1.4.0")
@@ -145,9 +146,11 @@ def _micros_apart(stored: str | None, nanoseconds: int) -> int:
     return abs((datetime.fromisoformat(stored) - moment) // timedelta(microseconds=1))
 
 
-def assert_stored_as_recorded(store: Store, expected: Sequence[Expected], service: str, within_us: int = 0) -> None:
+def assert_stored_as_recorded(store: Store, expected: Sequence[Expected], service: str, within_us: int = 0,
+                              event_value: Callable[[Any], Any] = lambda value: value) -> None:
     """Every recorded span is stored with its ids, parent, name, times (to the microsecond, or
-    `within_us` of it where the dump rounded them), status, kind, service, events, messages and tool call."""
+    `within_us` of it where the dump rounded them), status, kind, service, events, messages and tool call.
+    `event_value` is what the format made of an event attribute's value (some keep only text)."""
     stored = {s.span_id: s for trace_id in {e.trace_id for e in expected} for s in store.spans(trace_id)}
     assert set(stored) == {e.span_id for e in expected}
     for e in expected:
@@ -158,7 +161,9 @@ def assert_stored_as_recorded(store: Store, expected: Sequence[Expected], servic
         assert (span.status, span.status_message) == (e.status, e.status_message)
         assert span.kind == str(e.attributes["openinference.span.kind"]).lower()
         assert span.service == service
-        assert [(ev["name"], ev["attributes"]) for ev in span.events] == [(name, dict(a)) for name, _, a in e.events]
+        assert [(ev["name"], ev["attributes"]) for ev in span.events] == [
+            (name, {k: event_value(v) for k, v in a.items()}) for name, _, a in e.events
+        ]
         for event, (_, time_ns, _) in zip(span.events, e.events, strict=True):
             assert _micros_apart(event["time"], time_ns) <= within_us
     by_kind: dict[str, list[Expected]] = {}

@@ -107,7 +107,8 @@ def run(paths: tuple[str, ...], fmt: str, output: str | None, input_format: str,
         summarizer_model: str | None, prices: tuple[str, ...], temperature: float | None, max_clusters: int,
         embeddings: bool, budget_usd: float, max_turns: int, record: str | None, replay: str | None,
         fail_on: str | None, quiet: bool, no_redact: bool, db_path: str | None) -> None:
-    """Run every stage — ingest PATHS (if given), labels, rules, clusters, judge — and report ranked findings."""
+    """Run every stage — ingest PATHS (if given: files, globs, or a clickhouse:// or phoenix:// source, read
+    for the window only), labels, rules, clusters, judge — and report ranked findings."""
     from investigator.clustering import ClusterSettings
     from investigator.errors import EmbeddingsUnavailable, InputError
     from investigator.findings import at_or_above

@@ -20,7 +20,7 @@ _CANDIDATES_SHOWN = 10  # trace ids listed when a prefix is ambiguous
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("sources", nargs=-1, required=True)
 @click.option(
     "--format",
     "fmt",
@@ -32,12 +32,16 @@ _CANDIDATES_SHOWN = 10  # trace ids listed when a prefix is ambiguous
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the counts.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @db_option
-def ingest(paths: tuple[str, ...], fmt: str, as_json: bool, quiet: bool, db_path: str | None) -> None:
-    """Read trace files (files, directories, globs; gzip ok) into the store."""
-    from investigator.ingest.pipeline import ingest_paths
+def ingest(sources: tuple[str, ...], fmt: str, as_json: bool, quiet: bool, db_path: str | None) -> None:
+    """Read trace files (files, directories, globs; gzip ok), a ClickHouse table
+    (clickhouse://USER@HOST:PORT/DB?table=otel_traces, password in $CLICKHOUSE_PASSWORD) or a Phoenix
+    project (phoenix://HOST:PORT/PROJECT, API key in $PHOENIX_API_KEY) into the store."""
+    from investigator.sources import check_source, describe, ingest_sources, is_query_source
 
     try:
-        total = sum(file_size(p) for p in expand_paths(list(paths)))
+        for source in sources:
+            check_source(source)
+        total = sum(file_size(p) for p in expand_paths([s for s in sources if not is_query_source(s)]))
     except InputError as exc:
         fail(str(exc))
     store = open_store(db_path)
@@ -49,9 +53,7 @@ def ingest(paths: tuple[str, ...], fmt: str, as_json: bool, quiet: bool, db_path
     with progress:
         task = progress.add_task("ingest", total=total)
         try:
-            report = ingest_paths(
-                store, list(paths), fmt, on_bytes=lambda n: progress.advance(task, n)
-            )
+            report = ingest_sources(store, list(sources), fmt, on_bytes=lambda n: progress.advance(task, n))
         except InputError as exc:
             fail(str(exc))
     failure = report.failure()  # names every file, with what is wrong with it
@@ -59,12 +61,14 @@ def ingest(paths: tuple[str, ...], fmt: str, as_json: bool, quiet: bool, db_path
         err.print(f"[yellow]warning:[/yellow] {error}", markup=True, highlight=False)
     s = report.summary()
     if as_json:
-        emit_json(s)
+        emit_json({**s, "source": report.pushdown} if report.pushdown else s)
     else:
         out.print(
             f"ingested {s['ingested']} spans ({s['duplicates']} duplicates, {s['updated']} updated,"
             f" {s['conflicts']} conflicting) in {s['traces']} traces; {s['quarantined']} records quarantined"
         )
+        if report.pushdown:
+            out.print(describe(report.pushdown))
         if s["conflicts"]:
             out.print(f"{s['conflicts']} spans conflict with the version already stored, which is kept;"
                       " the conflicting ones are quarantined with their differences")

@@ -125,7 +125,8 @@ def schedule() -> None:
 @schedule.command("add")
 @click.argument("name")
 @click.option("--every", required=True, help='hourly, daily, weekly, or a cron expression ("*/15 * * * *").')
-@click.option("--source", required=True, metavar="PATH_OR_GLOB", help="Trace files to ingest for each window.")
+@click.option("--source", required=True, metavar="SOURCE",
+              help="Trace files (path or glob) or a table (clickhouse://USER@HOST:PORT/DB?table=otel_traces).")
 @click.option("--start", type=TIME, default=None, help="Start of the first window; default: the last boundary.")
 @click.option("--model", default=None, help="Judge model; default: the offline investigator.")
 @click.option("--max-clusters", default=None, type=int)
@@ -138,16 +139,21 @@ def schedule_add(name: str, every: str, source: str, start: str | None, model: s
 
     options = {k: v for k, v in {"model": model, "max_clusters": max_clusters, "budget_usd": budget_usd,
                                  "labels": labels}.items() if v is not None}
-    try:
-        added = add_schedule(open_store(db_path), name, every, source, options, start)
-    except ValueError as exc:
-        fail(str(exc))
-    out.print(f"schedule {added.name}: {added.every} over {added.source}, first window from {added.watermark}")
     from investigator.errors import InputError
-    from investigator.ingest.reader import expand_paths
+    from investigator.sources import check_source
 
     try:
-        expand_paths([source])
+        check_source(source)
+        added = add_schedule(open_store(db_path), name, every, source, options, start)
+    except (ValueError, InputError) as exc:
+        fail(str(exc))
+    out.print(f"schedule {added.name}: {added.every} over {added.source}, first window from {added.watermark}")
+    from investigator.ingest.reader import expand_paths
+    from investigator.sources import is_query_source
+
+    try:
+        if not is_query_source(source):
+            expand_paths([source])
     except InputError as exc:
         err.print(f"warning: {exc} now; its windows will find no traces until files appear there")
 

@@ -81,6 +81,7 @@ class IngestReport:
     quarantined: int = 0
     traces: int = 0
     outcomes: dict[str, FileOutcome] = field(default_factory=dict)  # by absolute file path, in input order
+    pushdown: dict[str, int] = field(default_factory=dict)  # a query source: what it scanned, what came over
 
     def summary(self) -> dict[str, int]:
         return {
@@ -427,15 +428,18 @@ def ingest_paths(
     return report
 
 
-def ingest_records(store: Store, records: Iterable[Any], fmt: str, source: str) -> IngestReport:
-    """Ingest already-parsed records (e.g. from a tracing processor) in the named format."""
+def ingest_records(store: Store, records: Iterable[Any], fmt: str, source: str,
+                   locate: Callable[[int, Any], str] | None = None) -> IngestReport:
+    """Ingest already-parsed records (e.g. from a tracing processor) in the named format. Each
+    record's location is its index, or what `locate(index, record)` says."""
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}")
     report = IngestReport()
     batcher = _Batcher(store, report)
     batcher.start(source, fmt)
     for index, data in enumerate(records):
-        for item in parse_record(Record(data, None, f"[{index}]"), FORMATS[fmt], True, source):
+        location = locate(index, data) if locate else f"[{index}]"
+        for item in parse_record(Record(data, None, location), FORMATS[fmt], True, source):
             batcher.add(item)
     batcher.finish()
     return report

@@ -6,12 +6,21 @@ flattened-span shape last.
 
 from __future__ import annotations
 
-from investigator.ingest import langfuse, langsmith, openai_agents, otel_js, otlp, span_tree, spans_jsonl
+from investigator.ingest import (
+    clickhouse_otel,
+    langfuse,
+    langsmith,
+    openai_agents,
+    otel_js,
+    otlp,
+    span_tree,
+    spans_jsonl,
+)
 from investigator.ingest.base import Adapter
 
 FORMATS: dict[str, Adapter] = {
     module.NAME: module  # type: ignore[misc]
-    for module in (openai_agents, langsmith, langfuse, otlp, span_tree, otel_js, spans_jsonl)
+    for module in (openai_agents, langsmith, langfuse, otlp, clickhouse_otel, span_tree, otel_js, spans_jsonl)
 }
 
 

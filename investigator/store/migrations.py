@@ -285,3 +285,21 @@ def m008_issue_surfaced_and_timing_peers(db: Database) -> None:
             ON spans (kind, name, tool_name, model, agent, status, start_time, end_time, tokens_in, tokens_out);
         """
     )
+
+
+@migrations()
+def m009_source_windows(db: Database) -> None:
+    # What a query source counted in a window, where only part of the window's traces is stored
+    # (its suspects and a sample): the window's real size, which prevalence is measured on.
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS source_windows (
+            source TEXT NOT NULL,
+            since TEXT NOT NULL,
+            until TEXT NOT NULL,
+            traces INTEGER NOT NULL,
+            spans INTEGER NOT NULL,
+            PRIMARY KEY (source, since, until)
+        )
+        """
+    )

@@ -1,5 +1,5 @@
 """Runs, their clusters, and schedules: what was analysed when, with which settings and counts,
-and the windows each schedule has finished."""
+the windows each schedule has finished, and what query sources counted in a window."""
 
 from __future__ import annotations
 
@@ -18,6 +18,22 @@ class RunTables:
     """Storing and reading runs, clusters and schedules."""
 
     conn: sqlite3.Connection
+
+    def record_source_window(self, source: str, since: str, until: str, traces: int, spans: int) -> None:
+        """What a query source counted in [since, until) (it sent only part of those traces)."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO source_windows (source, since, until, traces, spans) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (source, since, until) DO UPDATE SET traces = excluded.traces, spans = excluded.spans",
+                [source, since, until, traces, spans],
+            )
+
+    def source_window_traces(self, since: str | None, until: str | None) -> int | None:
+        """How many traces the query sources counted in exactly this window; None when none did."""
+        row = self.conn.execute(
+            "SELECT sum(traces) FROM source_windows WHERE since = ? AND until = ?", [since or "", until or ""]
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
 
     def replace_run(self, run_id: str, started_at: str, window_start: str | None, window_end: str | None,
                     settings: dict[str, Any]) -> str | None:

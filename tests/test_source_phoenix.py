@@ -1,0 +1,104 @@
+"""Phoenix as a source, on a real Phoenix server (`phoenix serve`) fed by the real OpenTelemetry SDK
+over OTLP/HTTP: a project's spans of a window, page by page, stored as the SDK recorded them, and a
+run over the project finding what a run over the same spans from files finds."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from phoenix_server import INSTALL, phoenix_bin, phoenix_server, wait_for_spans
+
+if phoenix_bin() is None:
+    pytest.skip(f"Phoenix is not installed; the test command installs it: {INSTALL}", allow_module_level=True)
+
+from opentelemetry.exporter.otlp.json.file import FileSpanExporter  # noqa: E402
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: E402
+from otel_sdk_run import assert_stored_as_recorded, expected_from_sdk, record_run  # noqa: E402
+from refund_fleet import LOGGED, SOFT, record_fleet  # noqa: E402
+
+from investigator.errors import InputError  # noqa: E402
+from investigator.sources import ingest_sources, phoenix  # noqa: E402
+from investigator.store import Store  # noqa: E402
+
+OUTCOMES = ["gateway"] * 4 + ["timeout"] * 2 + [SOFT] * 2 + [LOGGED] * 2 + [None] * 20
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with phoenix_server(tmp_path_factory.mktemp("phoenix")) as base:
+        yield base
+
+
+def _exporter(base: str) -> OTLPSpanExporter:
+    return OTLPSpanExporter(endpoint=f"{base}/v1/traces")
+
+
+def _source(base: str, project: str) -> str:
+    return f"phoenix://{base.removeprefix('http://')}/{project}"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_spans_phoenix_serves_are_stored_as_the_sdk_recorded(server: str, tmp_path: Path) -> None:
+    spans = record_run(_exporter(server), resource={"openinference.project.name": "refunds"})
+    wait_for_spans(server, "refunds", len(spans))
+    store = Store(tmp_path / "s.db")
+    report = ingest_sources(store, [_source(server, "refunds")])
+    assert (report.ingested, report.quarantined) == (len(spans), 0)
+    assert report.pushdown == {"pages": 1, "transferred_spans": len(spans)}
+    # Phoenix's span API carries no resource attributes: the service is not known from it.
+    assert_stored_as_recorded(store, expected_from_sdk(spans), service=None, within_us=1)  # type: ignore[arg-type]
+
+
+def test_a_project_is_read_page_by_page_and_only_for_the_window(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spans = record_fleet(["gateway", None, None], _exporter(server), resource={"openinference.project.name": "paged"})
+    wait_for_spans(server, "paged", len(spans))
+    monkeypatch.setattr(phoenix, "PAGE_SPANS", 5)
+    store = Store(tmp_path / "s.db")
+    now = datetime.now(UTC)
+    report = ingest_sources(store, [_source(server, "paged")], since=_iso(now - timedelta(hours=1)),
+                            until=_iso(now + timedelta(minutes=5)))
+    assert report.ingested == len(spans) == 12
+    assert report.pushdown["pages"] == 3  # 5 + 5 + 2
+    later = ingest_sources(Store(tmp_path / "later.db"), [_source(server, "paged")],
+                           since=_iso(now + timedelta(minutes=5)))
+    assert later.ingested == 0 and later.pushdown["transferred_spans"] == 0
+
+
+def test_a_run_over_the_project_finds_what_a_run_over_the_same_spans_from_files_finds(
+    server: str, tmp_path: Path
+) -> None:
+    from investigator.runner import RunSettings, execute_run
+
+    written = io.StringIO()
+    spans = record_fleet(OUTCOMES, _exporter(server), FileSpanExporter(stream=written),
+                         resource={"openinference.project.name": "fleet"})
+    wait_for_spans(server, "fleet", len(spans))
+    path = tmp_path / "traces.jsonl"
+    path.write_text(written.getvalue())
+    now = datetime.now(UTC)
+    window = {"since": _iso(now - timedelta(hours=1)), "until": _iso(now + timedelta(minutes=5))}
+    from_files = execute_run(Store(tmp_path / "files.db"), RunSettings(paths=[str(path)], **window))
+    from_phoenix = execute_run(Store(tmp_path / "phoenix.db"), RunSettings(paths=[_source(server, "fleet")], **window))
+    assert from_files.findings
+
+    def seen(findings: list) -> list:
+        return [(f.id, f.category, f.severity, f.title, sorted(f.trace_ids), f.impact.trace_count,
+                 [(e.trace_id, e.span_id, e.quote) for e in f.evidence]) for f in findings]
+
+    assert seen(from_phoenix.findings) == seen(from_files.findings)
+
+
+def test_a_project_phoenix_does_not_have_is_an_error_naming_it(server: str, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="Phoenix answered 404"):
+        ingest_sources(Store(tmp_path / "s.db"), [_source(server, "no-such-project")])
+    with pytest.raises(InputError, match="name one project"):
+        phoenix.parse_source("phoenix://localhost:6006/")
