@@ -105,7 +105,8 @@ def _pull(path: str, db: str, queue: Any) -> None:
     engine = source.engine()
     try:
         start = time.perf_counter()
-        clickhouse.chosen_traces(engine, source, None, None)  # the scan alone
+        traces, _ = clickhouse.census(engine, source.qualified_table, None, None)
+        clickhouse.chosen_traces(engine, source, None, None, traces)  # the census and the scan alone
         to_suspects = time.perf_counter() - start
         start = time.perf_counter()
         report = clickhouse.pull(Store(db), source, engine=engine)

@@ -141,3 +141,24 @@ def test_sentence_embeddings_join_the_lexical_vectors_and_keep_the_families_apar
     )
     assert all(len(c.categories) == 1 for c in clusters if not c.noise)
     assert sum(not c.noise for c in clusters) == 4
+
+
+def test_a_sampled_window_is_measured_at_the_size_its_source_counted() -> None:
+    """A query source sends the suspects and a sample of the clean traces, and counts the window:
+    prevalence is measured on that count, and each sampled clean trace stands for its share of the
+    clean ones in the slice baselines, so lift comes out as with every trace stored."""
+    population, documents, issues = _population()
+    suspects = [t for t in population if issues.get(t.trace_id)]
+    clean = [t for t in population if not issues.get(t.trace_id)]
+    settings = ClusterSettings(min_cluster_size=4)
+    whole = cluster_traces(suspects, documents, issues, population, settings)
+    # Every clean trace 10 times over is a window ten times as clean; a tenth of them is its sample.
+    many_clean = [t.model_copy(update={"trace_id": f"{t.trace_id}-{k}"}) for t in clean for k in range(10)]
+    grown = cluster_traces(suspects, documents, issues, suspects + many_clean, settings)
+    sampled = cluster_traces(suspects, documents, issues, suspects + clean, settings,
+                             window_traces=len(suspects) + len(many_clean))
+    for full, part in zip(grown, sampled, strict=True):
+        assert (part.id, part.prevalence, part.impact_score) == (full.id, full.prevalence, full.impact_score)
+        assert [(c.dimension, c.value, c.lift) for c in part.cohorts] == [
+            (c.dimension, c.value, c.lift) for c in full.cohorts]
+    assert sampled[0].prevalence < whole[0].prevalence  # measured on the larger window, not on what was sent

@@ -103,3 +103,18 @@ def test_run_imports_the_judges_libraries_at_the_judge_stage_and_they_still_judg
             "SELECT status, (SELECT count(*) FROM findings WHERE findings.run_id = runs.id) FROM runs"
         ).fetchall()
     assert status == "completed" and findings > 0
+
+
+def test_the_store_does_not_load_pandas_and_pandas_still_loads() -> None:
+    """sqlite-utils imports pandas when it is installed (the ClickHouse extra brings it in): the
+    store imports it with pandas hidden, so no process pays for pandas it never uses."""
+    pytest.importorskip("pandas", reason="pandas is not installed: nothing to hide")
+    found = loaded_after(
+        "import json, sys\n"
+        "from investigator.store import Store\n"
+        "Store(':memory:').close()\n"
+        "before = 'pandas' in sys.modules\n"
+        "import pandas\n"
+        "print(json.dumps({'before': before, 'after': pandas.DataFrame({'a': [1]}).shape[0]}))\n"
+    )
+    assert found == {"before": False, "after": 1}

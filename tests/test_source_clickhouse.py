@@ -239,3 +239,27 @@ def test_the_ingest_command_reads_a_table_and_says_what_came_over(
     assert (counts["ingested"], counts["source"]["suspect_traces"], counts["source"]["sampled_traces"]) == (40, 10, 0)
     refused = CliRunner().invoke(main, ["ingest", "clickhouse://u:pw@ch:8123/db?table=otel_traces", "--db", str(db)])
     assert refused.exit_code == 2 and "CLICKHOUSE_PASSWORD" in refused.output
+
+
+def test_a_scheduled_run_over_the_table_finds_what_one_over_the_same_spans_in_files_finds(
+    fleet: tuple[str, Path, tuple[ReadableSpan, ...]], tmp_path: Path
+) -> None:
+    from investigator.schedule import add_schedule, run_due
+
+    table, path, spans = fleet
+    first = min(s.start_time for s in spans) // 10**9
+    start = datetime.fromtimestamp(first, UTC).replace(minute=0, second=0, microsecond=0)
+    now = start + timedelta(hours=2, minutes=5)
+    found = {}
+    for name, source in (("files", str(path)), ("table", f"chdb://{table}?table=otel_traces&sample=0.2&seed=5")):
+        store = Store(tmp_path / f"{name}.db")
+        add_schedule(store, name, "hourly", source, {}, start=_iso(start))
+        done = run_due(store, now=now)
+        runs = [run_id for run_id, _, _ in store.runs_in_order()]
+        found[name] = [(w.start, w.end, w.traces, w.findings, w.new) for w in done], [
+            f.model_dump(exclude={"run_id"}) for run_id in runs for f in store.findings_of(run_id)]
+    windows, findings = found["table"]
+    assert findings and sum(w[3] for w in windows) == len(findings)
+    assert found["table"][1] == found["files"][1]
+    # The windows' findings agree; the table's windows hold fewer traces: only what was sent.
+    assert [w[3:] for w in windows] == [w[3:] for w in found["files"][0]]

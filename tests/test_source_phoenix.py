@@ -102,3 +102,30 @@ def test_a_project_phoenix_does_not_have_is_an_error_naming_it(server: str, tmp_
         ingest_sources(Store(tmp_path / "s.db"), [_source(server, "no-such-project")])
     with pytest.raises(InputError, match="name one project"):
         phoenix.parse_source("phoenix://localhost:6006/")
+
+
+def test_a_scheduled_run_over_the_project_finds_what_one_over_the_same_spans_in_files_finds(
+    server: str, tmp_path: Path
+) -> None:
+    from investigator.schedule import add_schedule, run_due
+
+    written = io.StringIO()
+    spans = record_fleet(OUTCOMES, _exporter(server), FileSpanExporter(stream=written),
+                         resource={"openinference.project.name": "scheduled"})
+    wait_for_spans(server, "scheduled", len(spans))
+    path = tmp_path / "traces.jsonl"
+    path.write_text(written.getvalue())
+    first = datetime.fromtimestamp(min(s.start_time for s in spans) // 10**9, UTC)
+    start = first.replace(minute=0, second=0, microsecond=0)
+    found = {}
+    for name, source in (("files", str(path)), ("phoenix", _source(server, "scheduled"))):
+        store = Store(tmp_path / f"{name}.db")
+        add_schedule(store, name, "hourly", source, {}, start=_iso(start))
+        done = run_due(store, now=start + timedelta(hours=2, minutes=5))
+        runs = [run_id for run_id, _, _ in store.runs_in_order()]
+        findings = [(f.id, f.category, f.title, sorted(f.trace_ids),
+                     [(e.trace_id, e.span_id, e.quote) for e in f.evidence])
+                    for run_id in runs for f in store.findings_of(run_id)]
+        found[name] = [(w.start, w.end, w.traces, w.findings) for w in done], findings
+        assert run_due(store, now=start + timedelta(hours=2, minutes=5)) == []  # the watermark moved: nothing twice
+    assert found["phoenix"][1] and found["phoenix"] == found["files"]

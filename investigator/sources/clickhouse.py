@@ -1,7 +1,8 @@
 """Spans read where the OpenTelemetry Collector's ClickHouse exporter keeps them (`otel_traces`).
 
-    clickhouse://USER@HOST:PORT/DB?table=otel_traces      a ClickHouse server (clickhouse-connect;
-                                                          the password from $CLICKHOUSE_PASSWORD)
+    clickhouse://USER@HOST:PORT/DB?table=otel_traces      a ClickHouse server over HTTP (clickhouse-connect;
+                                                          the password from $CLICKHOUSE_PASSWORD; &secure=1
+                                                          for HTTPS)
     chdb:///PATH/TO/DATA?table=otel_traces                 a ClickHouse data directory, read in
                                                           process by the embedded engine (chdb)
 
@@ -32,7 +33,9 @@ SCHEMES = ("clickhouse", "chdb")
 _EXTRA = "pip install 'trace-investigator[clickhouse]'"
 PASSWORD_ENV = "CLICKHOUSE_PASSWORD"
 DEFAULT_SAMPLE = 0.05  # share of the window's other traces read whole, for baselines
-FETCH_TRACES = 500  # traces per fetch query
+SAMPLE_MAX = 2000  # at most about this many of them: enough for baselines, however large the window
+FETCH_TRACES = 5000  # traces per fetch query (their ids travel in the query's parameters)
+FETCH_MARGIN_HOURS = 24  # a chosen trace's spans are looked for this long either side of the window
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Attributes where a tool's result or a step's output is recorded, and the shapes of an error in them.
 _RESULT_KEYS = ("output.value", "gen_ai.tool.call.result", "ai.toolCall.result", "tool_response")
@@ -62,6 +65,7 @@ class ClickHouseSource:
     path: str = ""  # chdb: the data directory
     sample: float = DEFAULT_SAMPLE
     seed: int = 0
+    secure: bool = False  # HTTPS (`&secure=1`)
 
     @property
     def url(self) -> str:
@@ -112,7 +116,8 @@ def parse_source(spec: str) -> ClickHouseSource:
     if not parts.hostname:
         raise InputError(f"{spec}: name the host (clickhouse://USER@HOST:PORT/DB?table=…)")
     return ClickHouseSource("clickhouse", parts.hostname, port, unquote(parts.username or "default"),
-                            database or "default", table, sample=sample, seed=seed)
+                            database or "default", table, sample=sample, seed=seed,
+                            secure=query.get("secure", "0") in ("1", "true"))
 
 
 class ServerEngine:
@@ -124,8 +129,8 @@ class ServerEngine:
         except ImportError:
             raise InputError(f"reading from ClickHouse needs clickhouse-connect: {_EXTRA}") from None
         self.client = clickhouse_connect.get_client(
-            host=source.host, port=source.port or 8123, username=source.user,
-            password=os.environ.get(PASSWORD_ENV, ""), database=source.database,
+            host=source.host, port=source.port or (8443 if source.secure else 8123), username=source.user,
+            password=os.environ.get(PASSWORD_ENV, ""), database=source.database, secure=source.secure,
         )
 
     def lines(self, sql: str, params: dict[str, Any]) -> Iterator[bytes]:
@@ -193,13 +198,16 @@ class Pushdown:
     transferred_spans: int = 0
 
 
-def _window(since: str | None, until: str | None) -> tuple[str, dict[str, Any]]:
+def _window(since: str | None, until: str | None, margin_hours: int = 0) -> tuple[str, dict[str, Any]]:
+    """The SQL condition for spans starting in [since, until), widened by `margin_hours` each side."""
     conditions, params = ["1"], {}
+    margin = f" - toIntervalHour({margin_hours})" if margin_hours else ""
     if since:
-        conditions.append("Timestamp >= parseDateTime64BestEffort({since:String}, 9, 'UTC')")
+        conditions.append(f"Timestamp >= parseDateTime64BestEffort({{since:String}}, 9, 'UTC'){margin}")
         params["since"] = _engine_time(since)
     if until:
-        conditions.append("Timestamp < parseDateTime64BestEffort({until:String}, 9, 'UTC')")
+        margin = margin.replace(" - ", " + ")
+        conditions.append(f"Timestamp < parseDateTime64BestEffort({{until:String}}, 9, 'UTC'){margin}")
         params["until"] = _engine_time(until)
     return " AND ".join(conditions), params
 
@@ -258,33 +266,35 @@ def pull(store: Store, source: ClickHouseSource, since: str | None = None, until
         finally:
             engine.close()
     table = source.qualified_table
-    traces, spans = _census(engine, table, since, until)
+    traces, spans = census(engine, table, since, until)
     for part in windows or [(since, until)]:
-        counted = (traces, spans) if part == (since, until) else _census(engine, table, *part)
+        counted = (traces, spans) if part == (since, until) else census(engine, table, *part)
         store.record_source_window(source.url, part[0] or "", part[1] or "", *counted)
     pushdown = Pushdown(scanned_spans=spans, scanned_traces=traces)
-    chosen = chosen_traces(engine, source, since, until)
+    chosen = chosen_traces(engine, source, since, until, traces)
     pushdown.suspect_traces = sum(suspect for _, suspect in chosen)
     pushdown.sampled_traces = len(chosen) - pushdown.suspect_traces
-    spans = _spans_of(engine, table, [trace_id for trace_id, _ in chosen], pushdown)
+    spans = _spans_of(engine, table, [trace_id for trace_id, _ in chosen], since, until, pushdown)
     report = ingest_records(store, spans, "clickhouse-otel", source.url, locate=_location)
     report.pushdown = vars(pushdown)
     return report
 
 
 def chosen_traces(engine: Engine, source: ClickHouseSource, since: str | None,
-                  until: str | None) -> list[tuple[str, bool]]:
-    """The traces of [since, until) to read whole, by id, each with whether it is a suspect (else it
-    is in the sample): the one query that scans the window's spans."""
+                  until: str | None, traces: int) -> list[tuple[str, bool]]:
+    """The traces of [since, until) (which holds `traces`) to read whole, by id, each with whether
+    it is a suspect (else it is in the sample): the one query that scans the window's spans. The
+    sample's share is the source's, or less where that would pass SAMPLE_MAX traces."""
     window, params = _window(since, until)
+    share = min(source.sample, SAMPLE_MAX / max(traces, 1))
     rows = _rows(engine, _chosen_sql(source.qualified_table, window), {
         **params, "shape": _ERROR_SHAPE, "repeats": REPEATS, "seed": source.seed,
-        "sample": round(source.sample * 1_000_000),
+        "sample": round(share * 1_000_000),
     })
     return [(row["TraceId"], bool(row["suspect"])) for row in rows]
 
 
-def _census(engine: Engine, table: str, since: str | None, until: str | None) -> tuple[int, int]:
+def census(engine: Engine, table: str, since: str | None, until: str | None) -> tuple[int, int]:
     """(traces, spans) the table holds in [since, until)."""
     window, params = _window(since, until)
     sql = f"SELECT uniqExact(TraceId) AS traces, count() AS spans FROM {table} WHERE {window}" + _SETTINGS
@@ -292,12 +302,16 @@ def _census(engine: Engine, table: str, since: str | None, until: str | None) ->
     return int(counted["traces"]), int(counted["spans"])
 
 
-def _spans_of(engine: Engine, table: str, trace_ids: Sequence[str], pushdown: Pushdown) -> Iterator[dict[str, Any]]:
+def _spans_of(engine: Engine, table: str, trace_ids: Sequence[str], since: str | None, until: str | None,
+              pushdown: Pushdown) -> Iterator[dict[str, Any]]:
+    """The chosen traces' spans, a batch of traces a query; the window, widened by a margin for
+    spans that started before it or ended after it, keeps each query to the partitions it needs."""
+    near, params = _window(since, until, margin_hours=FETCH_MARGIN_HOURS)
     for start in range(0, len(trace_ids), FETCH_TRACES):
         batch = list(trace_ids[start:start + FETCH_TRACES])
-        sql = (f"SELECT * FROM {table} WHERE TraceId IN {{ids:Array(String)}}"
+        sql = (f"SELECT * FROM {table} WHERE {near} AND TraceId IN {{ids:Array(String)}}"
                " ORDER BY TraceId, Timestamp, SpanId" + _SETTINGS)
-        for row in _rows(engine, sql, {"ids": batch}):
+        for row in _rows(engine, sql, {**params, "ids": batch}):
             pushdown.transferred_spans += 1
             yield row
 
