@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import random
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from investigator.evals.memory import children_peak_mb, peak_mb, reset_peak
+from investigator.evals.memory import children_peak_mb, in_child, peak_mb, reset_peak
 
 _WORDS = (
     "order refund policy shipping customer account invoice delivery warehouse tracking status "
@@ -175,16 +174,6 @@ def _run_parse_only(path: str, queue: Any) -> None:
     queue.put((time.perf_counter() - start, n, peak_mb()))
 
 
-def _in_child(target: Any, *args: Any) -> Any:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=200_000)
@@ -200,13 +189,13 @@ def main() -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
 
-    parse_s, parsed, parse_rss = _in_child(_run_parse_only, str(data))
-    elapsed, summary, phases, rss = _in_child(_run_ingest, str(data), str(db))
-    again, summary2, _, _ = _in_child(_run_ingest, str(data), str(db))
+    parse_s, parsed, parse_rss = in_child(_run_parse_only, str(data))
+    elapsed, summary, phases, rss = in_child(_run_ingest, str(data), str(db))
+    again, summary2, _, _ = in_child(_run_ingest, str(data), str(db))
     store_mb = db.stat().st_size / 1e6
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    floor_s, floor_rss = _in_child(_run_floor, str(data), str(db))
+    floor_s, floor_rss = in_child(_run_floor, str(data), str(db))
     n = summary["ingested"]
     print(f"file: {data} ({mb:.0f} MB, {parsed} spans)")
     print(f"parse only (read + JSON + normalise): {parse_s:.2f} s  {parsed / parse_s:,.0f} spans/s  "

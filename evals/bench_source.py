@@ -15,39 +15,16 @@ a fresh child process, so its peak memory is its own.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import time
 from pathlib import Path
 from typing import Any
 
-from investigator.evals.memory import children_peak_mb, peak_mb
+from investigator.evals.memory import children_peak_mb, in_child, peak_mb
 
 SPANS_PER_TRACE = 10
 SUSPECT_EVERY = 100  # one trace in this many has a failed tool span
-# The exporter's DDL (exporter/clickhouseexporter/internal/sql_templates/traces_table.sql), single server, no TTL.
-DDL = """
-CREATE TABLE IF NOT EXISTS otel_traces (
-    Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)), TraceId String CODEC(ZSTD(1)), SpanId String CODEC(ZSTD(1)),
-    ParentSpanId String CODEC(ZSTD(1)), TraceState String CODEC(ZSTD(1)),
-    SpanName LowCardinality(String) CODEC(ZSTD(1)), SpanKind LowCardinality(String) CODEC(ZSTD(1)),
-    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
-    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-    ScopeName String CODEC(ZSTD(1)), ScopeVersion String CODEC(ZSTD(1)),
-    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)), Duration UInt64 CODEC(ZSTD(1)),
-    StatusCode LowCardinality(String) CODEC(ZSTD(1)), StatusMessage String CODEC(ZSTD(1)),
-    Events Nested (Timestamp DateTime64(9), Name LowCardinality(String),
-                   Attributes Map(LowCardinality(String), String)) CODEC(ZSTD(1)),
-    Links Nested (TraceId String, SpanId String, TraceState String,
-                  Attributes Map(LowCardinality(String), String)) CODEC(ZSTD(1)),
-    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
-    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX idx_duration Duration TYPE minmax GRANULARITY 1
-) ENGINE = MergeTree() PARTITION BY toDate(Timestamp) ORDER BY (ServiceName, SpanName, toDateTime(Timestamp))
-SETTINGS index_granularity=8192, ttl_only_drop_parts = 1
-"""
+# The exporter's own DDL for its traces table (see the file).
+DDL = (Path(__file__).parent / "data" / "clickhouse" / "otel_traces.sql").read_text()
 # Span n of trace t: 0 the agent, odd the model calls, even the tool calls; the tool call 4 of every
 # SUSPECT_EVERY-th trace fails. One trace starts every 50 ms from 2026-01-05.
 _FILL = f"""
@@ -142,16 +119,6 @@ def _files(file: str, db: str, queue: Any) -> None:
                children_peak_mb()))
 
 
-def _in_child(target: Any, *args: Any) -> Any:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=10_000_000)
@@ -162,11 +129,11 @@ def main() -> None:
     table = work / f"chdb-{args.spans}"
     if not table.exists():
         table.parent.mkdir(parents=True, exist_ok=True)
-        print(f"filling otel_traces with {args.spans:,} spans: {_in_child(_fill, str(table), args.spans):.1f} s")
+        print(f"filling otel_traces with {args.spans:,} spans: {in_child(_fill, str(table), args.spans):.1f} s")
     db = work / "pulled.db"
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    to_suspects, total, pushdown, summary, rss = _in_child(_pull, str(table), str(db))
+    to_suspects, total, pushdown, summary, rss = in_child(_pull, str(table), str(db))
     print(f"table: {pushdown['scanned_spans']:,} spans in {pushdown['scanned_traces']:,} traces scanned by the engine")
     print(f"  suspects listed after {to_suspects:.2f} s: {pushdown['suspect_traces']:,} suspect traces,"
           f" {pushdown['sampled_traces']:,} sampled")
@@ -175,12 +142,12 @@ def main() -> None:
           f" {summary['ingested']:,} ingested; peak {rss:.0f} MB")
     file = work / f"dump-{args.file_spans}.jsonl"
     if not file.exists():
-        size = _in_child(_dump, str(table), str(file), args.file_spans)
+        size = in_child(_dump, str(table), str(file), args.file_spans)
     else:
         size = file.stat().st_size
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    ingested, to_file_suspects, fsummary, traces, suspects, frss, wrss = _in_child(_files, str(file), str(db))
+    ingested, to_file_suspects, fsummary, traces, suspects, frss, wrss = in_child(_files, str(file), str(db))
     print(f"file: {fsummary['ingested']:,} spans ({size / 1e6:.0f} MB) of the same shape, read whole")
     print(f"  ingested after {ingested:.2f} s, suspects after {to_file_suspects:.2f} s: {suspects:,} of"
           f" {traces:,} traces; peak {frss:.0f} MB, each worker's {wrss:.0f} MB")

@@ -1,4 +1,4 @@
-"""Peak resident memory, as the benchmarks report it (in MB).
+"""Peak resident memory, as the benchmarks report it (in MB), and the fresh processes they measure in.
 
 Each benchmark phase runs in a fresh (spawned) child process so that its figure is its own. Linux
 carries `ru_maxrss` across exec, though, so a child spawned by a parent that had grown larger (by
@@ -8,7 +8,9 @@ each program, so it is read instead where /proc has it.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import resource
+from typing import Any
 
 
 def peak_mb() -> float:
@@ -37,3 +39,14 @@ def children_peak_mb() -> float:
     """The largest peak among this process's finished children (a forked child counts the pages
     it inherited)."""
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def in_child(target: Any, *args: Any) -> Any:
+    """Run `target(*args, queue)` in a fresh spawned process; what it puts on the queue."""
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=target, args=(*args, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result

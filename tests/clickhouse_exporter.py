@@ -6,7 +6,7 @@ and every attribute value as `pcommon.Value.AsString` writes it (numbers in deci
 true/false, lists and maps as JSON).
 
 The Collector itself (Go) cannot run here; the table is created from the exporter's own DDL
-(`data/clickhouse/otel_traces.sql`) and the rows come from the real SDK's spans.
+(`investigator/evals/data/clickhouse/otel_traces.sql`) and the rows come from the real SDK's spans.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, StatusCode
 
-DDL = (Path(__file__).parent / "data" / "clickhouse" / "otel_traces.sql").read_text()
+import investigator.evals
+
+DDL = (Path(investigator.evals.__file__).parent / "data" / "clickhouse" / "otel_traces.sql").read_text()
 _KINDS = {SpanKind.INTERNAL: "Internal", SpanKind.SERVER: "Server", SpanKind.CLIENT: "Client",
           SpanKind.PRODUCER: "Producer", SpanKind.CONSUMER: "Consumer"}
 _CODES = {StatusCode.UNSET: "Unset", StatusCode.OK: "Ok", StatusCode.ERROR: "Error"}

@@ -17,6 +17,7 @@ if phoenix_bin() is None:
 
 from opentelemetry.exporter.otlp.json.file import FileSpanExporter  # noqa: E402
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: E402
+from opentelemetry.sdk.trace import ReadableSpan  # noqa: E402
 from otel_sdk_run import assert_stored_as_recorded, expected_from_sdk, record_run  # noqa: E402
 from refund_fleet import LOGGED, SOFT, record_fleet  # noqa: E402
 
@@ -39,6 +40,17 @@ def _exporter(base: str) -> OTLPSpanExporter:
 
 def _source(base: str, project: str) -> str:
     return f"phoenix://{base.removeprefix('http://')}/{project}"
+
+
+def _fleet_in_phoenix_and_a_file(server: str, project: str, where: Path) -> tuple[tuple[ReadableSpan, ...], Path]:
+    """The fleet's runs, sent to the project and written by the SDK's OTLP/JSON file exporter."""
+    written = io.StringIO()
+    spans = record_fleet(OUTCOMES, _exporter(server), FileSpanExporter(stream=written),
+                         resource={"openinference.project.name": project})
+    wait_for_spans(server, project, len(spans))
+    path = where / "traces.jsonl"
+    path.write_text(written.getvalue())
+    return spans, path
 
 
 def _iso(moment: datetime) -> str:
@@ -78,12 +90,7 @@ def test_a_run_over_the_project_finds_what_a_run_over_the_same_spans_from_files_
 ) -> None:
     from investigator.runner import RunSettings, execute_run
 
-    written = io.StringIO()
-    spans = record_fleet(OUTCOMES, _exporter(server), FileSpanExporter(stream=written),
-                         resource={"openinference.project.name": "fleet"})
-    wait_for_spans(server, "fleet", len(spans))
-    path = tmp_path / "traces.jsonl"
-    path.write_text(written.getvalue())
+    spans, path = _fleet_in_phoenix_and_a_file(server, "fleet", tmp_path)
     now = datetime.now(UTC)
     window = {"since": _iso(now - timedelta(hours=1)), "until": _iso(now + timedelta(minutes=5))}
     from_files = execute_run(Store(tmp_path / "files.db"), RunSettings(paths=[str(path)], **window))
@@ -109,12 +116,7 @@ def test_a_scheduled_run_over_the_project_finds_what_one_over_the_same_spans_in_
 ) -> None:
     from investigator.schedule import add_schedule, run_due
 
-    written = io.StringIO()
-    spans = record_fleet(OUTCOMES, _exporter(server), FileSpanExporter(stream=written),
-                         resource={"openinference.project.name": "scheduled"})
-    wait_for_spans(server, "scheduled", len(spans))
-    path = tmp_path / "traces.jsonl"
-    path.write_text(written.getvalue())
+    spans, path = _fleet_in_phoenix_and_a_file(server, "scheduled", tmp_path)
     first = datetime.fromtimestamp(min(s.start_time for s in spans) // 10**9, UTC)
     start = first.replace(minute=0, second=0, microsecond=0)
     found = {}
