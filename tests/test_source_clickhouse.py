@@ -170,7 +170,8 @@ def test_a_run_over_the_table_finds_what_a_run_over_the_same_spans_from_files_fi
     now = datetime.now(UTC)
     window = {"since": _iso(now - timedelta(hours=2)), "until": _iso(now + timedelta(hours=1))}
     from_files = execute_run(Store(tmp_path / "files.db"), RunSettings(paths=[str(path)], **window))
-    from_table = execute_run(Store(tmp_path / "table.db"),
+    table_store = Store(tmp_path / "table.db")
+    from_table = execute_run(table_store,
                              RunSettings(paths=[f"chdb://{table}?table=otel_traces&sample=0.2&seed=5"], **window))
     assert from_files.findings
     # Everything but the run's own id: categories, cited traces, spans and quotes, scores, and the
@@ -180,6 +181,10 @@ def test_a_run_over_the_table_finds_what_a_run_over_the_same_spans_from_files_fi
     ]
     assert from_table.counts["traces"] == from_files.counts["traces"] == len(OUTCOMES)
     assert from_table.counts["source"]["transferred_spans"] < len(spans)
+    from investigator.reports import build_report, render
+
+    headline = render(build_report(table_store), "md").splitlines()[2]
+    assert f"({len(OUTCOMES)} traces; the source scanned {len(spans)} spans and sent" in headline
 
 
 def test_a_schedule_reads_each_due_window_from_the_table_once(tmp_path: Path) -> None:

@@ -44,6 +44,8 @@ class RunInfo(_Model):
     findings: int
     cost_usd: float
     stopped_by: dict[str, str | None]
+    # What a query source (ClickHouse, Phoenix) scanned for the window and sent; empty for files.
+    source: dict[str, int] = {}
 
 
 class ClusterView(_Model):
@@ -118,6 +120,7 @@ def build_report(store: Store, run_id: str | None = None, redact: bool = True) -
         clusters=run.counts.get("clusters", 0), findings=len(findings),
         cost_usd=run.counts.get("cost_usd", 0.0),
         stopped_by={i["cluster_id"]: i["stopped_by"] for i in investigations},
+        source=run.counts.get("source", {}),
     )
     return Report(
         run=info,

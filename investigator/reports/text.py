@@ -24,8 +24,11 @@ def _headline(report: Report) -> str:
     budget = f"; budgets that ended an investigation: {', '.join(stopped)}" if stopped else ""
     failed = sum(1 for s in run.stopped_by.values() if s == "error")
     budget += f"; {failed} investigation(s) failed on a provider error" if failed else ""
+    sent = ""
+    if "scanned_spans" in run.source:
+        sent = f"; the source scanned {run.source['scanned_spans']} spans and sent {run.source['transferred_spans']}"
     return (f"{run.id}: {run.findings} findings from {run.clusters} clusters of {run.suspects} suspect traces"
-            f" ({run.traces} traces); judged by {source}, cost ${run.cost_usd:.4f}{budget}")
+            f" ({run.traces} traces{sent}); judged by {source}, cost ${run.cost_usd:.4f}{budget}")
 
 
 def _cohort(finding: Finding) -> str:
