@@ -16,7 +16,7 @@ from investigator.evals.mutants import MUTANT_ENV, StaleMutant, kill_rates, load
 # harness would only run it again inside itself.
 pytestmark = pytest.mark.skipif(MUTANT_ENV in os.environ, reason="the suite is running under the mutation harness")
 ROOT = Path(__file__).resolve().parents[1]
-AREAS = {"citations", "redaction", "quarantine", "finding identity", "budgets", "detector guards"}
+AREAS = {"citations", "redaction", "quarantine", "finding identity", "budgets", "detector guards", "sources"}
 
 
 def test_every_listed_mutant_still_applies_exactly_once() -> None:
