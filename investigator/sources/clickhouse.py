@@ -46,6 +46,9 @@ REPEATS = 3  # the same call (span name and input) this many times in a trace ma
 _SETTINGS = " SETTINGS session_timezone = 'UTC', output_format_json_quote_64bit_integers = 0"
 
 
+Window = tuple[str | None, str | None]  # [since, until); None leaves that side open
+
+
 class Engine(Protocol):
     def lines(self, sql: str, params: dict[str, Any]) -> Iterator[bytes]:
         """The rows of a query as JSON objects, one line each (JSONEachRow)."""
@@ -248,9 +251,6 @@ def _chosen_sql(table: str, window: str) -> str:
 def _rows(engine: Engine, sql: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for line in engine.lines(sql, params):
         yield orjson.loads(line)
-
-
-Window = tuple[str | None, str | None]
 
 
 def pull(store: Store, source: ClickHouseSource, since: str | None = None, until: str | None = None,
