@@ -93,6 +93,14 @@ class IngestReport:
             "traces": self.traces,
         }
 
+    def add(self, other: IngestReport) -> None:
+        """Count another ingest's spans, files and source figures in with this one's."""
+        for name, value in other.summary().items():
+            setattr(self, name, getattr(self, name) + value)
+        self.outcomes.update(other.outcomes)
+        for name, value in other.pushdown.items():
+            self.pushdown[name] = self.pushdown.get(name, 0) + value
+
     @property
     def files(self) -> dict[str, str]:
         """Each file whose format was recognised (or forced), with that format."""

@@ -38,9 +38,9 @@ def ingest_sources(store: Store, specs: Sequence[str], fmt: str = "auto", since:
     report = ingest_paths(store, files, fmt, on_bytes) if files else IngestReport()
     for spec in specs:
         if clickhouse.is_clickhouse(spec):
-            _add(report, clickhouse.pull(store, clickhouse.parse_source(spec), since, until, windows))
+            report.add(clickhouse.pull(store, clickhouse.parse_source(spec), since, until, windows))
         elif phoenix.is_phoenix(spec):
-            _add(report, phoenix.pull(store, phoenix.parse_source(spec), since, until))
+            report.add(phoenix.pull(store, phoenix.parse_source(spec), since, until))
     return report
 
 
@@ -51,11 +51,3 @@ def describe(pushdown: dict[str, int]) -> str:
                 f" {pushdown['transferred_spans']} spans: {pushdown['suspect_traces']} suspect traces and"
                 f" {pushdown['sampled_traces']} sampled ones")
     return f"the source sent {pushdown['transferred_spans']} spans in {pushdown['pages']} pages"
-
-
-def _add(report: IngestReport, more: IngestReport) -> None:
-    for name in ("ingested", "duplicates", "updated", "conflicts", "quarantined", "traces"):
-        setattr(report, name, getattr(report, name) + getattr(more, name))
-    report.outcomes.update(more.outcomes)
-    for name, value in more.pushdown.items():
-        report.pushdown[name] = report.pushdown.get(name, 0) + value
