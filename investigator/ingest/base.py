@@ -93,9 +93,8 @@ def span_row(trace_id: Any, span_id: Any, **fields: Any) -> SpanRow:
         raise RecordError("missing trace_id")
     if span_id in (None, ""):
         raise RecordError("missing span_id")
-    unknown = set(fields) - set(_SPAN_DEFAULTS)
-    if unknown:
-        raise TypeError(f"unknown span fields: {sorted(unknown)}")
+    if not fields.keys() <= _SPAN_DEFAULTS.keys():
+        raise TypeError(f"unknown span fields: {sorted(fields.keys() - _SPAN_DEFAULTS.keys())}")
     row = dict(_SPAN_DEFAULTS)
     row["attributes"] = {}
     row["events"] = []
@@ -186,7 +185,11 @@ def flatten(value: Any, prefix: str = "", out: dict[str, Any] | None = None) -> 
         out = {}
     if isinstance(value, dict):
         for key, item in value.items():
-            flatten(item, f"{prefix}.{key}" if prefix else str(key), out)
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(item, (dict, list)):
+                flatten(item, name, out)
+            else:  # a scalar, as most values are: set here rather than by a call
+                out[name] = item
     elif isinstance(value, list) and value and any(isinstance(v, (dict, list)) for v in value):
         for index, item in enumerate(value):
             flatten(item, f"{prefix}.{index}" if prefix else str(index), out)

@@ -12,6 +12,7 @@ the same whichever file it arrived in.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -87,9 +88,15 @@ def _given(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return next((attrs[key] for key in keys if attrs.get(key) is not None), None)
 
 
-def _message_key(key: str) -> re.Match[str] | None:
-    """`_MESSAGE_KEY.match`, after a prefix test: most keys are no message key and skip the regex."""
-    return _MESSAGE_KEY.match(key) if key.startswith(_MESSAGE_PREFIXES) else None
+@functools.lru_cache(maxsize=16384)
+def _message_key(key: str) -> tuple[str, int, str, str] | None:
+    """A flattened message key's prefix, message index, field as written and field name (without
+    `message.`), or None. Cached: spans repeat the same keys, and a hit costs a tenth of the regex."""
+    match = _MESSAGE_KEY.match(key) if key.startswith(_MESSAGE_PREFIXES) else None
+    if match is None:
+        return None
+    written = match.group(3)
+    return match.group(1), int(match.group(2)), written, written.removeprefix("message.")
 
 
 def _split_attributes(attrs: dict[str, Any]) -> tuple[_Groups, dict[str, Any]]:
@@ -98,11 +105,10 @@ def _split_attributes(attrs: dict[str, Any]) -> tuple[_Groups, dict[str, Any]]:
     groups: _Groups = {}
     rest: dict[str, Any] = {}
     for key, value in attrs.items():
-        match = _message_key(key)
-        if match:
-            # Named as grouped, so a message's fields are not copied into a second dict to rename them.
-            fields = groups.setdefault(match.group(1), {}).setdefault(int(match.group(2)), {})
-            name = match.group(3).removeprefix("message.")
+        parts = _message_key(key)
+        if parts:
+            prefix, index, _, name = parts
+            fields = groups.setdefault(prefix, {}).setdefault(index, {})
             if name in fields:  # two keys name one field ("0"/"00", "message.role"/"role"): rare
                 return _split_attributes_renaming_after(attrs)
             fields[name] = value
@@ -117,9 +123,10 @@ def _split_attributes_renaming_after(attrs: dict[str, Any]) -> tuple[_Groups, di
     groups: _Groups = {}
     rest: dict[str, Any] = {}
     for key, value in attrs.items():
-        match = _message_key(key)
-        if match:
-            groups.setdefault(match.group(1), {}).setdefault(int(match.group(2)), {})[match.group(3)] = value
+        parts = _message_key(key)
+        if parts:
+            prefix, index, written, _ = parts
+            groups.setdefault(prefix, {}).setdefault(index, {})[written] = value
         elif key not in _FOLDED_KEYS and value is not None:
             rest[key] = value
     renamed = {
@@ -151,8 +158,8 @@ def _message_from_fields(fields: dict[str, Any], default_role: str) -> dict[str,
         message["content"] = content if isinstance(content, str) else dumps(content)
     calls: dict[int, dict[str, Any]] = {}
     for key, value in fields.items():
-        match = _tool_call_key(key)
-        if not match:
+        match = _TOOL_CALL_KEY.match(key) if key.startswith(_TOOL_CALL_PREFIX) else None  # tested here, not
+        if not match:  # by a call: most messages hold only a role and content
             continue
         call = calls.setdefault(int(match.group(1)), {})
         name = match.group(2)
@@ -170,11 +177,6 @@ def _message_from_fields(fields: dict[str, Any], default_role: str) -> dict[str,
         if fields.get(key):
             message[key] = fields[key]
     return message
-
-
-def _tool_call_key(key: str) -> re.Match[str] | None:
-    """`_TOOL_CALL_KEY.match`, after a prefix test: a message's role and content skip the regex."""
-    return _TOOL_CALL_KEY.match(key) if key.startswith(_TOOL_CALL_PREFIX) else None
 
 
 def _content_part_key(key: str) -> re.Match[str] | None:
