@@ -1,15 +1,16 @@
 """Ingest benchmark: writes a large span-per-line file and measures how fast it goes into the store,
 side by side with the floor: the same file read with orjson and written with `sqlite3.executemany`.
 
-    python -m investigator.evals.bench_ingest --spans 200000 [--dir /tmp/bench]
+    python -m investigator.evals.bench_ingest --spans 200000 [--dir /tmp/bench] [--rounds 3]
 
-The file is Phoenix-style flattened JSONL with OpenInference attributes; a third of the spans are
+The file is Phoenix-style flattened JSONL with OpenInference attributes; two thirds of the spans are
 LLM spans carrying KBs of chat messages. The floor fills the same span columns by plain lookups of
 this file's known shape (no format detection, convention mapping, message rebuilding, digests or
 derived state), in one process and one transaction, into a store created by the investigator (same
 table, same indexes, kept live), then adds the per-trace rollups with one GROUP BY: what writing
 these rows costs on this machine. Each phase runs in a fresh child process so the peak memory
-printed is that phase's own (see evals/memory.py).
+printed is that phase's own (see evals/memory.py). Floor and ingest alternate for a few rounds, and
+the median ratio is printed: on a shared machine the speed of memory-heavy work drifts by a third.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -174,10 +176,17 @@ def _run_parse_only(path: str, queue: Any) -> None:
     queue.put((time.perf_counter() - start, n, peak_mb()))
 
 
+def _fresh(db: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=200_000)
     parser.add_argument("--dir", default="/tmp/investigator-bench")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="floor and ingest, alternated this many times (the machine's speed drifts)")
     args = parser.parse_args()
     work = Path(args.dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -186,30 +195,33 @@ def main() -> None:
         write_file(data, args.spans)
     mb = data.stat().st_size / 1e6
     db = work / "bench.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
 
     parse_s, parsed, parse_rss = in_child(_run_parse_only, str(data))
-    elapsed, summary, phases, rss = in_child(_run_ingest, str(data), str(db))
-    again, summary2, _, _ = in_child(_run_ingest, str(data), str(db))
-    store_mb = db.stat().st_size / 1e6
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    floor_s, floor_rss = in_child(_run_floor, str(data), str(db))
-    n = summary["ingested"]
     print(f"file: {data} ({mb:.0f} MB, {parsed} spans)")
     print(f"parse only (read + JSON + normalise): {parse_s:.2f} s  {parsed / parse_s:,.0f} spans/s  "
           f"{mb / parse_s:.0f} MB/s  peak {parse_rss:.0f} MB")
-    print(f"ingest into a new store:              {elapsed:.2f} s  {n / elapsed:,.0f} spans/s  "
-          f"{mb / elapsed:.0f} MB/s  peak {rss[0]:.0f} MB, each worker's {rss[1]:.0f} MB")
-    print(f"  of which writing (write_encoded) {phases['write_encoded']:.2f} s; the rest is reading, waiting"
-          f" for workers and building the deferred indexes")
-    print(f"floor (orjson + executemany, same columns): {floor_s:.2f} s  {n / floor_s:,.0f} spans/s  "
-          f"peak {floor_rss:.0f} MB")
-    print(f"ingest / floor: {elapsed / floor_s:.2f}x")
+    ratios = []
+    for round_no in range(1, args.rounds + 1):
+        _fresh(db)
+        floor_s, floor_rss = in_child(_run_floor, str(data), str(db))
+        _fresh(db)
+        elapsed, summary, phases, rss = in_child(_run_ingest, str(data), str(db))
+        n = summary["ingested"]
+        ratios.append(elapsed / floor_s)
+        print(f"round {round_no}:")
+        print(f"  floor (orjson + executemany, same columns): {floor_s:.2f} s  {n / floor_s:,.0f} spans/s  "
+              f"peak {floor_rss:.0f} MB")
+        print(f"  ingest into a new store:                    {elapsed:.2f} s  {n / elapsed:,.0f} spans/s  "
+              f"{mb / elapsed:.0f} MB/s  peak {rss[0]:.0f} MB, each worker's {rss[1]:.0f} MB")
+        print(f"    of which writing (write_encoded) {phases['write_encoded']:.2f} s; the rest is reading, waiting"
+              f" for workers and building the deferred indexes")
+        print(f"  ingest / floor: {ratios[-1]:.2f}x")
+    print(f"ingest / floor, median of {len(ratios)} rounds: {statistics.median(ratios):.2f}x")
     print(f"full-text index, built at first search:  {phases['index_text (deferred)']:.2f} s  peak {rss[2]:.0f} MB")
+    again, summary2, _, _ = in_child(_run_ingest, str(data), str(db))
     print(f"re-ingest (all duplicates):           {again:.2f} s  {summary2}")
-    print(f"store size: {store_mb:.0f} MB")
+    print(f"store size: {db.stat().st_size / 1e6:.0f} MB")
+    _fresh(db)
 
 
 if __name__ == "__main__":

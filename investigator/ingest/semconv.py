@@ -299,7 +299,7 @@ def map_attributes(attrs: dict[str, Any], name: str = "", kind_hint: Any = None)
     fields["agent"] = as_text(agent)
     fields["session_id"] = as_text(_first(attrs, _SESSION_KEYS))
     fields["user_id"] = as_text(_first(attrs, _USER_KEYS))
-    fields["hints"] = hints_from(attrs)
+    fields["hints"] = hints_from(rest)  # what is left holds every hint key, in a fraction of the keys
     fields["attributes"] = rest
     return fields
 
