@@ -104,3 +104,33 @@ def test_a_console_dump_too_large_to_load_is_streamed_value_by_value(
     report = ingest_paths(store, [str(path)])
     assert (report.ingested, report.quarantined) == (len(run.spans), 0)
     assert_stored_as_recorded(store, expected_from_sdk(run.spans), SERVICE, within_us=1)
+
+
+def test_version_hints_on_span_attributes_beside_message_keys_are_read(store: Store, tmp_path: Path) -> None:
+    """Hints are read from the attributes left once the message keys are folded: a span the SDK
+    recorded with both keeps its versions as hints and its messages as input, none as attributes."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    printed = io.StringIO()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=printed)))
+    attributes = {
+        "openinference.span.kind": "LLM",
+        "llm.model_name": "gpt-4o-mini",
+        "llm.input_messages.0.message.role": "user",
+        "llm.input_messages.0.message.content": "Where is order A-10023?",
+        "agent.version": "2.4.1",
+        "metadata.prompt_version": "refund-v7",
+    }
+    with provider.get_tracer("refund.agent").start_as_current_span("ChatCompletion", attributes=attributes):
+        pass
+    path = tmp_path / "console.log"
+    path.write_text(printed.getvalue())
+    assert ingest_paths(store, [str(path)]).ingested == 1
+    (trace_id,) = {line["context"]["trace_id"].removeprefix("0x") for line in [json.loads(printed.getvalue())]}
+    (span,) = store.spans(trace_id)
+    assert span.hints["agent_version"] == "2.4.1"
+    assert span.hints["prompt_version"] == "refund-v7"
+    assert json.loads(span.input) == [{"role": "user", "content": "Where is order A-10023?"}]
+    assert not any(key.startswith("llm.input_messages") for key in span.attributes)
