@@ -158,8 +158,8 @@ def _message_from_fields(fields: dict[str, Any], default_role: str) -> dict[str,
         message["content"] = content if isinstance(content, str) else dumps(content)
     calls: dict[int, dict[str, Any]] = {}
     for key, value in fields.items():
-        match = _TOOL_CALL_KEY.match(key) if key.startswith(_TOOL_CALL_PREFIX) else None  # tested here, not
-        if not match:  # by a call: most messages hold only a role and content
+        match = _tool_call_key(key)
+        if not match:
             continue
         call = calls.setdefault(int(match.group(1)), {})
         name = match.group(2)
@@ -177,6 +177,11 @@ def _message_from_fields(fields: dict[str, Any], default_role: str) -> dict[str,
         if fields.get(key):
             message[key] = fields[key]
     return message
+
+
+def _tool_call_key(key: str) -> re.Match[str] | None:
+    """`_TOOL_CALL_KEY.match`, after a prefix test: a message's role and content skip the regex."""
+    return _TOOL_CALL_KEY.match(key) if key.startswith(_TOOL_CALL_PREFIX) else None
 
 
 def _content_part_key(key: str) -> re.Match[str] | None:
