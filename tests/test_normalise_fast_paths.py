@@ -186,3 +186,33 @@ def test_epoch_nanoseconds_and_fields_formatting_match_the_reference() -> None:
         dt = datetime(rng.randint(1, 9999), rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23),
                       rng.randint(0, 59), rng.randint(0, 59), rng.randint(0, 999_999), tzinfo=UTC)
         assert timefmt._stored_text(dt) == dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# ---------------------------------------------------------------- flatten
+
+def _nested_value(rng: random.Random, depth: int) -> Any:
+    """Attributes as exporters nest them: dicts, lists of dicts or scalars, and None among them."""
+    shape = rng.randrange(6 if depth < 3 else 3)
+    if shape == 0:
+        return None
+    if shape == 1:
+        return rng.choice(["text", "", 0, 1.5, True, False])
+    if shape == 2:
+        return [rng.choice([None, "a", 1]) for _ in range(rng.randint(0, 3))]
+    if shape == 3:
+        return [_nested_value(rng, depth + 1) for _ in range(rng.randint(1, 3))]
+    return {f"k{i}": _nested_value(rng, depth + 1) for i in range(rng.randint(0, 4))}
+
+
+def test_flatten_dropping_none_matches_flattening_then_filtering() -> None:
+    from investigator.ingest.base import flatten
+
+    rng = random.Random(7)
+    dropped = 0
+    for _ in range(5000):
+        value = {f"a{i}": _nested_value(rng, 0) for i in range(rng.randint(1, 5))}
+        reference = {k: v for k, v in flatten(value).items() if v is not None}
+        result = flatten(value, drop_none=True)
+        assert list(result.items()) == list(reference.items()), value
+        dropped += len(flatten(value)) - len(result)
+    assert dropped > 1000  # None values came up, and were left out

@@ -178,22 +178,24 @@ def maybe_json(value: Any) -> Any:
     return value
 
 
-def flatten(value: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
+def flatten(value: Any, prefix: str = "", out: dict[str, Any] | None = None, *,
+            drop_none: bool = False) -> dict[str, Any]:
     """Nested dicts and lists of dicts become dotted keys (`llm.input_messages.0.message.role`),
-    the shape OpenInference and GenAI conventions are written in. Lists of scalars stay lists."""
+    the shape OpenInference and GenAI conventions are written in. Lists of scalars stay lists.
+    `drop_none` leaves out the keys whose value is None (rather than copying the result to do so)."""
     if out is None:
         out = {}
     if isinstance(value, dict):
         for key, item in value.items():
             name = f"{prefix}.{key}" if prefix else str(key)
             if isinstance(item, (dict, list)):
-                flatten(item, name, out)
-            else:  # a scalar, as most values are: set here rather than by a call
+                flatten(item, name, out, drop_none=drop_none)
+            elif item is not None or not drop_none:  # a scalar, as most values are: set here, not by a call
                 out[name] = item
     elif isinstance(value, list) and value and any(isinstance(v, (dict, list)) for v in value):
         for index, item in enumerate(value):
-            flatten(item, f"{prefix}.{index}" if prefix else str(index), out)
-    else:
+            flatten(item, f"{prefix}.{index}" if prefix else str(index), out, drop_none=drop_none)
+    elif value is not None or not drop_none:
         out[prefix] = value
     return out
 

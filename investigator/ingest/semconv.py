@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from investigator.ingest.base import as_float, as_int, as_text, kind_from, maybe_json
 from investigator.ingest.semconv_ai_sdk import operation_kind, prompt_messages, response_messages
 from investigator.ingest.semconv_genai import (
+    Messages,
     content_from_events,
     dumps,
     event_messages,
@@ -53,25 +55,61 @@ _TOOL_CALL_PREFIX = "tool_calls."
 _CONTENT_PART_PREFIX = "contents."
 _DOCUMENT_PREFIX = "retrieval.documents."
 
-_KIND_KEYS = ("openinference.span.kind", "gen_ai.operation.name", "traceloop.span.kind", "llm.request.type")
-_MODEL_KEYS = ("llm.model_name", "gen_ai.response.model", "gen_ai.request.model", "ai.response.model", "ai.model.id",
-               "embedding.model_name", "reranker.model_name")
-_TOOL_NAME_KEYS = ("tool.name", "gen_ai.tool.name", "tool_call.function.name", "ai.toolCall.name")
-_TOOL_ARGS_KEYS = ("tool_call.function.arguments", "gen_ai.tool.call.arguments", "ai.toolCall.args", "tool_arguments")
-_TOOL_RESULT_KEYS = ("gen_ai.tool.call.result", "ai.toolCall.result", "tool_response")
-_TOKENS_IN_KEYS = ("llm.token_count.prompt", "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
-                   "llm.usage.prompt_tokens", "ai.usage.inputTokens", "ai.usage.promptTokens")
-_TOKENS_OUT_KEYS = ("llm.token_count.completion", "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens",
-                    "llm.usage.completion_tokens", "ai.usage.outputTokens", "ai.usage.completionTokens")
-_PLAIN_IN_KEYS = ("input.value", "traceloop.entity.input")
-_PLAIN_OUT_KEYS = ("output.value", "traceloop.entity.output")
-_AGENT_KEYS = ("agent.name", "gen_ai.agent.name", "agent_name")
-_AGENT_RUN_KEYS = ("traceloop.entity.name", "ai.telemetry.functionId")
-_SESSION_KEYS = ("session.id", "gen_ai.conversation.id", "traceloop.association.properties.session_id")
-_USER_KEYS = ("user.id", "enduser.id", "traceloop.association.properties.user_id")
-_COST_KEYS = ("llm.cost.total", "gen_ai.usage.cost")
+@dataclass(frozen=True, slots=True)
+class _Lookups:
+    """The keys each field is read from, in the order they are tried."""
+
+    kind: tuple[str, ...] = ("openinference.span.kind", "gen_ai.operation.name", "traceloop.span.kind",
+                             "llm.request.type")
+    model: tuple[str, ...] = ("llm.model_name", "gen_ai.response.model", "gen_ai.request.model",
+                              "ai.response.model", "ai.model.id", "embedding.model_name", "reranker.model_name")
+    tool_name: tuple[str, ...] = ("tool.name", "gen_ai.tool.name", "tool_call.function.name", "ai.toolCall.name")
+    tool_args: tuple[str, ...] = ("tool_call.function.arguments", "gen_ai.tool.call.arguments", "ai.toolCall.args",
+                                  "tool_arguments")
+    tool_result: tuple[str, ...] = ("gen_ai.tool.call.result", "ai.toolCall.result", "tool_response")
+    tokens_in: tuple[str, ...] = ("llm.token_count.prompt", "gen_ai.usage.input_tokens",
+                                  "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens", "ai.usage.inputTokens",
+                                  "ai.usage.promptTokens")
+    tokens_out: tuple[str, ...] = ("llm.token_count.completion", "gen_ai.usage.output_tokens",
+                                   "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens",
+                                   "ai.usage.outputTokens", "ai.usage.completionTokens")
+    plain_in: tuple[str, ...] = ("input.value", "traceloop.entity.input")
+    plain_out: tuple[str, ...] = ("output.value", "traceloop.entity.output")
+    agent: tuple[str, ...] = ("agent.name", "gen_ai.agent.name", "agent_name")
+    agent_run: tuple[str, ...] = ("traceloop.entity.name", "ai.telemetry.functionId")
+    session: tuple[str, ...] = ("session.id", "gen_ai.conversation.id", "traceloop.association.properties.session_id")
+    user: tuple[str, ...] = ("user.id", "enduser.id", "traceloop.association.properties.user_id")
+    cost: tuple[str, ...] = ("llm.cost.total", "gen_ai.usage.cost")
+
+
+# Keys of the conventions other than OpenInference (GenAI, OpenLLMetry, Traceloop, the AI SDK,
+# pydantic-ai) that `map_attributes` reads. A span with none of them is read with `_OPENINFERENCE`.
+_OTHER_PREFIXES = ("gen_ai.", "ai.", "traceloop.", "pydantic_ai.", "tool_call.", "llm.usage.")
+_OTHER_KEYS = frozenset({"llm.request.type", "events", "all_messages_events", "tool_arguments", "tool_response",
+                         "agent_name", "model_name", "final_result", "enduser.id"})
+_OPENINFERENCE_GROUPS = frozenset({"llm.input_messages", "llm.output_messages"})
+
+
+@functools.lru_cache(maxsize=4096)
+def _other_convention(key: str) -> bool:
+    """Whether `map_attributes` reads this key for a convention other than OpenInference."""
+    return key in _OTHER_KEYS or key.startswith(_OTHER_PREFIXES)
+
+
+_ALL = _Lookups()
+_OPENINFERENCE = _Lookups(**{
+    name: tuple(k for k in getattr(_ALL, name) if not _other_convention(k)) for name in _Lookups.__dataclass_fields__
+})
+_FOLDED_OTHER = frozenset(k for k in _FOLDED_KEYS if _other_convention(k))
 # pydantic-ai's version-1 format keeps its message events as JSON in one of these attributes.
 _LOGFIRE_EVENT_KEYS = ("events", "all_messages_events")
+
+
+def _openinference_only(attrs: dict[str, Any], groups: _Groups, rest: dict[str, Any]) -> bool:
+    """Whether a span carries no key of another convention: then only OpenInference's keys are
+    looked up (a third of `map_attributes`' time goes on the others' lookups and fallbacks)."""
+    return (groups.keys() <= _OPENINFERENCE_GROUPS and _FOLDED_OTHER.isdisjoint(attrs.keys())
+            and not any(map(_other_convention, rest)))
 
 
 def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -206,14 +244,43 @@ def _documents(attrs: dict[str, Any]) -> list[dict[str, Any]]:
 def convention_kind(attrs: dict[str, Any]) -> str:
     """The kind a convention states outright, else "unknown": a kind key, the AI SDK's operation,
     or pydantic-ai's agent run span (which, in its version-1 format, names no operation)."""
-    for key in _KIND_KEYS:
+    return _convention_kind(attrs, _ALL)
+
+
+def _convention_kind(attrs: dict[str, Any], keys: _Lookups) -> str:
+    for key in keys.kind:
         kind = kind_from(attrs.get(key))
         if kind != "unknown":
             return kind
+    if keys is _OPENINFERENCE:
+        return "unknown"
     kind = operation_kind(attrs)
     if kind == "unknown" and attrs.get("agent_name") and attrs.get("model_name"):
         kind = "agent"
     return kind
+
+
+def _other_input(attrs: dict[str, Any], groups: _Groups, events: Messages) -> Messages:
+    """Input messages in the other conventions' keys (read when OpenInference's hold none)."""
+    return (
+        _indexed_messages(groups, "gen_ai.prompt", "user")
+        or genai_messages(attrs.get("gen_ai.input.messages"), "user")
+        or genai_messages(attrs.get("pydantic_ai.all_messages"), "user")
+        or genai_messages(attrs.get("gen_ai.prompt"), "user")
+        or prompt_messages(attrs)
+        or events
+    )
+
+
+def _other_output(attrs: dict[str, Any], groups: _Groups, events: Messages) -> Messages:
+    """Output messages in the other conventions' keys (read when OpenInference's hold none)."""
+    return (
+        _indexed_messages(groups, "gen_ai.completion", "assistant")
+        or genai_messages(attrs.get("gen_ai.output.messages"), "assistant")
+        or genai_messages(attrs.get("gen_ai.completion"), "assistant")
+        or response_messages(attrs)
+        or events
+    )
 
 
 def map_attributes(attrs: dict[str, Any], name: str = "", kind_hint: Any = None) -> dict[str, Any]:
@@ -224,39 +291,28 @@ def map_attributes(attrs: dict[str, Any], name: str = "", kind_hint: Any = None)
     output). `name` (the span name) and `kind_hint` (a format's own kind word, used when no
     convention key says) only fill gaps."""
     groups, rest = _split_attributes(attrs)
-    events: list[dict[str, Any]] = []
-    for key in _LOGFIRE_EVENT_KEYS:
-        found = logfire_events(attrs.get(key))
-        if found is not None:
-            events.extend(found)
-            rest.pop(key, None)
-    events_in, events_out, _, _ = event_messages(events)
+    keys = _OPENINFERENCE if _openinference_only(attrs, groups, rest) else _ALL
+    model = _first(attrs, keys.model)
+    input_messages = _indexed_messages(groups, "llm.input_messages", "user")
+    output_messages = _indexed_messages(groups, "llm.output_messages", "assistant")
+    traceloop_kind = "unknown"
+    if keys is _ALL:
+        events: list[dict[str, Any]] = []
+        for key in _LOGFIRE_EVENT_KEYS:
+            found = logfire_events(attrs.get(key))
+            if found is not None:
+                events.extend(found)
+                rest.pop(key, None)
+        events_in, events_out, _, _ = event_messages(events)
+        input_messages = with_system(system_message(attrs.get("gen_ai.system_instructions")),
+                                     input_messages or _other_input(attrs, groups, events_in))
+        output_messages = output_messages or _other_output(attrs, groups, events_out)
+        traceloop_kind = kind_from(attrs.get("traceloop.span.kind"))
 
-    model = _first(attrs, _MODEL_KEYS)
-    input_messages = with_system(
-        system_message(attrs.get("gen_ai.system_instructions")),
-        _indexed_messages(groups, "llm.input_messages", "user")
-        or _indexed_messages(groups, "gen_ai.prompt", "user")
-        or genai_messages(attrs.get("gen_ai.input.messages"), "user")
-        or genai_messages(attrs.get("pydantic_ai.all_messages"), "user")
-        or genai_messages(attrs.get("gen_ai.prompt"), "user")
-        or prompt_messages(attrs)
-        or events_in,
-    )
-    output_messages = (
-        _indexed_messages(groups, "llm.output_messages", "assistant")
-        or _indexed_messages(groups, "gen_ai.completion", "assistant")
-        or genai_messages(attrs.get("gen_ai.output.messages"), "assistant")
-        or genai_messages(attrs.get("gen_ai.completion"), "assistant")
-        or response_messages(attrs)
-        or events_out
-    )
-
-    traceloop_kind = kind_from(attrs.get("traceloop.span.kind"))
-    tool_name = _first(attrs, _TOOL_NAME_KEYS)
+    tool_name = _first(attrs, keys.tool_name)
     if tool_name is None and traceloop_kind == "tool":
         tool_name = attrs.get("traceloop.entity.name")
-    kind = convention_kind(attrs)
+    kind = _convention_kind(attrs, keys)
     if kind == "unknown":
         kind = kind_from(kind_hint)
     if kind == "unknown":
@@ -267,19 +323,20 @@ def map_attributes(attrs: dict[str, Any], name: str = "", kind_hint: Any = None)
     if kind == "tool" and tool_name is None and name.startswith("execute_tool "):
         tool_name = name.removeprefix("execute_tool ").strip() or None
 
-    plain_in = _first(attrs, _PLAIN_IN_KEYS)
-    plain_out = _first(attrs, _PLAIN_OUT_KEYS)
+    plain_in = _first(attrs, keys.plain_in)
+    plain_out = _first(attrs, keys.plain_out)
     if kind == "tool":
-        plain_in = plain_in if plain_in is not None else _given(attrs, _TOOL_ARGS_KEYS)
-        plain_out = plain_out if plain_out is not None else _given(attrs, _TOOL_RESULT_KEYS)
-    if plain_in is None and isinstance(attrs.get("gen_ai.prompt"), str):
-        plain_in = attrs["gen_ai.prompt"]
-    if plain_out is None and isinstance(attrs.get("gen_ai.completion"), str):
-        plain_out = attrs["gen_ai.completion"]
+        plain_in = plain_in if plain_in is not None else _given(attrs, keys.tool_args)
+        plain_out = plain_out if plain_out is not None else _given(attrs, keys.tool_result)
+    if keys is _ALL:
+        if plain_in is None and isinstance(attrs.get("gen_ai.prompt"), str):
+            plain_in = attrs["gen_ai.prompt"]
+        if plain_out is None and isinstance(attrs.get("gen_ai.completion"), str):
+            plain_out = attrs["gen_ai.completion"]
     if plain_out is None and kind == "retriever":
         documents = _documents(attrs)
         plain_out = documents or None
-    if plain_out is None and kind == "agent":
+    if plain_out is None and kind == "agent" and keys is _ALL:
         plain_out = attrs.get("final_result")
 
     fields: dict[str, Any] = {
@@ -292,25 +349,25 @@ def map_attributes(attrs: dict[str, Any], name: str = "", kind_hint: Any = None)
     }
     if kind == "tool":
         fields["tool_name"] = as_text(tool_name)
-        args = _first(attrs, _TOOL_ARGS_KEYS)
+        args = _first(attrs, keys.tool_args)
         fields["tool_args"] = as_text(args if args is not None else plain_in)
-    fields["tokens_in"] = as_int(_first(attrs, _TOKENS_IN_KEYS))
-    fields["tokens_out"] = as_int(_first(attrs, _TOKENS_OUT_KEYS))
-    fields["cost"] = _cost(attrs)
-    agent = _first(attrs, _AGENT_KEYS)
+    fields["tokens_in"] = as_int(_first(attrs, keys.tokens_in))
+    fields["tokens_out"] = as_int(_first(attrs, keys.tokens_out))
+    fields["cost"] = _cost(attrs, keys)
+    agent = _first(attrs, keys.agent)
     if agent is None and kind == "agent":
-        agent = _first(attrs, _AGENT_RUN_KEYS)
+        agent = _first(attrs, keys.agent_run)
         agent = agent or name.removeprefix("invoke_agent ").strip() or None
     fields["agent"] = as_text(agent)
-    fields["session_id"] = as_text(_first(attrs, _SESSION_KEYS))
-    fields["user_id"] = as_text(_first(attrs, _USER_KEYS))
+    fields["session_id"] = as_text(_first(attrs, keys.session))
+    fields["user_id"] = as_text(_first(attrs, keys.user))
     fields["hints"] = hints_from(rest)  # what is left holds every hint key, in a fraction of the keys
     fields["attributes"] = rest
     return fields
 
 
-def _cost(attrs: dict[str, Any]) -> float | None:
-    total = as_float(_first(attrs, _COST_KEYS))
+def _cost(attrs: dict[str, Any], keys: _Lookups) -> float | None:
+    total = as_float(_first(attrs, keys.cost))
     if total is not None:
         return total
     parts = [as_float(attrs.get(k)) for k in ("llm.cost.prompt", "llm.cost.completion")]

@@ -27,7 +27,7 @@ NAME = "spans-jsonl"
 
 # Keys that mark another adapter's record: OpenAI Agents ("object"), LangSmith ("run_type"),
 # OTLP requests ("resourceSpans"), Langfuse trace exports ("observations"), span trees ("child_spans").
-_OTHER_FORMATS = ("object", "run_type", "resourceSpans", "observations", "child_spans")
+_OTHER_FORMATS = frozenset({"object", "run_type", "resourceSpans", "observations", "child_spans"})
 
 
 def _context(record: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def _ids(record: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 def _is_span(record: Any) -> bool:
-    if not isinstance(record, dict) or any(key in record for key in _OTHER_FORMATS):
+    if not isinstance(record, dict) or not _OTHER_FORMATS.isdisjoint(record):
         return False
     if "traceId" in record and "type" in record:  # a Langfuse observation
         return False
@@ -74,11 +74,11 @@ def _attributes(record: dict[str, Any]) -> dict[str, Any]:
     attrs = maybe_json(record.get("attributes"))
     if attrs is not None and not isinstance(attrs, dict):
         raise RecordError("field 'attributes' is not an object")
-    flat = flatten(attrs) if attrs else {}
+    flat = flatten(attrs, drop_none=True) if attrs else {}
     for key, value in record.items():
         if key.startswith("attributes.") and value is not None:
-            flatten(value, key.removeprefix("attributes."), flat)
-    return {k: v for k, v in flat.items() if v is not None}
+            flatten(value, key.removeprefix("attributes."), flat, drop_none=True)
+    return flat
 
 
 def _status(record: dict[str, Any]) -> tuple[str, str | None]:
