@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import time
@@ -112,15 +113,22 @@ def _run_ingest(path: str, db: str, queue: Any) -> None:
                 phases[_name] += time.perf_counter() - start
 
         setattr(store, name, timed)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     report = ingest_paths(store, [path])
     elapsed = time.perf_counter() - start
+    phases["cpu"] = _cpu_seconds() - cpu
     rss = (peak_mb(), children_peak_mb())
     reset_peak()
     start = time.perf_counter()
     store.index_text()  # deferred: built when the text is first searched
     phases["index_text (deferred)"] = time.perf_counter() - start
     queue.put((elapsed, report.summary(), phases, (*rss, peak_mb())))
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its finished children (the ingest workers)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def _floor_row(record: dict[str, Any]) -> tuple[Any, ...]:
@@ -143,7 +151,7 @@ def _run_floor(path: str, db: str, queue: Any) -> None:
     from investigator.store.traces import SPAN_COLUMNS
 
     Store(db).close()  # the store's schema and indexes
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     conn = sqlite3.connect(db, isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "temp_store=MEMORY", "cache_size=-65536"):
         conn.execute(f"PRAGMA {pragma}")
@@ -160,7 +168,7 @@ def _run_floor(path: str, db: str, queue: Any) -> None:
     )
     conn.execute("COMMIT")
     conn.close()
-    queue.put((time.perf_counter() - start, peak_mb()))
+    queue.put((time.perf_counter() - start, _cpu_seconds() - cpu, peak_mb()))
 
 
 def _run_parse_only(path: str, queue: Any) -> None:
@@ -203,19 +211,20 @@ def main() -> None:
     ratios = []
     for round_no in range(1, args.rounds + 1):
         _fresh(db)
-        floor_s, floor_rss = in_child(_run_floor, str(data), str(db))
+        floor_s, floor_cpu, floor_rss = in_child(_run_floor, str(data), str(db))
         _fresh(db)
         elapsed, summary, phases, rss = in_child(_run_ingest, str(data), str(db))
         n = summary["ingested"]
         ratios.append(elapsed / floor_s)
         print(f"round {round_no}:")
         print(f"  floor (orjson + executemany, same columns): {floor_s:.2f} s  {n / floor_s:,.0f} spans/s  "
-              f"peak {floor_rss:.0f} MB")
+              f"{floor_cpu:.1f} CPU-s  peak {floor_rss:.0f} MB")
         print(f"  ingest into a new store:                    {elapsed:.2f} s  {n / elapsed:,.0f} spans/s  "
-              f"{mb / elapsed:.0f} MB/s  peak {rss[0]:.0f} MB, each worker's {rss[1]:.0f} MB")
+              f"{mb / elapsed:.0f} MB/s  {phases['cpu']:.1f} CPU-s (with the workers')  peak {rss[0]:.0f} MB,"
+              f" each worker's {rss[1]:.0f} MB")
         print(f"    of which writing (write_encoded) {phases['write_encoded']:.2f} s; the rest is reading, waiting"
               f" for workers and building the deferred indexes")
-        print(f"  ingest / floor: {ratios[-1]:.2f}x")
+        print(f"  ingest / floor: {ratios[-1]:.2f}x  (in CPU seconds: {phases['cpu'] / floor_cpu:.2f}x)")
     print(f"ingest / floor, median of {len(ratios)} rounds: {statistics.median(ratios):.2f}x")
     print(f"full-text index, built at first search:  {phases['index_text (deferred)']:.2f} s  peak {rss[2]:.0f} MB")
     again, summary2, _, _ = in_child(_run_ingest, str(data), str(db))
