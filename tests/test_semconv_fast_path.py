@@ -49,6 +49,10 @@ _PLANTED: list[dict[str, Any]] = [
 _KINDS = ("LLM", "TOOL", "AGENT", "CHAIN", "RETRIEVER")
 
 
+def _takes_short_path(attrs: dict[str, Any]) -> bool:
+    return semconv._openinference_only(attrs, *semconv._split_attributes(attrs))
+
+
 def _full_path(monkeypatch: pytest.MonkeyPatch, attrs: dict[str, Any], name: str = "", hint: Any = None) -> Any:
     with monkeypatch.context() as patched:
         patched.setattr(semconv, "_openinference_only", lambda *_: False)
@@ -72,8 +76,7 @@ def framework_spans(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[dict
 
 
 def test_real_framework_spans_map_the_same_on_both_paths(framework_spans, monkeypatch) -> None:
-    fast = [call for call in framework_spans if semconv._openinference_only(
-        call[0], *semconv._split_attributes(call[0]))]
+    fast = [call for call in framework_spans if _takes_short_path(call[0])]
     assert len(fast) > 300  # the OpenInference files take the short path...
     assert len(framework_spans) - len(fast) > 100  # ...and the GenAI ones the full path
     for attrs, name, hint in framework_spans:
@@ -81,8 +84,7 @@ def test_real_framework_spans_map_the_same_on_both_paths(framework_spans, monkey
 
 
 def test_a_key_of_another_convention_leaves_the_short_path(framework_spans, monkeypatch) -> None:
-    openinference = [call for call in framework_spans if semconv._openinference_only(
-        call[0], *semconv._split_attributes(call[0]))]
+    openinference = [call for call in framework_spans if _takes_short_path(call[0])]
     bare: list[tuple[dict[str, Any], str, Any]] = [({}, "", None), ({"llm.model_name": "gpt-4o"}, "", None)]
     spans = bare + [({"openinference.span.kind": kind}, "", None) for kind in _KINDS] + openinference[::25]
     for planted in _PLANTED:

